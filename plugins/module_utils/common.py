@@ -1,0 +1,150 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Skyforge platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pieces every API family shares: jittered backoff, deadlines, diffs that hide secrets."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import random
+import time
+
+REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
+
+
+class RetryPolicy:
+    """Full-jitter exponential backoff that honours a server's Retry-After."""
+
+    def __init__(self, retries=6, base_delay=0.5, max_delay=30.0, sleep=time.sleep, rand=random.random):
+        self.retries = retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._rand = rand
+        self.attempts = 0
+
+    def delay(self, attempt, retry_after=None):
+        if retry_after is not None:
+            try:
+                # Servers ask for at least this long; a little jitter avoids a thundering herd.
+                return min(float(retry_after), self.max_delay * 4) + self._rand() * self.base_delay
+            except (TypeError, ValueError):
+                pass
+        cap = min(self.max_delay, self.base_delay * (2 ** attempt))
+        return self._rand() * cap
+
+    def call(self, fn, classify):
+        """Run fn(); classify(exc) returns (retryable, retry_after_seconds)."""
+        attempt = 0
+        while True:
+            self.attempts += 1
+            try:
+                return fn()
+            except Exception as exc:  # pylint: disable=broad-except
+                retryable, retry_after = classify(exc)
+                if not retryable or attempt >= self.retries:
+                    raise
+                self._sleep(self.delay(attempt, retry_after))
+                attempt += 1
+
+
+class Deadline:
+    def __init__(self, timeout, clock=time.monotonic):
+        self._clock = clock
+        self.timeout = timeout
+        self.start = clock()
+
+    @property
+    def elapsed(self):
+        return self._clock() - self.start
+
+    @property
+    def expired(self):
+        return self.elapsed >= self.timeout
+
+    def remaining(self):
+        return max(0.0, self.timeout - self.elapsed)
+
+
+def poll_interval(attempt, first=1.0, maximum=15.0):
+    """Short polls first (fast operations finish quickly), then back off to a steady rate."""
+    return min(maximum, first * (1.5 ** attempt))
+
+
+def strip_none(value):
+    if isinstance(value, dict):
+        return dict((k, strip_none(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [strip_none(v) for v in value]
+    return value
+
+
+def differs(desired, current, path="", unordered=()):
+    """Return the dotted paths where `desired` is not contained in `current`.
+
+    Only keys present in `desired` are compared: fields the server assigns, and fields the user
+    did not ask about, never cause a change.  Lists compare in order unless their path is in
+    `unordered`.
+    """
+    changes = []
+    if isinstance(desired, dict):
+        if not isinstance(current, dict):
+            return [path or "."]
+        for key, value in desired.items():
+            sub = "%s.%s" % (path, key) if path else key
+            changes.extend(differs(value, current.get(key), sub, unordered))
+        return changes
+    if isinstance(desired, list):
+        if not isinstance(current, list) or len(desired) != len(current):
+            return [path or "."]
+        if path in unordered:
+            remaining = list(current)
+            for item in desired:
+                match = None
+                for idx, cand in enumerate(remaining):
+                    if not differs(item, cand, "", ()):
+                        match = idx
+                        break
+                if match is None:
+                    return [path]
+                remaining.pop(match)
+            return changes
+        for idx, (d, c) in enumerate(zip(desired, current)):
+            changes.extend(differs(d, c, "%s[%d]" % (path, idx), unordered))
+        return changes
+    if desired != current:
+        return [path or "."]
+    return changes
+
+
+def merge(base, overlay):
+    """Deep-merge overlay onto a copy of base (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base) if base is not None else {}
+    for key, value in (overlay or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def redact(value, secret_keys):
+    """Copy of value with every key in secret_keys replaced, at any depth."""
+    if isinstance(value, dict):
+        return dict(
+            (k, REDACTED if k in secret_keys and v is not None else redact(v, secret_keys))
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return [redact(v, secret_keys) for v in value]
+    return value
+
+
+def diff_dict(before, after, secret_keys=()):
+    return {
+        "before": redact(before, secret_keys) if before is not None else {},
+        "after": redact(after, secret_keys) if after is not None else {},
+    }

@@ -1,0 +1,481 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Skyforge platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Base for every GCP module: auth, endpoints, retries, operation waits, check mode and diff.
+
+A module declares one resource kind as a `GcpResource` subclass (how to read, create, update and
+delete it, and what the user asked for) and hands it to `GcpModule.ensure()`.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import http.client
+import json
+import os
+import socket
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
+    Deadline,
+    RetryPolicy,
+    RETRYABLE_STATUS,
+    differs,
+    diff_dict,
+    merge,
+    poll_interval,
+    redact,
+)
+
+GOOGLE_IMP_ERR = None
+try:
+    import google.auth
+    import google.auth.exceptions
+    import google.oauth2.credentials
+    import google.oauth2.service_account
+    import google_auth_httplib2
+    import httplib2
+    from googleapiclient import discovery, discovery_cache
+    from googleapiclient.errors import HttpError
+
+    HAS_GOOGLE = True
+except ImportError:
+    HAS_GOOGLE = False
+    GOOGLE_IMP_ERR = traceback.format_exc()
+    HttpError = Exception
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+# The services whose "not enabled" errors we can name precisely.
+API_SERVICE = {
+    "compute": "compute.googleapis.com",
+    "container": "container.googleapis.com",
+    "sqladmin": "sqladmin.googleapis.com",
+    "secretmanager": "secretmanager.googleapis.com",
+    "iam": "iam.googleapis.com",
+    "cloudresourcemanager": "cloudresourcemanager.googleapis.com",
+    "serviceusage": "serviceusage.googleapis.com",
+    "servicenetworking": "servicenetworking.googleapis.com",
+    "run": "run.googleapis.com",
+}
+
+GCP_COMMON_ARGS = dict(
+    project=dict(type="str", fallback=(env_fallback, ["GCP_PROJECT", "GOOGLE_CLOUD_PROJECT"])),
+    auth_kind=dict(
+        type="str",
+        choices=["application", "serviceaccount", "accesstoken"],
+        default="application",
+        fallback=(env_fallback, ["GCP_AUTH_KIND"]),
+    ),
+    service_account_file=dict(type="path", fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_FILE"])),
+    service_account_contents=dict(
+        type="jsonarg", no_log=True, fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_CONTENTS"])
+    ),
+    access_token=dict(type="str", no_log=True, fallback=(env_fallback, ["GCP_ACCESS_TOKEN"])),
+    scopes=dict(type="list", elements="str", default=[CLOUD_PLATFORM_SCOPE]),
+    api_endpoints=dict(type="dict", default={}),
+    api_endpoint_template=dict(type="str", fallback=(env_fallback, ["GCP_API_ENDPOINT_TEMPLATE"])),
+    request_timeout=dict(type="int", default=60),
+    retries=dict(type="int", default=6),
+    wait_timeout=dict(type="int", default=1800),
+)
+
+
+class GcpApiError(Exception):
+    def __init__(self, message, status=None, reason=None):
+        super(GcpApiError, self).__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def _error_payload(err):
+    try:
+        content = err.content.decode("utf-8") if isinstance(err.content, bytes) else err.content
+        return json.loads(content).get("error", {})
+    except Exception:  # pylint: disable=broad-except
+        return {}
+
+
+def http_status(err):
+    resp = getattr(err, "resp", None)
+    try:
+        return int(resp.status) if resp is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def explain_http_error(api, action, resource, err, project=None):
+    """One line: which API, which resource, what went wrong, what to do."""
+    status = http_status(err)
+    payload = _error_payload(err)
+    message = payload.get("message") or str(err)
+    reasons = [e.get("reason") for e in payload.get("errors", []) if isinstance(e, dict)]
+    for detail in payload.get("details", []) or []:
+        if isinstance(detail, dict) and detail.get("reason"):
+            reasons.append(detail.get("reason"))
+    service = API_SERVICE.get(api, "%s.googleapis.com" % api)
+    where = " on project %s" % project if project else ""
+    if status == 403 and (
+        "SERVICE_DISABLED" in reasons or "accessNotConfigured" in reasons or "has not been used" in message
+    ):
+        fix = "enable %s%s (skyforge.prefect_platform.gcp_project_services), then retry" % (service, where)
+    elif status == 403:
+        fix = "grant the deploying identity the missing permission%s (docs/permissions.md lists the roles)" % where
+    elif status == 401:
+        fix = "the credentials were rejected: check auth_kind, service_account_file or access_token"
+    elif status == 404:
+        fix = "check the name, project and location; create what it depends on first"
+    elif status == 409:
+        fix = "a resource with this name exists or an operation on it is still running; retry or choose another name"
+    elif status == 412:
+        fix = "the resource changed while we updated it (stale fingerprint/etag); run again"
+    elif status == 400:
+        fix = "the request was refused as invalid: fix the module arguments named in the message"
+    elif status == 429:
+        fix = "quota or rate limit exhausted after retries; raise the quota or run with fewer forks"
+    else:
+        fix = "retry later; if it persists, check the GCP status page"
+    return "GCP %s: %s %s failed: HTTP %s %s: %s. Fix: %s." % (
+        service,
+        action,
+        resource,
+        status,
+        payload.get("status", ""),
+        message.rstrip("."),
+        fix,
+    )
+
+
+def _classify(exc):
+    if isinstance(exc, HttpError):
+        status = http_status(exc)
+        if status in RETRYABLE_STATUS:
+            resp = getattr(exc, "resp", {}) or {}
+            retry_after = resp.get("retry-after") if hasattr(resp, "get") else None
+            return True, retry_after
+        return False, None
+    if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException)):
+        return True, None
+    if HAS_GOOGLE and isinstance(exc, google.auth.exceptions.TransportError):
+        return True, None
+    return False, None
+
+
+class GcpResource:
+    """One resource kind. Subclasses implement get/create/update/delete and desired()."""
+
+    api = None
+    version = "v1"
+    kind = "resource"
+    secret_keys = ()
+    unordered = ()
+    # Fields that cannot change in place: a difference there fails with a clear message.
+    immutable = ()
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def name(self):
+        return self.params.get("name")
+
+    def client(self):
+        return self.module.client(self.api, self.version)
+
+    def get(self):
+        raise NotImplementedError
+
+    def desired(self):
+        raise NotImplementedError
+
+    def create(self, desired):
+        raise NotImplementedError
+
+    def update(self, current, desired, changes):
+        raise NotImplementedError
+
+    def delete(self, current):
+        raise NotImplementedError
+
+    def changes(self, desired, current):
+        return differs(desired, current, unordered=self.unordered)
+
+    def predict(self, current, desired):
+        return merge(current or {}, desired)
+
+    def view(self, resource):
+        """What the module returns and diffs; defaults to the API resource."""
+        return resource
+
+
+class GcpModule(AnsibleModule):
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(GCP_COMMON_ARGS)
+        spec.update(argument_spec or {})
+        kwargs.setdefault("supports_check_mode", True)
+        super(GcpModule, self).__init__(argument_spec=spec, **kwargs)
+        if not HAS_GOOGLE:
+            self.fail_json(
+                msg=missing_required_lib("google-api-python-client and google-auth"), exception=GOOGLE_IMP_ERR
+            )
+        self._clients = {}
+        self._http = None
+        self.retry = RetryPolicy(retries=self.params["retries"])
+        self.operations_waited = 0
+
+    # ---- auth and clients -------------------------------------------------------------
+    def credentials(self):
+        p = self.params
+        scopes = p["scopes"]
+        try:
+            if p["auth_kind"] == "accesstoken":
+                if not p["access_token"]:
+                    self.fail_json(msg="auth_kind=accesstoken needs access_token (or GCP_ACCESS_TOKEN)")
+                return google.oauth2.credentials.Credentials(p["access_token"])
+            if p["auth_kind"] == "serviceaccount":
+                if p["service_account_contents"]:
+                    info = p["service_account_contents"]
+                    info = json.loads(info) if isinstance(info, str) else info
+                elif p["service_account_file"]:
+                    path = p["service_account_file"]
+                    if not os.path.exists(path):
+                        self.fail_json(msg="service_account_file %s does not exist: point it at a key JSON" % path)
+                    with open(path) as fh:
+                        info = json.load(fh)
+                else:
+                    self.fail_json(
+                        msg="auth_kind=serviceaccount needs service_account_file or service_account_contents"
+                    )
+                return google.oauth2.service_account.Credentials.from_service_account_info(info, scopes=scopes)
+            creds, _project = google.auth.default(scopes=scopes)
+            return creds
+        except (ValueError, KeyError) as exc:
+            self.fail_json(msg="GCP credentials are unusable (%s): check the key JSON" % exc)
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            self.fail_json(
+                msg="no application default credentials (%s): set auth_kind and service_account_file, "
+                "or run where ADC is configured" % str(exc).splitlines()[0]
+            )
+
+    def http(self):
+        if self._http is None:
+            self._http = google_auth_httplib2.AuthorizedHttp(
+                self.credentials(), http=httplib2.Http(timeout=self.params["request_timeout"])
+            )
+        return self._http
+
+    def endpoint(self, api):
+        """Root URL for an API: explicit per-API override, then the template, else Google's default."""
+        if api in (self.params.get("api_endpoints") or {}):
+            return self.params["api_endpoints"][api]
+        template = self.params.get("api_endpoint_template")
+        if template:
+            return template.format(api=api)
+        return None
+
+    def client(self, api, version="v1"):
+        key = (api, version)
+        if key not in self._clients:
+            options = None
+            root = self.endpoint(api)
+            if root:
+                service_path = json.loads(discovery_cache.get_static_doc(api, version) or "{}").get("servicePath", "")
+                options = {"api_endpoint": root.rstrip("/") + "/" + service_path}
+            self._clients[key] = discovery.build(
+                api,
+                version,
+                http=self.http(),
+                static_discovery=True,
+                cache_discovery=False,
+                client_options=options,
+            )
+        return self._clients[key]
+
+    # ---- calls ----------------------------------------------------------------------
+    def execute(self, request, action="call", resource="", allow_404=False, allow_409=False):
+        """Execute a googleapiclient request with retries; map errors to one clear line."""
+        try:
+            return self.retry.call(lambda: request.execute(num_retries=0), _classify)
+        except HttpError as err:
+            status = http_status(err)
+            if allow_404 and status == 404:
+                return None
+            if allow_409 and status == 409:
+                raise GcpApiError("conflict", status=409)
+            api = self._api_of(request)
+            self.fail_json(
+                msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err, self.params.get("project")),
+                status=status,
+            )
+        except (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as exc:
+            self.fail_json(
+                msg="GCP %s: %s %s failed after %d attempts: %s. Fix: check network access to the API endpoint."
+                % (self._api_of(request), action, resource, self.retry.attempts, exc)
+            )
+        except google.auth.exceptions.RefreshError as exc:
+            self.fail_json(msg="GCP credentials could not get a token (%s): check the service account key" % exc)
+
+    @staticmethod
+    def _api_of(request):
+        uri = getattr(request, "uri", "") or ""
+        for api in API_SERVICE:
+            if "/%s." % api in uri or "//%s." % api in uri or "/%s/" % api in uri:
+                return api
+        return "api"
+
+    def get(self, request, resource=""):
+        return self.execute(request, action="get", resource=resource, allow_404=True)
+
+    # ---- long-running operations -----------------------------------------------------
+    def wait(self, api, op, resource="", timeout=None):
+        """Wait for any operation kind these APIs return; fail with the operation's error."""
+        if not isinstance(op, dict):
+            return op
+        timeout = timeout or self.params["wait_timeout"]
+        deadline = Deadline(timeout)
+        attempt = 0
+        max_poll = float(os.environ.get("SKYFORGE_POLL_MAX", "10"))
+        first_poll = float(os.environ.get("SKYFORGE_POLL_FIRST", "0.5"))
+        while not self._op_done(api, op):
+            if deadline.expired:
+                self.fail_json(
+                    msg="GCP %s: timed out after %ds waiting for operation %s on %s. Fix: raise wait_timeout; "
+                    "the operation may still finish, and a re-run will pick it up."
+                    % (API_SERVICE.get(api, api), timeout, op.get("name"), resource or "?"),
+                    operation=op,
+                )
+            time.sleep(min(poll_interval(attempt, first_poll, max_poll), max(0.05, deadline.remaining())))
+            attempt += 1
+            op = self.execute(self._op_request(api, op), action="poll operation", resource=op.get("name", ""))
+        self.operations_waited += 1
+        error = self._op_error(api, op)
+        if error:
+            self.fail_json(
+                msg="GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error),
+                operation=op,
+            )
+        return op
+
+    @staticmethod
+    def _op_done(api, op):
+        if "done" in op or api in ("servicenetworking", "serviceusage", "run", "secretmanager", "iam"):
+            return bool(op.get("done"))
+        return op.get("status") == "DONE"
+
+    def _op_request(self, api, op):
+        name = op.get("name")
+        if api == "compute":
+            project = self.params["project"]
+            if op.get("zone"):
+                return self.client("compute").zoneOperations().get(
+                    project=project, zone=op["zone"].rsplit("/", 1)[-1], operation=name
+                )
+            if op.get("region"):
+                return self.client("compute").regionOperations().get(
+                    project=project, region=op["region"].rsplit("/", 1)[-1], operation=name
+                )
+            return self.client("compute").globalOperations().get(project=project, operation=name)
+        if api == "container":
+            if not name.startswith("projects/"):
+                location = op.get("location") or op.get("zone") or op.get("selfLink", "").split("/locations/")[-1].split("/")[0]
+                name = "projects/%s/locations/%s/operations/%s" % (self.params["project"], location, name)
+            return self.client("container").projects().locations().operations().get(name=name)
+        if api == "sqladmin":
+            return self.client("sqladmin").operations().get(project=self.params["project"], operation=name)
+        if api in ("servicenetworking", "serviceusage"):
+            return self.client(api).operations().get(name=name)
+        if api == "run":
+            return self.client("run", "v2").projects().locations().operations().get(name=name)
+        raise ValueError("no operation poller for %s" % api)
+
+    @staticmethod
+    def _op_error(api, op):
+        err = op.get("error")
+        if isinstance(err, dict):
+            if err.get("errors"):
+                return "; ".join("%s: %s" % (e.get("code", ""), e.get("message", "")) for e in err["errors"])
+            if err.get("message"):
+                return err["message"]
+        if api == "container" and op.get("statusMessage") and op.get("status") == "DONE" and op.get("error"):
+            return op["statusMessage"]
+        return None
+
+    # ---- the declarative resource loop -----------------------------------------------
+    def ensure(self, resource, state=None, extra=None):
+        """Drive a GcpResource to `state`, honouring check mode, and exit with diff."""
+        state = state or self.params.get("state", "present")
+        current = resource.get()
+        label = "%s %s" % (resource.kind, resource.name)
+        result = dict(changed=False)
+        if state == "absent":
+            if current is not None:
+                result["changed"] = True
+                if not self.check_mode:
+                    resource.delete(current)
+            before, after = resource.view(current), None
+        else:
+            desired = resource.desired()
+            if current is None:
+                result["changed"] = True
+                if self.check_mode:
+                    after = resource.predict(None, desired)
+                else:
+                    try:
+                        resource.create(desired)
+                    except GcpApiError as exc:
+                        if exc.status != 409:
+                            raise
+                        # A retried create whose first attempt got through: read back and compare.
+                    after = resource.get()
+                    if after is not None and resource.changes(desired, after):
+                        resource.update(after, desired, resource.changes(desired, after))
+                        after = resource.get()
+                before = None
+                after = resource.view(after)
+            else:
+                changes = resource.changes(desired, current)
+                blocked = [c for c in changes if c.split(".")[0].split("[")[0] in resource.immutable]
+                if blocked:
+                    self.fail_json(
+                        msg="%s: %s cannot be changed in place (current %s). Fix: keep the current value, or "
+                        "delete the resource (state=absent) and create it again."
+                        % (label, ", ".join(blocked), _pick(current, blocked))
+                    )
+                before = resource.view(current)
+                if changes:
+                    result["changed"] = True
+                    result["changes"] = changes
+                    if self.check_mode:
+                        after = resource.view(resource.predict(current, desired))
+                    else:
+                        resource.update(current, desired, changes)
+                        after = resource.view(resource.get())
+                else:
+                    after = before
+        result["diff"] = diff_dict(before, after, resource.secret_keys)
+        result[resource.kind] = redact(after, resource.secret_keys) if after else {}
+        if extra:
+            result.update(extra)
+        self.exit_json(**result)
+
+
+def _pick(current, paths):
+    out = {}
+    for p in paths:
+        key = p.split(".")[0].split("[")[0]
+        out[key] = current.get(key)
+    return json.dumps(out, sort_keys=True)
+
+
+def basename(link):
+    return link.rstrip("/").rsplit("/", 1)[-1] if link else link
+
+
+def compute_link(project, *parts):
+    """A compute resource's full URL, the form the API echoes back in references."""
+    return "https://www.googleapis.com/compute/v1/projects/%s/%s" % (project, "/".join(parts))

@@ -1,0 +1,135 @@
+"""python -m sandbox up|down|status|serve|endpoints"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+from .core import Config, Sandbox
+
+
+def _pid_file(cfg):
+    return os.path.join(cfg.state_dir, "sandbox.pid")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _read_pid(cfg):
+    try:
+        with open(_pid_file(cfg)) as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _healthy(cfg):
+    try:
+        with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
+            url = json.load(fh)["gcp_url"]
+        with urllib.request.urlopen(url + "/_sandbox/health", timeout=2) as resp:
+            return resp.status == 200
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def up(cfg, args):
+    pid = _read_pid(cfg)
+    if pid and _alive(pid) and _healthy(cfg):
+        print("sandbox already up (pid %d); endpoints: %s" % (pid, os.path.join(cfg.state_dir, "endpoints.json")))
+        return 0
+    os.makedirs(cfg.state_dir, exist_ok=True)
+    try:
+        os.unlink(os.path.join(cfg.state_dir, "endpoints.json"))
+    except OSError:
+        pass
+    log = open(os.path.join(cfg.state_dir, "sandbox.log"), "ab")
+    env = dict(os.environ, SKYFORGE_SANDBOX_DIR=cfg.state_dir, SKYFORGE_SANDBOX_PORT_BASE=str(cfg.port_base),
+               SKYFORGE_SANDBOX_TIME_SCALE=str(cfg.time_scale), SKYFORGE_SPECS_DIR=cfg.specs_dir)
+    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "serve"], cwd=cfg.repo_root, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    started = time.monotonic()
+    while time.monotonic() - started < args.timeout:
+        if proc.poll() is not None:
+            print("sandbox failed to start; see %s" % os.path.join(cfg.state_dir, "sandbox.log"), file=sys.stderr)
+            return 1
+        if _healthy(cfg):
+            print("sandbox up in %.1fs (pid %d); endpoints: %s" % (
+                time.monotonic() - started, proc.pid, os.path.join(cfg.state_dir, "endpoints.json")))
+            return 0
+        time.sleep(0.2)
+    print("sandbox did not become healthy within %ds; see sandbox.log" % args.timeout, file=sys.stderr)
+    os.killpg(proc.pid, signal.SIGTERM)
+    return 1
+
+
+def down(cfg, args):
+    pid = _read_pid(cfg)
+    if not pid or not _alive(pid):
+        print("sandbox is not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        # Everything the sandbox started runs in its session: leave nothing behind.
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.unlink(_pid_file(cfg))
+    except OSError:
+        pass
+    print("sandbox down")
+    return 0
+
+
+def serve(cfg, args):
+    sandbox = Sandbox(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sandbox.start()
+    with open(_pid_file(cfg), "w") as fh:
+        fh.write(str(os.getpid()))
+    print("sandbox serving: %s" % json.dumps(sandbox.endpoints()), flush=True)
+    stop.wait()
+    sandbox.stop()
+    return 0
+
+
+def status(cfg, args):
+    pid = _read_pid(cfg)
+    ok = bool(pid and _alive(pid) and _healthy(cfg))
+    print("up" if ok else "down")
+    return 0 if ok else 3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints"])
+    parser.add_argument("--timeout", type=int, default=60)
+    args = parser.parse_args(argv)
+    cfg = Config()
+    if args.command == "endpoints":
+        with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
+            print(fh.read())
+        return 0
+    return {"up": up, "down": down, "serve": serve, "status": status}[args.command](cfg, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

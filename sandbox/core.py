@@ -1,0 +1,296 @@
+"""The sandbox process: shared state, timed operations, the servers of every API family."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+import uuid
+
+from .web import ApiError, FaultInjector, RequestLog, Response, Server
+
+# Realistic durations, in seconds, of the operations the real control planes run.
+# SKYFORGE_SANDBOX_TIME_SCALE multiplies all of them (0.01 turns Autopilot's 8 minutes into 4.8 s).
+DURATIONS = {
+    "serviceusage.enable": 20,
+    "compute.network": 25,
+    "compute.subnetwork": 20,
+    "compute.address": 4,
+    "compute.firewall": 8,
+    "compute.router": 12,
+    "compute.instance": 35,
+    "compute.delete": 15,
+    "servicenetworking.connection": 60,
+    "container.cluster.create": 480,
+    "container.cluster.update": 150,
+    "container.cluster.delete": 240,
+    "sqladmin.instance.create": 600,
+    "sqladmin.instance.update": 180,
+    "sqladmin.instance.delete": 120,
+    "sqladmin.database": 10,
+    "sqladmin.user": 8,
+    "iam.serviceaccount": 2,
+    "run.job": 10,
+    "tfc.plan": 30,
+    "tfc.apply": 45,
+    "tfc.agent_boot": 60,
+    "default": 5,
+}
+
+
+class Config:
+    def __init__(self, state_dir=None, port_base=None, time_scale=None, fault_rate=None, specs_dir=None):
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.repo_root = root
+        self.state_dir = os.path.abspath(state_dir or os.environ.get("SKYFORGE_SANDBOX_DIR") or os.path.join(root, ".sandbox"))
+        pb = port_base if port_base is not None else os.environ.get("SKYFORGE_SANDBOX_PORT_BASE", "18470")
+        self.port_base = int(pb)
+        ts = time_scale if time_scale is not None else os.environ.get("SKYFORGE_SANDBOX_TIME_SCALE", "0.01")
+        self.time_scale = float(ts)
+        fr = fault_rate if fault_rate is not None else os.environ.get("SKYFORGE_SANDBOX_FAULT_RATE", "0")
+        self.fault_rate = float(fr)
+        self.specs_dir = os.path.abspath(
+            specs_dir or os.environ.get("SKYFORGE_SPECS_DIR") or os.path.join(root, "..", "shared", "specs")
+        )
+        self.project = os.environ.get("SKYFORGE_SANDBOX_PROJECT", "skyforge-sandbox")
+
+    def port(self, offset):
+        """Port 0 (ephemeral) when the base is 0, as tests do."""
+        return 0 if self.port_base == 0 else self.port_base + offset
+
+    def duration(self, kind):
+        return DURATIONS.get(kind, DURATIONS["default"]) * self.time_scale
+
+
+class Store:
+    """Thread-safe tables of resources, keyed by family-specific ids."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.tables = {}
+        self._ids = itertools.count(1000000000000000000 + int(time.time()) % 100000)
+
+    def table(self, name):
+        with self.lock:
+            return self.tables.setdefault(name, {})
+
+    def next_id(self):
+        return str(next(self._ids))
+
+    def inventory(self):
+        with self.lock:
+            return {name: sorted(rows.keys()) for name, rows in self.tables.items() if rows}
+
+
+class Operation:
+    def __init__(self, op_id, kind, duration, on_done, fail_message=None):
+        self.id = op_id
+        self.kind = kind
+        self.start = time.monotonic()
+        self.started_wall = time.time()
+        self.end = self.start + duration
+        self.on_done = on_done
+        self.done = False
+        self.error = None
+        self.fail_message = fail_message
+        self.result = None
+        self.finished_wall = None
+        self.lock = threading.Lock()
+
+    def poll(self):
+        with self.lock:
+            if self.done or time.monotonic() < self.end:
+                return self.done
+            if self.fail_message:
+                self.error = self.fail_message
+            else:
+                try:
+                    self.result = self.on_done() if self.on_done else None
+                except ApiError as err:
+                    self.error = err.message
+            self.done = True
+            self.finished_wall = time.time()
+            return True
+
+
+class Operations:
+    """Long-running operations that finish after a scaled, realistic duration.
+
+    A background ticker completes them even when nobody polls, so a resource's status moves on
+    its own as it would in the cloud.
+    """
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self.ops = {}
+        self.lock = threading.Lock()
+        self.timeline = []  # (kind, resource, start, end) for the critical-path benchmark
+        self.fail_rate = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name="sandbox-ops", daemon=True)
+        self._thread.start()
+
+    def start(self, kind, on_done=None, resource="", duration=None, can_fail=False):
+        op_id = "operation-%d-%s" % (int(time.time() * 1000), uuid.uuid4().hex[:8])
+        seconds = self.sandbox.config.duration(kind) if duration is None else duration
+        fail = None
+        if can_fail and self.fail_rate and self.sandbox.faults.rng.random() < self.fail_rate:
+            fail = "injected operation failure (transient): retry the request"
+            self.sandbox.faults.count("operation")
+        op = Operation(op_id, kind, seconds, on_done, fail)
+        op.resource = resource
+        with self.lock:
+            self.ops[op_id] = op
+        if seconds <= 0:
+            op.poll()
+        return op
+
+    def get(self, op_id):
+        with self.lock:
+            op = self.ops.get(op_id)
+        if op is not None:
+            op.poll()
+        return op
+
+    def _tick(self):
+        while not self._stop.wait(0.05):
+            with self.lock:
+                pending = [o for o in self.ops.values() if not o.done]
+            for op in pending:
+                if op.poll():
+                    self.timeline.append(
+                        {"kind": op.kind, "resource": op.resource, "start": op.started_wall, "end": op.finished_wall,
+                         "error": op.error}
+                    )
+
+    def stop(self):
+        self._stop.set()
+
+
+class Sandbox:
+    def __init__(self, config=None, with_postgres=True):
+        self.config = config or Config()
+        os.makedirs(self.config.state_dir, exist_ok=True)
+        self.store = Store()
+        self.faults = FaultInjector(rate=self.config.fault_rate)
+        self.log = RequestLog(os.path.join(self.config.state_dir, "requests.log"))
+        self.ops = Operations(self)
+        self.ops.fail_rate = float(os.environ.get("SKYFORGE_SANDBOX_OP_FAIL_RATE", "0"))
+        self.with_postgres = with_postgres
+        self.postgres = None
+        self.servers = {}
+        self.apps = {}
+        self.children = []  # processes the sandbox runs (releases, edge proxies)
+        self.credentials = {}
+        self._port_counter = itertools.count(20)
+
+    # ---- lifecycle --------------------------------------------------------------------
+    def start(self):
+        from . import families
+
+        if self.with_postgres:
+            from .postgres import Postgres
+
+            self.postgres = Postgres(os.path.join(self.config.state_dir, "pg"), self.config.port(5))
+            self.postgres.start()
+        for offset, (name, factory) in enumerate(families.FAMILIES):
+            app = factory(self)
+            self.apps[name] = app
+            self.servers[name] = Server(app, self, self.config.port(offset)).start()
+        for app in self.apps.values():
+            if hasattr(app, "started"):
+                app.started()
+        self.write_endpoints()
+        return self
+
+    def stop(self):
+        for app in self.apps.values():
+            if hasattr(app, "stopping"):
+                try:
+                    app.stopping()
+                except Exception:  # noqa: BLE001
+                    pass
+        for proc in self.children:
+            try:
+                proc.terminate()
+                proc.wait(10)
+            except Exception:  # noqa: BLE001
+                try:
+                    proc.kill()
+                except Exception:  # noqa: BLE001
+                    pass
+        for server in self.servers.values():
+            server.stop()
+        self.ops.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+    def free_port(self):
+        """A loopback port for a process the sandbox runs (release, proxy)."""
+        import socket
+
+        if self.config.port_base:
+            while True:
+                port = self.config.port_base + next(self._port_counter)
+                with socket.socket() as s:
+                    try:
+                        s.bind(("127.0.0.1", port))
+                        return port
+                    except OSError:
+                        continue
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def url(self, family):
+        return self.servers[family].url
+
+    def endpoints(self):
+        out = {"project": self.config.project, "state_dir": self.config.state_dir}
+        for name, server in self.servers.items():
+            out[name + "_url"] = server.url
+        for app in self.apps.values():
+            if hasattr(app, "endpoint_info"):
+                out.update(app.endpoint_info())
+        if self.postgres:
+            out["postgres"] = self.postgres.info()
+        return out
+
+    def write_endpoints(self):
+        path = os.path.join(self.config.state_dir, "endpoints.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.endpoints(), fh, indent=2, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        return path
+
+    # ---- admin API (on every port under /_sandbox/) ----------------------------------
+    def admin(self, req, app):
+        path = req.path[len("/_sandbox/"):]
+        if path == "health":
+            return Response(200, {"ok": True, "family": app.family})
+        if path == "endpoints":
+            return Response(200, self.endpoints())
+        if path == "inventory":
+            return Response(200, self.store.inventory())
+        if path == "requests":
+            return Response(200, self.log.entries[-int(req.query.get("last", 100000)):])
+        if path == "timeline":
+            return Response(200, self.ops.timeline)
+        if path == "faults":
+            if req.method == "POST":
+                body = req.json
+                self.faults.rate = float(body.get("rate", self.faults.rate))
+                if body.get("kinds"):
+                    self.faults.kinds = tuple(body["kinds"])
+                self.ops.fail_rate = float(body.get("operation_fail_rate", self.ops.fail_rate))
+            return Response(200, {"rate": self.faults.rate, "kinds": list(self.faults.kinds),
+                                  "operation_fail_rate": self.ops.fail_rate, "injected": self.faults.injected})
+        if hasattr(app, "admin"):
+            out = app.admin(req, path)
+            if out is not None:
+                return out if isinstance(out, Response) else Response(200, out)
+        raise ApiError(404, "no sandbox admin endpoint %s" % path)

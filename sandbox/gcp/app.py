@@ -1,0 +1,205 @@
+"""GCP: every API is served below /<api>/ on one port, routed and validated by its discovery doc.
+
+Service modules (compute.py, sqladmin.py, ...) register handlers by discovery method id:
+
+    def register(app):
+        app.handle("compute.networks.insert", insert_network)
+
+A handler gets (req, params) where params holds the path parameters in both the flat
+(`projectsId`) and the `{+name}` forms, and returns a JSON-able object or a Response.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+from ..web import ApiError, App, Response
+from . import auth, discovery
+
+APIS = {
+    "compute": ("v1",),
+    "container": ("v1",),
+    "sqladmin": ("v1",),
+    "secretmanager": ("v1",),
+    "iam": ("v1",),
+    "cloudresourcemanager": ("v1", "v3"),
+    "serviceusage": ("v1",),
+    "servicenetworking": ("v1",),
+    "run": ("v2",),
+}
+SERVICE_MODULES = ("serviceusage", "compute", "servicenetworking", "container", "sqladmin", "secretmanager",
+                   "iam", "crm", "run")
+
+STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",
+                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 503: "UNAVAILABLE"}
+REASONS = {400: "badRequest", 401: "authError", 403: "forbidden", 404: "notFound", 409: "alreadyExists",
+           412: "conditionNotMet", 429: "rateLimitExceeded", 500: "backendError", 503: "backendError"}
+
+# A new project has only these APIs on; everything else answers SERVICE_DISABLED until enabled.
+DEFAULT_SERVICES = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com")
+SERVICE_TITLES = {
+    "compute": "Compute Engine API", "container": "Kubernetes Engine API", "sqladmin": "Cloud SQL Admin API",
+    "secretmanager": "Secret Manager API", "iam": "Identity and Access Management (IAM) API",
+    "servicenetworking": "Service Networking API", "run": "Cloud Run Admin API",
+}
+
+
+class GcpApp(App):
+    family = "gcp"
+
+    def __init__(self, sandbox):
+        super().__init__(sandbox)
+        self.handlers = {}
+        self.project = sandbox.config.project
+        self.project_number = "123456789012"
+        self.auth = auth.Auth(sandbox)
+        self.enabled = self.sandbox.store.table("serviceusage.services")
+        for svc in DEFAULT_SERVICES:
+            self.enabled["projects/%s/services/%s" % (self.project_number, svc)] = True
+        self.discovery = {api: [discovery.load(api, v) for v in versions] for api, versions in APIS.items()}
+        self.modules = []
+        for name in SERVICE_MODULES:
+            try:
+                mod = importlib.import_module("%s.%s" % (__package__, name))
+            except ModuleNotFoundError as exc:
+                if exc.name != "%s.%s" % (__package__, name):
+                    raise
+                continue
+            mod.register(self)
+            self.modules.append(mod)
+
+    def handle(self, method_id, fn):
+        self.handlers[method_id] = fn
+
+    def endpoint_info(self):
+        base = self.sandbox.url("gcp")
+        return {
+            "gcp_api_endpoint_template": base + "/{api}/",
+            "gcp_token_uri": base + "/token",
+            "gcp_service_account_file": self.auth.key_file,
+            "gcp_project": self.project,
+            "gcp_project_number": self.project_number,
+        }
+
+    def started(self):
+        self.auth.ensure_deployer_key(self.sandbox.url("gcp") + "/token")
+        for mod in self.modules:
+            if hasattr(mod, "started"):
+                mod.started(self)
+
+    def stopping(self):
+        for mod in self.modules:
+            if hasattr(mod, "stopping"):
+                mod.stopping(self)
+
+    # ---- errors in Google's shape ------------------------------------------------------
+    def error_response(self, err):
+        status = err.extra.get("status") or STATUS_NAMES.get(err.status, "UNKNOWN")
+        body = {
+            "error": {
+                "code": err.status,
+                "message": err.message,
+                "status": status,
+                "errors": [{"message": err.message, "domain": err.extra.get("domain", "global"),
+                            "reason": err.reason or REASONS.get(err.status, "unknown")}],
+            }
+        }
+        if err.extra.get("details"):
+            body["error"]["details"] = err.extra["details"]
+        return Response(err.status, body, err.headers)
+
+    # ---- routing ------------------------------------------------------------------------
+    def dispatch(self, req):
+        if req.path == "/token" and req.method == "POST":
+            return self.auth.token_endpoint(req)
+        parts = req.path.split("/", 2)
+        api = parts[1] if len(parts) > 1 else ""
+        if api not in self.discovery:
+            raise ApiError(404, "The requested URL %s was not found on this server." % req.path)
+        rest = "/" + (parts[2] if len(parts) > 2 else "")
+        match = None
+        for doc in self.discovery[api]:
+            match = doc.match(req.method, rest)
+            if match:
+                break
+        if not match:
+            raise ApiError(404, "The requested URL %s was not found on this server." % req.path)
+        method, params = match
+        req.principal = self.auth.check(req)
+        doc.validate_query(method, req.query)
+        if req.method in ("POST", "PUT", "PATCH"):
+            doc.validate_body(method, req.json)
+        self.require_project(api, params, method)
+        fn = self.handlers.get(method["id"])
+        if fn is None:
+            raise ApiError(501, "the sandbox does not implement %s" % method["id"], status="UNIMPLEMENTED")
+        req.method_id = method["id"]
+        out = fn(req, params)
+        return out if isinstance(out, Response) else Response(200, out)
+
+    def require_project(self, api, params, method):
+        project = params.get("project") or params.get("projectsId") or params.get("projectId")
+        if project is None:
+            for key in ("name", "parent", "resource"):
+                value = params.get(key) or ""
+                if value.startswith("projects/"):
+                    project = value.split("/")[1]
+                    break
+        if project is None:
+            return
+        if project not in (self.project, self.project_number, "-"):
+            raise ApiError(403, "Permission denied on resource project %s (or it may not exist)." % project,
+                           reason="forbidden")
+        service = "%s.googleapis.com" % api
+        if api != "serviceusage" and not self.service_enabled(service):
+            title = SERVICE_TITLES.get(api, service)
+            raise ApiError(
+                403,
+                "%s has not been used in project %s before or it is disabled. Enable it by visiting "
+                "https://console.developers.google.com/apis/api/%s/overview?project=%s then retry."
+                % (title, self.project_number, service, self.project_number),
+                reason="accessNotConfigured",
+                domain="usageLimits",
+                details=[{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
+                          "domain": "googleapis.com",
+                          "metadata": {"service": service, "consumer": "projects/%s" % self.project_number}}],
+            )
+
+    def service_enabled(self, service):
+        return bool(self.enabled.get("projects/%s/services/%s" % (self.project_number, service)))
+
+
+# ---- helpers the service modules share ----------------------------------------------------
+def now_rfc3339():
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+
+
+def compute_timestamp():
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000-07:00", time.localtime())
+
+
+def lro(op, name, metadata=None, response=None):
+    """A google.longrunning.Operation for a sandbox Operation."""
+    out = {"name": name, "done": bool(op.done)}
+    if metadata is not None:
+        out["metadata"] = metadata
+    if op.done:
+        if op.error:
+            out["error"] = {"code": 9, "message": op.error}
+        elif response is not None:
+            out["response"] = response
+        elif op.result is not None:
+            out["response"] = op.result
+        else:
+            out["response"] = {"@type": "type.googleapis.com/google.protobuf.Empty"}
+    return out
+
+
+def not_found(what):
+    return ApiError(404, "The resource '%s' was not found" % what, reason="notFound")
+
+
+def conflict(what):
+    return ApiError(409, "The resource '%s' already exists" % what, reason="alreadyExists")

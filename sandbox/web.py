@@ -1,0 +1,277 @@
+"""A small HTTP framework for the sandbox's API stand-ins: routing, JSON, request log, faults.
+
+Each API family is an `App` served on its own loopback port by a `ThreadingHTTPServer`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOOPBACK = "127.0.0.1"
+
+
+class Request:
+    def __init__(self, method, raw_path, headers, body, client):
+        self.method = method
+        parsed = urllib.parse.urlsplit(raw_path)
+        self.path = urllib.parse.unquote(parsed.path)
+        self.raw_path = parsed.path
+        self.query_list = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+        self.query = {k: v[-1] for k, v in self.query_list.items()}
+        self.headers = headers
+        self.body = body
+        self.client = client
+        self.params = {}
+        self._json = None
+
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
+
+    @property
+    def json(self):
+        if self._json is None:
+            if not self.body:
+                self._json = {}
+            else:
+                self._json = json.loads(self.body.decode("utf-8"))
+        return self._json
+
+    @property
+    def bearer(self):
+        auth = self.headers.get("Authorization", "") or ""
+        return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
+class Response:
+    def __init__(self, status=200, body=None, headers=None, content_type="application/json"):
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        self.content_type = content_type
+
+    def encode(self):
+        if self.body is None:
+            return b""
+        if isinstance(self.body, (bytes, bytearray)):
+            return bytes(self.body)
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8")
+        return json.dumps(self.body).encode("utf-8")
+
+
+class ApiError(Exception):
+    """Raised by handlers; the App turns it into its family's error shape."""
+
+    def __init__(self, status, message, reason=None, headers=None, **extra):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class DropConnection(Exception):
+    """Close the socket without answering (a dropped connection fault)."""
+
+
+_VAR = re.compile(r"\{(\+?)([A-Za-z_][A-Za-z0-9_]*)(?::path)?\}")
+
+
+def compile_template(template):
+    """'/a/{x}/b/{+rest}' -> regex; {x} stops at '/' and ':', {+x} matches the rest."""
+    out, pos = "", 0
+    for m in _VAR.finditer(template):
+        out += re.escape(template[pos:m.start()])
+        greedy = m.group(1) == "+" or m.group(0).endswith(":path}")
+        out += "(?P<%s>%s)" % (m.group(2), ".+?" if greedy else "[^/:]+")
+        pos = m.end()
+    out += re.escape(template[pos:])
+    return re.compile("^" + out + "$")
+
+
+class App:
+    """One API family. Routes map (method, path template) to handlers(req) -> Response|obj."""
+
+    family = "app"
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+        self.routes = []
+
+    def route(self, method, template, handler):
+        rx = compile_template(template)
+        literal = len(_VAR.sub("", template))
+        self.routes.append((method.upper(), rx, literal, handler))
+        # More literal text first, so '/x/{id}/action' beats '/x/{id}'.
+        self.routes.sort(key=lambda r: -r[2])
+
+    def error_response(self, err: ApiError) -> Response:
+        return Response(err.status, {"error": {"code": err.status, "message": err.message}}, err.headers)
+
+    def authenticate(self, req):
+        """Override: raise ApiError(401) when the request carries no valid credential."""
+
+    def dispatch(self, req):
+        allowed = False
+        for method, rx, _lit, handler in self.routes:
+            m = rx.match(req.path)
+            if not m:
+                continue
+            allowed = True
+            if method != req.method:
+                continue
+            req.params = m.groupdict()
+            self.authenticate(req)
+            out = handler(req)
+            return out if isinstance(out, Response) else Response(200, out)
+        if allowed:
+            raise ApiError(405, "Method %s not allowed on %s" % (req.method, req.path), reason="methodNotAllowed")
+        raise ApiError(404, "The requested URL %s was not found on this server." % req.path, reason="notFound")
+
+
+class FaultInjector:
+    """Injects 429/5xx/dropped connections at a rate, or on demand per request header."""
+
+    KINDS = ("429", "500", "503", "drop")
+
+    def __init__(self, rate=0.0, kinds=KINDS, seed=None):
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.injected = {}
+
+    def pick(self, req):
+        forced = req.header("X-Sandbox-Fault")
+        if forced:
+            return forced
+        if req.path.startswith("/_sandbox"):
+            return None
+        with self.lock:
+            if self.rate <= 0 or self.rng.random() >= self.rate:
+                return None
+            return self.rng.choice(self.kinds)
+
+    def count(self, kind):
+        with self.lock:
+            self.injected[kind] = self.injected.get(kind, 0) + 1
+
+
+class RequestLog:
+    """Every request, one JSON line: no headers and no bodies, so no secret can be logged here."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.lock = threading.Lock()
+        self.entries = []
+
+    def add(self, entry):
+        with self.lock:
+            self.entries.append(entry)
+            if self.path:
+                with open(self.path, "a") as fh:
+                    fh.write(json.dumps(entry) + "\n")
+
+
+def make_handler(app, sandbox):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "skyforge-sandbox"
+
+        def log_message(self, fmt, *args):  # silence stderr; we keep our own log
+            pass
+
+        def _handle(self):
+            started = time.monotonic()
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            req = Request(self.command, self.path, self.headers, body, self.client_address[0])
+            fault = sandbox.faults.pick(req)
+            status = None
+            try:
+                if fault:
+                    sandbox.faults.count(fault)
+                    if fault == "drop":
+                        raise DropConnection()
+                    code = int(fault)
+                    headers = {"Retry-After": "1"} if code == 429 else {}
+                    raise ApiError(code, "injected fault %s" % fault, reason="sandboxFault", headers=headers)
+                if req.path.startswith("/_sandbox/"):
+                    resp = sandbox.admin(req, app)
+                else:
+                    resp = app.dispatch(req)
+            except DropConnection:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)
+                except OSError:
+                    pass
+                status = "drop"
+                resp = None
+            except ApiError as err:
+                resp = app.error_response(err)
+            except json.JSONDecodeError as err:
+                resp = app.error_response(ApiError(400, "Invalid JSON payload received. %s" % err, reason="parseError"))
+            except Exception as err:  # noqa: BLE001 - a sandbox bug must not kill the server
+                import traceback
+
+                traceback.print_exc()
+                resp = app.error_response(ApiError(500, "sandbox internal error: %s" % err, reason="backendError"))
+            if resp is not None:
+                payload = resp.encode()
+                self.send_response(resp.status)
+                if payload or resp.status not in (204, 304):
+                    self.send_header("Content-Type", resp.content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+                status = resp.status
+            sandbox.log.add(
+                {
+                    "ts": time.time(),
+                    "family": app.family,
+                    "method": req.method,
+                    "path": req.raw_path,
+                    "status": status,
+                    "fault": fault,
+                    "ms": round((time.monotonic() - started) * 1000, 2),
+                }
+            )
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
+
+    return Handler
+
+
+class Server:
+    def __init__(self, app, sandbox, port=0):
+        self.app = app
+        self.httpd = ThreadingHTTPServer((LOOPBACK, port), make_handler(app, sandbox))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-%s" % app.family, daemon=True)
+
+    @property
+    def port(self):
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (LOOPBACK, self.port)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
