@@ -184,6 +184,10 @@ class Sandbox:
         self.apps = {}
         self.children = []  # processes the sandbox runs (releases, edge proxies)
         self.credentials = {}
+        # Addresses the fake cloud hands out (10.x, 172.16.x, public IPs) are never dialled: whoever
+        # serves them registers the loopback endpoint here, and every consumer resolves through it.
+        self.address_map = {}
+        self.address_lock = threading.Lock()
         self._port_counter = itertools.count(20)
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -193,7 +197,7 @@ class Sandbox:
         if self.with_postgres:
             from .postgres import Postgres
 
-            self.postgres = Postgres(os.path.join(self.config.state_dir, "pg"), self.config.port(5))
+            self.postgres = Postgres(self.config.state_dir, self.config.port(5))
             self.postgres.start()
         for offset, (name, factory) in enumerate(families.FAMILIES):
             app = factory(self)
@@ -243,6 +247,22 @@ class Sandbox:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
+
+    def map_address(self, ip, port, host, host_port, what=""):
+        with self.address_lock:
+            self.address_map[(ip, int(port))] = (host, int(host_port), what)
+
+    def unmap_address(self, ip, port):
+        with self.address_lock:
+            self.address_map.pop((ip, int(port)), None)
+
+    def resolve(self, ip, port):
+        """The loopback (host, port) that stands for a cloud address; raises if none is mapped."""
+        with self.address_lock:
+            entry = self.address_map.get((ip, int(port)))
+        if entry is None:
+            raise LookupError("sandbox: nothing serves %s:%s (it is never dialled directly)" % (ip, port))
+        return entry[0], entry[1]
 
     def url(self, family):
         return self.servers[family].url

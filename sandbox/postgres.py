@@ -45,14 +45,21 @@ def _psql():
 
 
 class Postgres:
-    def __init__(self, data_dir, port):
+    def __init__(self, state_dir, port):
+        self.as_root = os.geteuid() == 0
+        data_dir = os.path.join(state_dir, "pg", "data")
+        if self.as_root:
+            # The unprivileged server user cannot traverse a root-only state dir (pytest's tmp, say).
+            import hashlib
+
+            tag = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:12]
+            data_dir = os.path.join("/tmp", "skyforge-pg-%s" % tag, "data")
         self.data_dir = data_dir
         self.port = port
         self.bin = find_pg_bin()
-        self.password_file = os.path.join(os.path.dirname(data_dir), "pg-superuser-password")
+        self.password_file = os.path.join(state_dir, "pg-superuser-password")
         self.superuser = "postgres"
         self.password = None
-        self.as_root = os.geteuid() == 0
 
     def _ensure_port(self):
         if not self.port:
@@ -65,7 +72,10 @@ class Postgres:
     def _run(self, args, **kw):
         if self.as_root:
             args = ["runuser", "-u", PG_USER, "--"] + args
-        return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
+        proc = subprocess.run(args, capture_output=True, text=True, **kw)
+        if proc.returncode:
+            raise RuntimeError("%s failed: %s" % (" ".join(args), (proc.stderr or proc.stdout).strip()[-800:]))
+        return proc
 
     def _ensure_os_user(self):
         if not self.as_root:
@@ -80,7 +90,10 @@ class Postgres:
         self._ensure_port()
         self._ensure_os_user()
         parent = os.path.dirname(self.data_dir)
-        os.makedirs(parent, exist_ok=True)
+        os.makedirs(parent, mode=0o711, exist_ok=True)
+        if self.as_root:
+            owner = pwd.getpwnam(PG_USER)
+            os.chown(parent, owner.pw_uid, owner.pw_gid)
         if not os.path.exists(os.path.join(self.data_dir, "PG_VERSION")):
             shutil.rmtree(self.data_dir, ignore_errors=True)
             os.makedirs(self.data_dir, mode=0o700)
@@ -119,7 +132,7 @@ class Postgres:
     def stop(self):
         try:
             self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data_dir, "-m", "fast", "-w", "stop"])
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pass
 
     def sql(self, statement, dbname="postgres", user=None, password=None):
