@@ -50,6 +50,17 @@ def up(cfg, args):
     if pid and _alive(pid) and _healthy(cfg):
         print("sandbox already up (pid %d); endpoints: %s" % (pid, os.path.join(cfg.state_dir, "endpoints.json")))
         return 0
+    if args.fresh and os.path.isdir(cfg.state_dir):
+        import shutil
+
+        # A fresh sandbox forgets everything, PostgreSQL data included.
+        pg_dirs = [os.path.join(cfg.state_dir, "pg")]
+        if os.geteuid() == 0:
+            from .postgres import Postgres
+
+            pg_dirs.append(os.path.dirname(Postgres(cfg.state_dir, 0).data_dir))
+        for path in pg_dirs + [cfg.state_dir]:
+            shutil.rmtree(path, ignore_errors=True)
     os.makedirs(cfg.state_dir, exist_ok=True)
     try:
         os.unlink(os.path.join(cfg.state_dir, "endpoints.json"))
@@ -122,6 +133,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints"])
     parser.add_argument("--timeout", type=int, default=60)
+    parser.add_argument("--fresh", action="store_true", help="with up: forget all state from an earlier run")
     args = parser.parse_args(argv)
     cfg = Config()
     if args.command == "endpoints":
