@@ -46,7 +46,9 @@ try:
 except ImportError:
     HAS_GOOGLE = False
     GOOGLE_IMP_ERR = traceback.format_exc()
-    HttpError = Exception
+
+    class HttpError(Exception):  # noqa: N818 - stands in for googleapiclient's class
+        pass
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 

@@ -16,14 +16,10 @@ description:
     operations; or disables them with O(state=absent).
   - Only the listed services are touched; services enabled by other means are left alone.
 author:
-  - Skyforge platform team
+  - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
   - skyforge.prefect_platform.gcp
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
+  - skyforge.prefect_platform.attributes
 options:
   services:
     description:

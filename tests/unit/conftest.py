@@ -70,6 +70,7 @@ def run_module(name, args, check=False, diff=True, env=None, expect_fail=False):
         text=True,
         env=proc_env,
         timeout=600,
+        check=False,
     )
     try:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
