@@ -129,9 +129,31 @@ def status(cfg, args):
     return 0 if ok else 3
 
 
+def summary(cfg, args):
+    """What the site created, as the sandbox's control planes see it."""
+    with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
+        ep = json.load(fh)
+    with urllib.request.urlopen(ep["gcp_url"] + "/_sandbox/inventory", timeout=5) as resp:
+        inventory = json.load(resp)
+    summary_url = ep["gcp_url"] + "/_sandbox/summary"
+    try:
+        with urllib.request.urlopen(summary_url, timeout=5) as resp:
+            extra = json.load(resp)
+    except Exception:  # noqa: BLE001 - older sandboxes have no summary endpoint
+        extra = {}
+    for key, value in sorted(extra.items()):
+        print("%-22s %s" % (key + ":", value))
+    print("created resources:")
+    for table, keys in sorted(inventory.items()):
+        print("  %s (%d)" % (table, len(keys)))
+        for key in keys:
+            print("    - %s" % key)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints"])
+    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary"])
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--fresh", action="store_true", help="with up: forget all state from an earlier run")
     args = parser.parse_args(argv)
@@ -140,7 +162,7 @@ def main(argv=None):
         with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
             print(fh.read())
         return 0
-    return {"up": up, "down": down, "serve": serve, "status": status}[args.command](cfg, args)
+    return {"up": up, "down": down, "serve": serve, "status": status, "summary": summary}[args.command](cfg, args)
 
 
 if __name__ == "__main__":
