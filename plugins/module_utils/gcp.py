@@ -164,6 +164,9 @@ def _classify(exc):
         return True, None
     if HAS_GOOGLE and isinstance(exc, google.auth.exceptions.TransportError):
         return True, None
+    if HAS_GOOGLE and isinstance(exc, google.auth.exceptions.RefreshError) and getattr(exc, "retryable", False):
+        # The token endpoint itself was throttled or unavailable, not a rejected credential.
+        return True, None
     return False, None
 
 
@@ -320,6 +323,11 @@ class GcpModule(AnsibleModule):
                 % (self._api_of(request), action, resource, self.retry.attempts, exc)
             )
         except google.auth.exceptions.RefreshError as exc:
+            if getattr(exc, "retryable", False):
+                self.fail_json(
+                    msg="GCP token endpoint kept failing after %d attempts (%s). Fix: retry later; check the "
+                    "OAuth2 endpoint is reachable." % (self.retry.attempts, str(exc).splitlines()[0][:200])
+                )
             self.fail_json(msg="GCP credentials could not get a token (%s): check the service account key" % exc)
 
     @staticmethod

@@ -1,0 +1,91 @@
+"""Backoff, deadlines and diffs shared by every API family."""
+
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils import common
+
+
+class Flaky:
+    def __init__(self, failures, exc):
+        self.failures = failures
+        self.exc = exc
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.exc
+        return "ok"
+
+
+def classify(exc):
+    return (isinstance(exc, ConnectionError), getattr(exc, "retry_after", None))
+
+
+def test_retries_then_succeeds_with_growing_jittered_delays():
+    sleeps = []
+    policy = common.RetryPolicy(retries=5, base_delay=1.0, max_delay=8.0, sleep=sleeps.append, rand=lambda: 1.0)
+    assert policy.call(Flaky(4, ConnectionError("reset")), classify) == "ok"
+    assert sleeps == [1.0, 2.0, 4.0, 8.0], "full jitter caps grow exponentially up to max_delay"
+
+
+def test_jitter_spreads_delays():
+    values = iter([0.1, 0.9])
+    policy = common.RetryPolicy(base_delay=1.0, max_delay=30, sleep=lambda s: None, rand=lambda: next(values))
+    assert policy.delay(3) != policy.delay(3)
+
+
+def test_retry_after_is_honoured():
+    sleeps = []
+    exc = ConnectionError("throttled")
+    exc.retry_after = "7"
+    policy = common.RetryPolicy(retries=2, base_delay=0.5, sleep=sleeps.append, rand=lambda: 0.0)
+    policy.call(Flaky(1, exc), classify)
+    assert sleeps == [7.0]
+
+
+def test_gives_up_after_retries_and_does_not_retry_client_errors():
+    policy = common.RetryPolicy(retries=2, sleep=lambda s: None)
+    flaky = Flaky(10, ConnectionError("down"))
+    try:
+        policy.call(flaky, classify)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("expected the last error to surface")
+    assert flaky.calls == 3
+    bad = Flaky(10, ValueError("400"))
+    try:
+        policy.call(bad, classify)
+    except ValueError:
+        pass
+    assert bad.calls == 1
+
+
+def test_differs_compares_only_what_was_asked():
+    current = {"name": "n", "mtu": 1460, "id": "123", "routingConfig": {"routingMode": "REGIONAL"}}
+    assert common.differs({"name": "n", "mtu": 1460}, current) == []
+    assert common.differs({"mtu": 1500}, current) == ["mtu"]
+    assert common.differs({"routingConfig": {"routingMode": "GLOBAL"}}, current) == ["routingConfig.routingMode"]
+
+
+def test_differs_lists_ordered_and_unordered():
+    cur = {"ranges": ["a", "b"]}
+    assert common.differs({"ranges": ["b", "a"]}, cur) == ["ranges[0]", "ranges[1]"]
+    assert common.differs({"ranges": ["b", "a"]}, cur, unordered=("ranges",)) == []
+    assert common.differs({"ranges": ["a"]}, cur, unordered=("ranges",)) == ["ranges"]
+
+
+def test_redact_hides_secrets_at_any_depth():
+    value = {"user": "u", "password": "hunter2", "nested": [{"client_secret": "s"}]}
+    out = common.redact(value, ("password", "client_secret"))
+    assert "hunter2" not in repr(out) and "'s'" not in repr(out)
+    assert out["user"] == "u"
+    diff = common.diff_dict(None, value, ("password", "client_secret"))
+    assert diff["before"] == {} and "hunter2" not in repr(diff)
+
+
+def test_deadline():
+    now = [0.0]
+    d = common.Deadline(10, clock=lambda: now[0])
+    assert not d.expired and d.remaining() == 10
+    now[0] = 10.5
+    assert d.expired and d.remaining() == 0
