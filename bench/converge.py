@@ -59,8 +59,9 @@ def main():
     sandbox(["down"], env)
     sandbox(["up", "--fresh"], env)
     try:
-        ep = get("file://" + os.path.join(env.get("SKYFORGE_SANDBOX_DIR", os.path.join(ROOT, ".sandbox")), "endpoints.json")) \
-            if False else json.load(open(os.path.join(env.get("SKYFORGE_SANDBOX_DIR", os.path.join(ROOT, ".sandbox")), "endpoints.json")))
+        state_dir = env.get("SKYFORGE_SANDBOX_DIR", os.path.join(ROOT, ".sandbox"))
+        with open(os.path.join(state_dir, "endpoints.json")) as fh:
+            ep = json.load(fh)
         wall, changed = playbook(args, env, args.playbook)
         timeline = get(ep["gcp_url"] + "/_sandbox/timeline")
         seconds, chain = cp.critical_path(timeline)
