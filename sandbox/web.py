@@ -68,9 +68,10 @@ class Response:
 class ApiError(Exception):
     """Raised by handlers; the App turns it into its family's error shape."""
 
-    def __init__(self, status, message, reason=None, headers=None, **extra):
+    def __init__(self, code, message, reason=None, headers=None, **extra):
+        # `extra` may carry a family's own status word (GCP's status="NOT_FOUND"), hence `code`.
         super().__init__(message)
-        self.status = status
+        self.status = code
         self.message = message
         self.reason = reason
         self.headers = headers or {}

@@ -23,8 +23,8 @@ def test_longest_dependent_chain_wins_over_parallel_work():
     ]
     seconds, chain = cp.critical_path(timeline)
     assert seconds == 10 + 1 + 29 + 60
-    assert [o["kind"] for o in chain] == ["compute.network", "compute.address", "servicenetworking.connection",
-                                         "sqladmin.instance.create"]
+    kinds = [o["kind"] for o in chain]
+    assert kinds == ["compute.network", "compute.address", "servicenetworking.connection", "sqladmin.instance.create"]
 
 
 def test_unrelated_operations_do_not_chain():
