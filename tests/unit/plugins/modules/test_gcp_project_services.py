@@ -61,8 +61,15 @@ def test_disabled_api_error_says_what_to_enable(sandbox, gcp_args, module_runner
                   client_options={"api_endpoint": gcp_args["api_endpoint_template"].format(api="iam")})
     from googleapiclient.errors import HttpError
 
-    with pytest.raises(HttpError) as err:
-        iam.projects().serviceAccounts().list(name="projects/%s" % gcp_args["project"]).execute()
+    app = sandbox.apps["gcp"]
+    key = "projects/%s/services/iam.googleapis.com" % app.project_number
+    was = app.enabled.get(key)
+    app.enabled[key] = False  # other tests share this sandbox and may have enabled it
+    try:
+        with pytest.raises(HttpError) as err:
+            iam.projects().serviceAccounts().list(name="projects/%s" % gcp_args["project"]).execute()
+    finally:
+        app.enabled[key] = was
     msg = gcp.explain_http_error("iam", "list", "service accounts", err.value, gcp_args["project"])
     assert "enable iam.googleapis.com on project %s" % gcp_args["project"] in msg
     assert "\n" not in msg
