@@ -469,6 +469,8 @@ class GcpModule(AnsibleModule):
                     after = before
         result["diff"] = diff_dict(before, after, resource.secret_keys)
         result[resource.kind] = redact(after, resource.secret_keys) if after else {}
+        if callable(extra):
+            extra = extra(after)
         if extra:
             result.update(extra)
         self.exit_json(**result)
