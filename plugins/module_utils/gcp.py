@@ -339,6 +339,18 @@ class GcpModule(AnsibleModule):
         return "api"
 
     def get(self, request, resource=""):
+        if self.check_mode:
+            try:
+                return self.retry.call(lambda: request.execute(num_retries=0), _classify)
+            except HttpError as err:
+                status = http_status(err)
+                if status == 404:
+                    return None
+                payload = _error_payload(err)
+                reasons = [d.get("reason") for d in payload.get("details", []) or [] if isinstance(d, dict)]
+                if status == 403 and "SERVICE_DISABLED" in reasons:
+                    # The API is off (an earlier task would enable it): nothing of it can exist yet.
+                    return None
         return self.execute(request, action="get", resource=resource, allow_404=True)
 
     # ---- long-running operations -----------------------------------------------------

@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Skyforge platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CIDR checks for role input validation, without netaddr (the roles validate before any API call)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+
+
+def cidr_valid(value):
+    """True for an IPv4 network in CIDR form with no host bits set."""
+    try:
+        return isinstance(value, str) and "/" in value and ipaddress.ip_network(value).version == 4
+    except ValueError:
+        return False
+
+
+def cidr_overlaps(named):
+    """{'name': 'cidr', ...} -> ['a (10.0.0.0/16) overlaps b (10.0.128.0/20)', ...]."""
+    nets = [(name, ipaddress.ip_network(cidr)) for name, cidr in sorted(named.items()) if cidr_valid(cidr)]
+    out = []
+    for i, (na, a) in enumerate(nets):
+        for nb, b in nets[i + 1:]:
+            if a.overlaps(b):
+                out.append("%s (%s) overlaps %s (%s)" % (na, a, nb, b))
+    return out
+
+
+def cidr_private(value):
+    """True when the range lies in RFC 1918 or RFC 6598 space (what GCP subnetworks take)."""
+    if not cidr_valid(value):
+        return False
+    net = ipaddress.ip_network(value)
+    private = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+    return any(net.subnet_of(ipaddress.ip_network(p)) for p in private)
+
+
+def cidr_contains(outer, inner):
+    """True when the network `outer` contains the address or network `inner`."""
+    try:
+        inner_net = ipaddress.ip_network(inner if "/" in inner else inner + "/32")
+        return inner_net.subnet_of(ipaddress.ip_network(outer))
+    except ValueError:
+        return False
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "cidr_overlaps": cidr_overlaps,
+            "cidr_contains": cidr_contains,
+        }
