@@ -28,7 +28,7 @@ def rows(sandbox, table):
 
 def test_network_create_update_delete(sandbox, gcp_args, module_runner):
     args = dict(gcp_args, name="m-net", routing_mode="GLOBAL")
-    check, real, _ = converge(module_runner, "gcp_network", args)
+    check, real = converge(module_runner, "gcp_network", args)[:2]
     assert check["network"]["routingConfig"] == real["network"]["routingConfig"] == {"routingMode": "GLOBAL"} or \
         real["network"]["routingConfig"]["routingMode"] == "GLOBAL"
     key = "projects/%s/global/networks/m-net" % gcp_args["project"]
@@ -98,7 +98,7 @@ def test_addresses_and_private_service_access(sandbox, gcp_args, module_runner):
     diff = module_runner("gcp_address", dict(psa, prefix_length=20), expect_fail=True)
     assert "cannot be changed in place" in diff["msg"] and "prefixLength" in diff["msg"]
     conn = dict(gcp_args, network="psa-net", ranges=["psa-range"])
-    check, real, _ = converge(module_runner, "gcp_service_networking_connection", conn)
+    check, real = converge(module_runner, "gcp_service_networking_connection", conn)[:2]
     assert check["connection"] == real["connection"]
     net = rows(sandbox, "compute.networks")["projects/%s/global/networks/psa-net" % gcp_args["project"]]
     assert net["peerings"][0]["name"] == "servicenetworking-googleapis-com"
@@ -113,7 +113,7 @@ def test_router_nat_on_reserved_ips(sandbox, gcp_args, module_runner):
     ip = module_runner("gcp_address", dict(gcp_args, name="nat-ip-1", region=REGION))["ip"]
     args = dict(gcp_args, router="nat-router", name="nat", region=REGION, network="nat-net", nat_ips=["nat-ip-1"],
                 subnetworks=["nat-sub"])
-    check, real, _ = converge(module_runner, "gcp_router_nat", args)
+    check, real = converge(module_runner, "gcp_router_nat", args)[:2]
     assert real["nat"]["natIpAllocateOption"] == "MANUAL_ONLY"
     addr = rows(sandbox, "compute.addresses")["projects/%s/regions/%s/addresses/nat-ip-1" % (gcp_args["project"], REGION)]
     assert addr["status"] == "IN_USE" and addr["address"] == ip
