@@ -287,6 +287,18 @@ class Sandbox:
         os.replace(tmp, path)
         return path
 
+    def summary(self):
+        """The headline facts of what the site built, for `python -m sandbox summary`."""
+        out = {}
+        nat_ips = sorted(a["address"] for a in self.store.table("compute.addresses").values()
+                         if any("/routers/" in u for u in a.get("users", [])))
+        out["nat egress IPs"] = ", ".join(nat_ips) or "(no Cloud NAT yet)"
+        for app in self.apps.values():
+            if hasattr(app, "summary"):
+                out.update(app.summary())
+        out.setdefault("prefect url", "(the Prefect component has not landed yet)")
+        return out
+
     # ---- admin API (on every port under /_sandbox/) ----------------------------------
     def admin(self, req, app):
         path = req.path[len("/_sandbox/"):]
@@ -298,6 +310,8 @@ class Sandbox:
             return Response(200, self.store.inventory())
         if path == "requests":
             return Response(200, self.log.entries[-int(req.query.get("last", 100000)):])
+        if path == "summary":
+            return Response(200, self.summary())
         if path == "timeline":
             return Response(200, self.ops.timeline)
         if path == "faults":
