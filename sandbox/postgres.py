@@ -114,9 +114,11 @@ class Postgres:
         else:
             with open(self.password_file) as fh:
                 self.password = fh.read().strip()
+        self._ensure_tls()
         log = os.path.join(self.data_dir, "server.log")
         opts = "-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories='' -c max_connections=200 " \
-               "-c fsync=off -c full_page_writes=off -c synchronous_commit=off" % self.port
+               "-c fsync=off -c full_page_writes=off -c synchronous_commit=off -c ssl=on " \
+               "-c ssl_cert_file=server.crt -c ssl_key_file=server.key" % self.port
         self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data_dir, "-l", log, "-o", opts, "-w", "-t", "60",
                    "start"])
         deadline = time.time() + 30
@@ -129,6 +131,49 @@ class Postgres:
                     raise
                 time.sleep(0.2)
 
+    def _ensure_tls(self):
+        """Cloud SQL requires TLS (sslMode ENCRYPTED_ONLY): so does the sandbox's server, for real."""
+        crt = os.path.join(self.data_dir, "server.crt")
+        if os.path.exists(crt):
+            return
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skyforge-sandbox-cloudsql")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        self.ca_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        files = {crt: cert.public_bytes(serialization.Encoding.PEM),
+                 os.path.join(self.data_dir, "server.key"): key.private_bytes(
+                     serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                     serialization.NoEncryption())}
+        for path, data in files.items():
+            with open(path, "wb") as fh:
+                fh.write(data)
+            os.chmod(path, 0o600)
+            if self.as_root:
+                owner = pwd.getpwnam(PG_USER)
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        hba = os.path.join(self.data_dir, "pg_hba.conf")
+        with open(hba, "w") as fh:
+            fh.write("hostssl all all 127.0.0.1/32 scram-sha-256\n")
+        if self.as_root:
+            owner = pwd.getpwnam(PG_USER)
+            os.chown(hba, owner.pw_uid, owner.pw_gid)
+
+    def server_ca(self):
+        with open(os.path.join(self.data_dir, "server.crt")) as fh:
+            return fh.read()
+
     def stop(self):
         try:
             self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data_dir, "-m", "fast", "-w", "stop"])
@@ -136,7 +181,7 @@ class Postgres:
             pass
 
     def sql(self, statement, dbname="postgres", user=None, password=None):
-        env = dict(os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="5")
+        env = dict(os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="5", PGSSLMODE="require")
         proc = subprocess.run(
             [_psql(), "-h", "127.0.0.1", "-p", str(self.port), "-U", user or self.superuser, "-d", dbname,
              "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement],

@@ -461,7 +461,8 @@ class GcpModule(AnsibleModule):
                 after = resource.view(after)
             else:
                 changes = resource.changes(desired, current)
-                blocked = [c for c in changes if c.split(".")[0].split("[")[0] in resource.immutable]
+                blocked = [c for c in changes
+                           if any(c == f or c.startswith(f + ".") or c.startswith(f + "[") for f in resource.immutable)]
                 if blocked:
                     self.fail_json(
                         msg="%s: %s cannot be changed in place (current %s). Fix: keep the current value, or "
@@ -490,9 +491,15 @@ class GcpModule(AnsibleModule):
 
 def _pick(current, paths):
     out = {}
-    for p in paths:
-        key = p.split(".")[0].split("[")[0]
-        out[key] = current.get(key)
+    for path in paths:
+        value = current
+        for part in path.replace("[", ".[").split("."):
+            if part.startswith("["):
+                index = int(part[1:-1])
+                value = value[index] if isinstance(value, list) and len(value) > index else None
+            else:
+                value = value.get(part) if isinstance(value, dict) else None
+        out[path] = value
     return json.dumps(out, sort_keys=True)
 
 

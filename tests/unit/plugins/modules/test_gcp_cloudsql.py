@@ -1,0 +1,100 @@
+"""Secret Manager and Cloud SQL modules against the sandbox, down to a real TLS connection to PostgreSQL."""
+
+import os
+import subprocess
+
+import pytest
+
+REGION = "europe-west1"
+
+
+@pytest.fixture(scope="module")
+def psa(sandbox):
+    """A VPC with Private Service Access, built with the modules themselves."""
+    from ...conftest import run_module
+
+    ep = sandbox.endpoints()
+    args = {"project": ep["gcp_project"], "auth_kind": "serviceaccount",
+            "service_account_file": ep["gcp_service_account_file"],
+            "api_endpoint_template": ep["gcp_api_endpoint_template"]}
+    run_module("gcp_project_services", dict(args, services=["compute.googleapis.com", "servicenetworking.googleapis.com",
+                                                            "sqladmin.googleapis.com", "secretmanager.googleapis.com"]))
+    run_module("gcp_network", dict(args, name="sql-net"))
+    run_module("gcp_address", dict(args, name="sql-psa", address_type="INTERNAL", purpose="VPC_PEERING",
+                                   prefix_length=20, network="sql-net", address="10.120.0.0"))
+    run_module("gcp_service_networking_connection", dict(args, network="sql-net", ranges=["sql-psa"]))
+    return args
+
+
+def test_secret_generate_once_never_shown(sandbox, gcp_args, module_runner, psa):
+    args = dict(gcp_args, name="db-password", generate=True)
+    check = module_runner("gcp_secret", args, check=True)
+    assert check["changed"] and check["version"] == "pending"
+    first = module_runner("gcp_secret", args)
+    assert first["changed"] and first["version"].endswith("/versions/1")
+    assert "secret_value" not in first
+    again = module_runner("gcp_secret", args)
+    assert again["changed"] is False and again["version"] == first["version"]
+    shown = module_runner("gcp_secret", dict(gcp_args, name="db-password", return_value=True))
+    value = shown["secret_value"]
+    assert len(value) == 32 and shown["changed"] is False
+    for out in (check, first, again):
+        assert value not in out["_stdout"] + out["_stderr"]
+    from sandbox.gcp.secretmanager import latest_payload
+
+    assert latest_payload(sandbox, gcp_args["project"], "db-password").decode() == value
+
+
+def test_secret_value_change_adds_a_version_and_diff_hides_it(sandbox, gcp_args, module_runner, psa):
+    args = dict(gcp_args, name="api-key", value="first-value-123")
+    module_runner("gcp_secret", args)
+    same = module_runner("gcp_secret", args)
+    assert same["changed"] is False
+    new = module_runner("gcp_secret", dict(args, value="second-value-456"))
+    assert new["changed"] and new["version"].endswith("/versions/2")
+    text = new["_stdout"] + new["_stderr"]
+    assert "second-value-456" not in text and "first-value-123" not in text
+    assert new["diff"]["after"]["latest_version"] == "new value"
+
+
+def test_cloudsql_private_ip_tier_change_and_real_connection(sandbox, gcp_args, module_runner, psa, tmp_path):
+    inst = dict(gcp_args, name="prefect-db", region=REGION, network="sql-net", tier="db-custom-1-3840",
+                maintenance_window={"day": 7, "hour": 3}, deletion_protection=False)
+    check = module_runner("gcp_sql_instance", inst, check=True)
+    assert check["changed"]
+    real = module_runner("gcp_sql_instance", inst)
+    assert real["changed"] and real["instance"]["state"] == "RUNNABLE"
+    assert real["private_ip"].startswith("10.120.")
+    assert [ip["type"] for ip in real["instance"]["ipAddresses"]] == ["PRIVATE"], "no public IP"
+    assert real["instance"]["settings"]["ipConfiguration"]["requireSsl"] is True
+    assert module_runner("gcp_sql_instance", inst)["changed"] is False
+
+    module_runner("gcp_sql_database", dict(gcp_args, instance="prefect-db", name="prefect"))
+    password = module_runner("gcp_secret", dict(gcp_args, name="prefect-db-password", generate=True, return_value=True))["secret_value"]
+    user = module_runner("gcp_sql_user", dict(gcp_args, instance="prefect-db", name="prefect", password=password))
+    assert user["changed"] and password not in user["_stdout"]
+    assert module_runner("gcp_sql_user", dict(gcp_args, instance="prefect-db", name="prefect", password=password))["changed"] is False
+
+    host, port = sandbox.resolve(real["private_ip"], 5432)
+    assert host == "127.0.0.1", "the private IP is mapped to loopback, never dialled"
+
+    def psql(sql):
+        env = dict(os.environ, PGPASSWORD=password, PGSSLMODE="require")
+        return subprocess.run(["psql", "-h", host, "-p", str(port), "-U", "prefect", "-d", "prefect", "-qAt", "-c", sql],
+                              capture_output=True, text=True, env=env, check=True).stdout.strip()
+
+    assert psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == "t", "the connection uses TLS"
+    psql("CREATE TABLE flows (id int); INSERT INTO flows VALUES (42)")
+
+    upgrade = module_runner("gcp_sql_instance", dict(inst, tier="db-custom-2-7680"))
+    assert upgrade["changed"] and upgrade["changes"] == ["settings.tier"]
+    assert upgrade["instance"]["settings"]["settingsVersion"] == "2"
+    assert psql("SELECT id FROM flows") == "42", "a tier change keeps the data"
+
+    moved = module_runner("gcp_sql_instance", dict(inst, tier="db-custom-2-7680", network="other-net"), expect_fail=True)
+    assert "cannot be changed in place" in moved["msg"]
+
+    protected = dict(inst, tier="db-custom-2-7680", deletion_protection=True)
+    module_runner("gcp_sql_instance", protected)
+    refused = module_runner("gcp_sql_instance", dict(protected, state="absent"), expect_fail=True)
+    assert "deletion protection" in refused["msg"]
