@@ -80,7 +80,9 @@ def main():
     args = dict(project=p["project"], instance=p["instance"])
     label = "user %s of Cloud SQL instance %s" % (p["name"], p["instance"])
     current = module.get(users.get(name=p["name"], **args), resource=label)
-    view = (lambda u: {"name": u["name"], "instance": p["instance"], "type": u.get("type", "BUILT_IN")} if u else None)
+
+    def view(user):
+        return {"name": user["name"], "instance": p["instance"], "type": user.get("type", "BUILT_IN")} if user else None
 
     if p["state"] == "absent":
         if current and not module.check_mode:

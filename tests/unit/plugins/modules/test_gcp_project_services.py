@@ -12,7 +12,10 @@ def enabled(sandbox, service):
 
 
 def test_check_mode_predicts_then_enable_is_idempotent(sandbox, gcp_args, module_runner):
-    services = ["container.googleapis.com", "secretmanager.googleapis.com"]
+    services = ["bigquery.googleapis.com", "logging.googleapis.com"]
+    app = sandbox.apps["gcp"]
+    for svc in services:  # the sandbox is shared by the whole session: start from a known state
+        app.enabled["projects/%s/services/%s" % (app.project_number, svc)] = False
     before = [enabled(sandbox, s) for s in services]
     assert before == [False, False]
 
