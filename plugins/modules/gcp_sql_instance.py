@@ -94,6 +94,12 @@ options:
     description: Wait for the create or update operation to finish.
     type: bool
     default: true
+  wait_only:
+    description:
+      - Change nothing; wait for the instance's running operations (started earlier with O(wait=false)) and return
+        the instance. Never reports a change.
+    type: bool
+    default: false
   state:
     description: Whether the instance should exist.
     type: str
@@ -144,8 +150,30 @@ class SqlInstance(GcpResource):
         return self.client().instances()
 
     def get(self):
-        return self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
-                               resource="Cloud SQL instance %s" % self.name)
+        current = self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
+                                  resource="Cloud SQL instance %s" % self.name)
+        if current and self.params["wait"] and not self.module.check_mode and current.get("state") == "PENDING_CREATE":
+            # Started earlier with wait=false: this call is the one that waits.
+            current = self.wait_runnable()
+        return current
+
+    def wait_runnable(self):
+        import time
+
+        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+
+        deadline = Deadline(self.params["wait_timeout"])
+        attempt = 0
+        while True:
+            current = self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
+                                      resource="Cloud SQL instance %s" % self.name)
+            if current is None or current.get("state") != "PENDING_CREATE":
+                return current
+            if deadline.expired:
+                self.module.fail_json(msg="Cloud SQL instance %s is still being created after %ds. Fix: raise "
+                                          "wait_timeout and run again." % (self.name, self.params["wait_timeout"]))
+            time.sleep(min(poll_interval(attempt, 0.5, 10.0), max(0.05, deadline.remaining())))
+            attempt += 1
 
     def desired(self):
         p = self.params
@@ -205,6 +233,21 @@ class SqlInstance(GcpResource):
         self.module.wait("sqladmin", op, resource="Cloud SQL instance %s" % self.name)
 
 
+def settle(module):
+    """Wait for whatever is running on the instance, then exit with it (never a change)."""
+    res = SqlInstance(module)
+    current = res.get()
+    if current is not None and not module.check_mode:
+        sql = module.client("sqladmin")
+        ops = module.execute(sql.operations().list(project=module.params["project"], instance=res.name),
+                             "list operations of", "Cloud SQL instance %s" % res.name) or {}
+        for op in ops.get("items", []):
+            if op.get("status") != "DONE":
+                module.wait("sqladmin", op, resource="Cloud SQL instance %s" % res.name)
+        current = res.get()
+    module.exit_json(changed=False, instance=current or {}, **private_ip(current))
+
+
 def private_ip(instance):
     for ip in (instance or {}).get("ipAddresses", []):
         if ip.get("type") == "PRIVATE":
@@ -233,10 +276,13 @@ def main():
             flags=dict(type="dict", default={}),
             deletion_protection=dict(type="bool", default=True),
             wait=dict(type="bool", default=True),
+            wait_only=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_if=[("state", "present", ["region", "network"])],
     )
+    if module.params["wait_only"]:
+        settle(module)
     p = module.params
     if not re.match(r"^[a-z]([a-z0-9-]{0,96}[a-z0-9])?$", p["name"]):
         module.fail_json(msg="name=%r is not a valid Cloud SQL instance name: lowercase letters, digits and hyphens, "

@@ -83,6 +83,12 @@ class SqlAdmin:
             raise ApiError(404, "The Cloud SQL operation %s does not exist." % p["operation"], reason="operationDoesNotExist")
         return self.render_op(p["operation"])
 
+    def op_list(self, req, p):
+        instance = req.query.get("instance")
+        names = [n for n, entry in self.ops.items() if entry[1] == p["project"] and (instance is None or entry[2] == instance)]
+        items = [self.render_op(n) for n in reversed(names)]
+        return {"kind": "sql#operationsList", "items": items} if items else {"kind": "sql#operationsList"}
+
     # ---- instances ---------------------------------------------------------------------
     def instance(self, p):
         key = "projects/%s/instances/%s" % (p["project"], p["instance"])
@@ -395,3 +401,4 @@ def register(app):
     h("sql.users.update", sql.user_update)
     h("sql.users.delete", sql.user_delete)
     h("sql.operations.get", sql.op_get)
+    h("sql.operations.list", sql.op_list)
