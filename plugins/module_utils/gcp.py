@@ -302,16 +302,20 @@ class GcpModule(AnsibleModule):
         return self._clients[key]
 
     # ---- calls ----------------------------------------------------------------------
-    def execute(self, request, action="call", resource="", allow_404=False, allow_409=False):
-        """Execute a googleapiclient request with retries; map errors to one clear line."""
+    def execute(self, request, action="call", resource="", allow_404=False, allow_409=False, allow=()):
+        """Execute a googleapiclient request with retries; map errors to one clear line.
+
+        Statuses in `allow` (and 409 with allow_409) raise GcpApiError for the caller to handle: a retried
+        create whose first attempt got through answers 409, a retried patch answers 412.
+        """
         try:
             return self.retry.call(lambda: request.execute(num_retries=0), _classify)
         except HttpError as err:
             status = http_status(err)
             if allow_404 and status == 404:
                 return None
-            if allow_409 and status == 409:
-                raise GcpApiError("conflict", status=409)
+            if (allow_409 and status == 409) or status in allow:
+                raise GcpApiError("HTTP %s" % status, status=status)
             api = self._api_of(request)
             self.fail_json(
                 msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err, self.params.get("project")),

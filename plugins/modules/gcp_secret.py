@@ -89,7 +89,7 @@ import secrets
 import string
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 
 ALPHABET = string.ascii_letters + string.digits + "-_.~"
 
@@ -135,8 +135,12 @@ def main():
         changed = True
         if not module.check_mode:
             body = {"replication": {"automatic": {}}, "labels": p["labels"]}
-            current = module.execute(sm.create(parent="projects/%s" % p["project"], secretId=p["name"], body=body),
-                                     "create", label)
+            try:
+                current = module.execute(sm.create(parent="projects/%s" % p["project"], secretId=p["name"], body=body),
+                                         "create", label, allow_409=True)
+            except GcpApiError:
+                # Our own retried create got through the first time.
+                current = module.get(sm.get(name=name), resource=label)
     elif (current.get("labels") or {}) != p["labels"]:
         changed = True
         if not module.check_mode:

@@ -62,7 +62,7 @@ user:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 
 
 def main():
@@ -95,9 +95,13 @@ def main():
                                  "with skyforge.prefect_platform.gcp_secret)" % label)
         after = {"name": p["name"], "instance": p["instance"], "type": "BUILT_IN"}
         if not module.check_mode:
-            op = module.execute(users.insert(body={"name": p["name"], "password": p["password"], "type": "BUILT_IN"},
-                                             **args), "insert", label, allow_409=True)
-            module.wait("sqladmin", op, resource=label)
+            try:
+                op = module.execute(users.insert(body={"name": p["name"], "password": p["password"], "type": "BUILT_IN"},
+                                                 **args), "insert", label, allow_409=True)
+                module.wait("sqladmin", op, resource=label)
+            except GcpApiError:
+                pass  # our own retried insert got through the first time
+
         module.exit_json(changed=True, user=after, diff=diff_dict(None, after))
 
     if p["update_password"] == "always" and p["password"]:

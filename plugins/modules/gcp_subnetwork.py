@@ -95,7 +95,7 @@ changes:
 
 import ipaddress
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
 
@@ -141,8 +141,20 @@ class Subnetwork(ComputeResource):
     def update(self, current, desired, changes):
         body = dict((k, v) for k, v in desired.items() if k != "network")
         body.setdefault("secondaryIpRanges", [])
-        body["fingerprint"] = current.get("fingerprint")
-        return self._run(self._coll().patch(body=body, **self._args(subnetwork=self.name)), "patch")
+        for _attempt in range(3):
+            body["fingerprint"] = current.get("fingerprint")
+            request = self._coll().patch(body=body, **self._args(subnetwork=self.name))
+            try:
+                op = self.module.execute(request, action="patch", resource=self.label(), allow=(412,))
+            except GcpApiError:
+                # Stale fingerprint: someone (or our own retried request) changed it; re-read and re-decide.
+                current = self.get()
+                if not self.changes(desired, current):
+                    return None
+                continue
+            return self.module.wait("compute", op, resource=self.label())
+        self.module.fail_json(msg="subnetwork %s kept changing while we updated it (stale fingerprint 3 times). "
+                                  "Fix: run again when no other change is in flight." % self.name)
 
 
 def main():
