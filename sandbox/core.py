@@ -110,6 +110,8 @@ class Operation:
                     self.result = self.on_done() if self.on_done else None
                 except ApiError as err:
                     self.error = err.message
+                except Exception as err:  # noqa: BLE001 - a failed backend ends the operation, not the ticker
+                    self.error = "internal error in the sandbox backend: %s" % str(err).splitlines()[0][:300]
             self.done = True
             self.finished_wall = time.time()
             return True
@@ -195,10 +197,9 @@ class Sandbox:
         from . import families
 
         if self.with_postgres:
-            from .postgres import Postgres
+            from .postgres import find_pg_bin
 
-            self.postgres = Postgres(self.config.state_dir, self.config.port(5))
-            self.postgres.start()
+            find_pg_bin()  # fail at start, not at the first Cloud SQL instance, when PostgreSQL is missing
         for offset, (name, factory) in enumerate(families.FAMILIES):
             app = factory(self)
             self.apps[name] = app
@@ -228,8 +229,6 @@ class Sandbox:
         for server in self.servers.values():
             server.stop()
         self.ops.stop()
-        if self.postgres:
-            self.postgres.stop()
 
     def free_port(self):
         """A loopback port for a process the sandbox runs (release, proxy)."""
@@ -274,8 +273,6 @@ class Sandbox:
         for app in self.apps.values():
             if hasattr(app, "endpoint_info"):
                 out.update(app.endpoint_info())
-        if self.postgres:
-            out["postgres"] = self.postgres.info()
         return out
 
     def write_endpoints(self):

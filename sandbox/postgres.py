@@ -94,6 +94,10 @@ class Postgres:
         if self.as_root:
             owner = pwd.getpwnam(PG_USER)
             os.chown(parent, owner.pw_uid, owner.pw_gid)
+        os.makedirs(os.path.dirname(self.password_file), exist_ok=True)
+        if not os.path.exists(self.password_file):
+            # Data without its password (a leftover of a killed run) cannot be used: start over.
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         if not os.path.exists(os.path.join(self.data_dir, "PG_VERSION")):
             shutil.rmtree(self.data_dir, ignore_errors=True)
             os.makedirs(self.data_dir, mode=0o700)
@@ -173,6 +177,11 @@ class Postgres:
     def server_ca(self):
         with open(os.path.join(self.data_dir, "server.crt")) as fh:
             return fh.read()
+
+    def destroy(self):
+        """Stop the server and delete its data: a deleted Cloud SQL instance leaves nothing behind."""
+        self.stop()
+        shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
 
     def stop(self):
         try:

@@ -7,6 +7,7 @@ loopback PostgreSQL, never dialled. Databases and users are created for real; pa
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import threading
 import uuid
@@ -35,13 +36,42 @@ class SqlAdmin:
         self.users = app.sandbox.store.table("sqladmin.users")
         self.ops = {}
         self.busy = {}
+        self.servers = {}
         self.lock = threading.RLock()
 
-    @property
-    def pg(self):
-        if self.sandbox.postgres is None:
+    # Each instance is its own PostgreSQL server, as each Cloud SQL instance is: names never clash across instances.
+    def start_server(self, key):
+        from ..postgres import Postgres
+
+        if not self.sandbox.with_postgres:
             raise ApiError(503, "the sandbox runs without PostgreSQL: Cloud SQL is unavailable", reason="backendError")
-        return self.sandbox.postgres
+        state = os.path.join(self.sandbox.config.state_dir, "cloudsql", key.replace("/", "_"))
+        server = Postgres(state, self.sandbox.free_port())
+        ready = threading.Event()
+        errors = []
+
+        def run():
+            try:
+                server.start()
+            except Exception as exc:  # noqa: BLE001 - reported through the operation
+                errors.append(exc)
+            ready.set()
+
+        threading.Thread(target=run, name="pg-%s" % key, daemon=True).start()
+        self.servers[key] = (server, ready, errors)
+
+    def pg_of(self, key):
+        server, ready, errors = self.servers[key]
+        ready.wait(120)
+        if errors:
+            raise errors[0]
+        return server
+
+    def stop_all(self):
+        for server, ready, _errors in list(self.servers.values()):
+            ready.wait(60)
+            server.destroy()
+        self.servers.clear()
 
     # ---- operations ---------------------------------------------------------------------
     def operation(self, project, instance, op_type, duration_key, on_done):
@@ -176,16 +206,19 @@ class SqlAdmin:
             "connectionName": "%s:%s:%s" % (p["project"], region, name), "ipAddresses": addresses,
             "settings": settings, "selfLink": ROOT + key, "createTime": now_rfc3339(), "etag": uuid.uuid4().hex,
             "serverCaCert": {"kind": "sql#sslCert", "certSerialNumber": "0", "commonName": "skyforge-sandbox-cloudsql",
-                             "instance": name, "cert": self.pg.server_ca()},
+                             "instance": name},
             "serviceAccountEmailAddress": "p%s-sandbox@gcp-sa-cloud-sql.iam.gserviceaccount.com" % self.app.project_number,
         }
         self.instances[key] = row
+        self.start_server(key)
 
         def done():
+            pg = self.pg_of(key)
+            row["serverCaCert"]["cert"] = pg.server_ca()
             row["state"] = "RUNNABLE"
             for ip in row["ipAddresses"]:
                 if ip["type"] == "PRIVATE":
-                    self.sandbox.map_address(ip["ipAddress"], 5432, "127.0.0.1", self.pg.port, "cloudsql:%s" % name)
+                    self.sandbox.map_address(ip["ipAddress"], 5432, "127.0.0.1", pg.port, "cloudsql:%s" % name)
 
         return self.operation(p["project"], name, "CREATE", "sqladmin.instance.create", done)
 
@@ -246,9 +279,13 @@ class SqlAdmin:
 
         def done():
             for dkey in [k for k in self.databases if k.startswith(key + "/")]:
-                self.pg.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg.ident(self.databases.pop(dkey)["name"]))
+                self.databases.pop(dkey)
             for ukey in [k for k in self.users if k.startswith(key + "/")]:
-                self._drop_role(self.users.pop(ukey)["name"])
+                self.users.pop(ukey)
+            server = self.servers.pop(key, None)
+            if server:
+                server[1].wait(60)
+                server[0].destroy()
             for ip in row["ipAddresses"]:
                 self.sandbox.unmap_address(ip["ipAddress"], 5432)
             self.instances.pop(key, None)
@@ -257,21 +294,21 @@ class SqlAdmin:
 
     # ---- databases and users (real PostgreSQL) ---------------------------------------
     def _grant_all(self, key):
+        pg = self.pg_of(key)
         dbs = [r["name"] for k, r in self.databases.items() if k.startswith(key + "/")]
         users = [r["name"] for k, r in self.users.items() if k.startswith(key + "/")]
         for db in dbs:
             for user in users:
-                self.pg.sql("GRANT ALL ON DATABASE %s TO %s" % (self.pg.ident(db), self.pg.ident(user)))
-                self.pg.sql("GRANT ALL ON SCHEMA public TO %s" % self.pg.ident(user), dbname=db)
+                pg.sql("GRANT ALL ON DATABASE %s TO %s" % (pg.ident(db), pg.ident(user)))
+                pg.sql("GRANT ALL ON SCHEMA public TO %s" % pg.ident(user), dbname=db)
 
-    def _drop_role(self, name):
-        for (dkey, drow) in list(self.databases.items()):
-            try:
-                self.pg.sql("REASSIGN OWNED BY %s TO postgres; DROP OWNED BY %s" % (self.pg.ident(name), self.pg.ident(name)),
-                            dbname=drow["name"])
-            except Exception:  # noqa: BLE001 - the database may be gone already
-                pass
-        self.pg.sql("DROP ROLE IF EXISTS %s" % self.pg.ident(name))
+    def _drop_role(self, key, name):
+        pg = self.pg_of(key)
+        for dkey, drow in list(self.databases.items()):
+            if dkey.startswith(key + "/"):
+                pg.sql("REASSIGN OWNED BY %s TO postgres; DROP OWNED BY %s" % (pg.ident(name), pg.ident(name)),
+                       dbname=drow["name"])
+        pg.sql("DROP ROLE IF EXISTS %s" % pg.ident(name))
 
     def db_insert(self, req, p):
         key, row = self.instance(p)
@@ -287,9 +324,9 @@ class SqlAdmin:
                            reason="operationInProgress")
 
         def done():
-            exists = self.pg.sql("SELECT 1 FROM pg_database WHERE datname = %s" % self.pg.literal(name)).strip()
-            if not exists:
-                self.pg.sql("CREATE DATABASE %s ENCODING 'UTF8'" % self.pg.ident(name))
+            pg = self.pg_of(key)
+            if not pg.sql("SELECT 1 FROM pg_database WHERE datname = %s" % pg.literal(name)).strip():
+                pg.sql("CREATE DATABASE %s ENCODING 'UTF8'" % pg.ident(name))
             self.databases[dkey] = {"kind": "sql#database", "name": name, "instance": p["instance"],
                                     "project": p["project"], "charset": body.get("charset", "UTF8"),
                                     "collation": body.get("collation", "en_US.UTF8"), "selfLink": ROOT + dkey,
@@ -316,7 +353,8 @@ class SqlAdmin:
             raise ApiError(404, "Not Found", reason="notFound")
 
         def done():
-            self.pg.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg.ident(p["database"]))
+            pg = self.pg_of(key)
+            pg.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg.ident(p["database"]))
             self.databases.pop(dkey, None)
 
         return self.operation(p["project"], p["instance"], "DELETE_DATABASE", "sqladmin.database", done)
@@ -333,8 +371,8 @@ class SqlAdmin:
         password = body.get("password") or ""
 
         def done():
-            self.pg.sql("DROP ROLE IF EXISTS %s" % self.pg.ident(name))
-            self.pg.sql("CREATE ROLE %s LOGIN CREATEDB PASSWORD %s" % (self.pg.ident(name), self.pg.literal(password)))
+            pg = self.pg_of(key)
+            pg.sql("CREATE ROLE %s LOGIN CREATEDB PASSWORD %s" % (pg.ident(name), pg.literal(password)))
             self.users[ukey] = {"kind": "sql#user", "name": name, "instance": p["instance"], "project": p["project"],
                                 "type": body.get("type", "BUILT_IN"), "host": "", "etag": uuid.uuid4().hex}
             self._grant_all(key)
@@ -351,7 +389,8 @@ class SqlAdmin:
 
         def done():
             if password is not None:
-                self.pg.sql("ALTER ROLE %s PASSWORD %s" % (self.pg.ident(name), self.pg.literal(password)))
+                pg = self.pg_of(key)
+                pg.sql("ALTER ROLE %s PASSWORD %s" % (pg.ident(name), pg.literal(password)))
             self.users[ukey]["etag"] = uuid.uuid4().hex
 
         return self.operation(p["project"], p["instance"], "UPDATE_USER", "sqladmin.user", done)
@@ -375,10 +414,14 @@ class SqlAdmin:
             raise ApiError(404, "User %s does not exist." % name, reason="notFound")
 
         def done():
-            self._drop_role(name)
+            self._drop_role(key, name)
             self.users.pop(ukey, None)
 
         return self.operation(p["project"], p["instance"], "DELETE_USER", "sqladmin.user", done)
+
+
+def stopping(app):
+    app.sqladmin.stop_all()
 
 
 def register(app):
