@@ -1,0 +1,28 @@
+"""cloudresourcemanager v1 and v3: project IAM policies with etags (the deployer starts as owner)."""
+
+from __future__ import annotations
+
+from ..web import ApiError
+from .iam import get_policy, set_policy
+
+
+def register(app):
+    def resource(p):
+        project = p.get("projectsId") or p.get("resource", "").split("/")[-1]
+        if project not in (app.project, app.project_number):
+            raise ApiError(403, "The caller does not have permission", reason="forbidden")
+        return "projects/%s" % app.project
+
+    def initial():
+        return [{"role": "roles/owner", "members": ["serviceAccount:%s" % app.auth.deployer_email]}]
+
+    def get(req, p):
+        return get_policy(app.sandbox, resource(p), initial())
+
+    def set_(req, p):
+        res = resource(p)
+        get_policy(app.sandbox, res, initial())
+        return set_policy(app.sandbox, res, req.json.get("policy") or {})
+
+    app.handle("cloudresourcemanager.projects.getIamPolicy", get)
+    app.handle("cloudresourcemanager.projects.setIamPolicy", set_)
