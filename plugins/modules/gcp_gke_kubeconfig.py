@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Skyforge platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: gcp_gke_kubeconfig
+short_description: Write a kubeconfig for a GKE cluster without gcloud
+version_added: 0.1.0
+description:
+  - Reads the cluster's endpoint and CA from the GKE API and writes a kubeconfig (mode 0600) holding an access token
+    from google-auth, so no C(gcloud) or C(gke-gcloud-auth-plugin) is needed (AWX execution environments rarely have
+    them).
+  - The token is refreshed into the file on every run, but the module reports a change only when the endpoint, the
+    CA, the proxy or the context differ; the token is never returned or shown in a diff. Tokens last about an hour:
+    run this module again before later Kubernetes tasks of a long play.
+author:
+  - Skyforge platform team (@skyforge)
+extends_documentation_fragment:
+  - skyforge.prefect_platform.gcp
+  - skyforge.prefect_platform.attributes
+options:
+  cluster:
+    description: The cluster name.
+    type: str
+    required: true
+  location:
+    description: The cluster's region.
+    type: str
+    required: true
+  path:
+    description: Where to write the kubeconfig.
+    type: path
+    required: true
+  use_private_endpoint:
+    description: Point at the control plane's private endpoint instead of its public one.
+    type: bool
+    default: false
+  proxy_url:
+    description:
+      - Written as the cluster's C(proxy-url), how a private endpoint is reached through a bastion or, in the local
+        sandbox, through its CONNECT proxy.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Kubeconfig for the Helm releases
+  skyforge.prefect_platform.gcp_gke_kubeconfig:
+    project: my-project
+    cluster: prefect
+    location: europe-west1
+    path: "{{ playbook_dir }}/.kube/prefect.json"
+"""
+
+RETURN = r"""
+path:
+  description: The kubeconfig's path.
+  returned: always
+  type: str
+context:
+  description: The context name in the kubeconfig.
+  returned: always
+  type: str
+server:
+  description: The API server URL written.
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import tempfile
+
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+
+
+def _without_token(config):
+    if not config:
+        return None
+    out = json.loads(json.dumps(config))
+    for user in out.get("users", []):
+        user.get("user", {}).pop("token", None)
+    return out
+
+
+def main():
+    module = GcpModule(
+        argument_spec=dict(
+            cluster=dict(type="str", required=True),
+            location=dict(type="str", required=True),
+            path=dict(type="path", required=True),
+            use_private_endpoint=dict(type="bool", default=False),
+            proxy_url=dict(type="str"),
+        ),
+    )
+    p = module.params
+    name = "projects/%s/locations/%s/clusters/%s" % (p["project"], p["location"], p["cluster"])
+    label = "cluster %s" % p["cluster"]
+    cluster = module.get(module.client("container").projects().locations().clusters().get(name=name), resource=label)
+    context = "gke_%s_%s_%s" % (p["project"], p["location"], p["cluster"])
+    if cluster is None:
+        if module.check_mode:
+            module.exit_json(changed=True, path=p["path"], context=context, server="(cluster not created yet)")
+        module.fail_json(msg="%s does not exist in %s. Fix: create it first (gke_autopilot role)." % (label, p["location"]))
+    if cluster.get("status") != "RUNNING" and not module.check_mode:
+        module.fail_json(msg="%s is %s, not RUNNING. Fix: wait for it (gcp_autopilot_cluster with wait: true)."
+                             % (label, cluster.get("status")))
+    endpoint = cluster.get("endpoint")
+    if p["use_private_endpoint"]:
+        endpoint = (cluster.get("privateClusterConfig") or {}).get("privateEndpoint", endpoint)
+    server = "https://%s" % endpoint
+    cluster_entry = {"server": server,
+                     "certificate-authority-data": (cluster.get("masterAuth") or {}).get("clusterCaCertificate", "")}
+    if p["proxy_url"]:
+        cluster_entry["proxy-url"] = p["proxy_url"]
+    desired = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": cluster_entry}],
+        "users": [{"name": context, "user": {}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+    }
+    existing = None
+    if os.path.exists(p["path"]):
+        try:
+            with open(p["path"]) as fh:
+                existing = json.load(fh)
+        except ValueError:
+            existing = {"unreadable": True}
+    changed = _without_token(existing) != _without_token(desired)
+    if not module.check_mode:
+        creds = module.credentials()
+        import google.auth.transport.requests
+
+        creds.refresh(google.auth.transport.requests.Request())
+        desired["users"][0]["user"]["token"] = creds.token
+        directory = os.path.dirname(os.path.abspath(p["path"]))
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kubeconfig-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(desired, fh, indent=2)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, p["path"])
+    module.exit_json(changed=changed, path=p["path"], context=context, server=server,
+                     diff={"before": _without_token(existing) or {}, "after": _without_token(desired)})
+
+
+if __name__ == "__main__":
+    main()
