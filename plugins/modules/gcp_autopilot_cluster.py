@@ -15,7 +15,7 @@ description:
   - Creates a regional Autopilot cluster on a VPC subnet and its pod/service secondary ranges, with private nodes,
     optional master authorized networks, Workload Identity, a release channel and a daily maintenance window.
   - Updates go through C(clusters.update), one field per call as GKE requires, each waited for.
-  - O(deletion_protection) is enforced by the module (the GKE API has none): V(absent) is refused while it is on.
+  - O(deletion_protection) is enforced by the module (the GKE API has none), so V(absent) is refused while it is on.
   - With O(wait=false) the module returns once the create started; a later call with O(wait=true) waits.
 author:
   - Skyforge platform team (@skyforge)

@@ -16,8 +16,8 @@ description:
     from google-auth, so no C(gcloud) or C(gke-gcloud-auth-plugin) is needed (AWX execution environments rarely have
     them).
   - The token is refreshed into the file on every run, but the module reports a change only when the endpoint, the
-    CA, the proxy or the context differ; the token is never returned or shown in a diff. Tokens last about an hour:
-    run this module again before later Kubernetes tasks of a long play.
+    CA, the proxy or the context differ; the token is never returned or shown in a diff. Tokens last about an hour,
+    so run this module again before later Kubernetes tasks of a long play.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:

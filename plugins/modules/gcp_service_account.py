@@ -12,7 +12,7 @@ module: gcp_service_account
 short_description: Manage an IAM service account
 version_added: 0.1.0
 description:
-  - Creates, updates (display name, description) or deletes a service account. Keys are never created: workloads
+  - Creates, updates (display name, description) or deletes a service account. Keys are never created; workloads
     use Workload Identity or the attached identity of a VM.
 author:
   - Skyforge platform team (@skyforge)
