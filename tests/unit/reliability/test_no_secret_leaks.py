@@ -1,0 +1,46 @@
+"""The site run with -vvv and --diff prints no secret, and the sandbox's request log holds none."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_site_with_vvv_and_diff_leaks_nothing(sandbox, tmp_path):
+    ep = sandbox.endpoints()
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "gcp_project": ep["gcp_project"], "gcp_auth_kind": "serviceaccount",
+        "gcp_service_account_file": ep["gcp_service_account_file"],
+        "gcp_api_endpoint_template": ep["gcp_api_endpoint_template"],
+        "skyforge_name": "leaky", "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}}}}))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", SKYFORGE_POLL_FIRST="0.05", SKYFORGE_POLL_MAX="0.5")
+    proc = subprocess.run(["ansible-playbook", os.path.join(REPO, "site.yml"), "-i", str(inventory), "-vvv", "--diff"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+
+    from sandbox.gcp.secretmanager import latest_payload
+
+    secrets = {}
+    password = latest_payload(sandbox, ep["gcp_project"], "leaky-db-password")
+    assert password, "the site should have generated the database password"
+    secrets["database password"] = password.decode()
+    secrets["database password (base64)"] = base64.b64encode(password).decode()
+    key = json.load(open(ep["gcp_service_account_file"]))
+    secrets["service-account private key"] = key["private_key"].splitlines()[1]
+    for i, token in enumerate(sandbox.apps["gcp"].auth.tokens):
+        secrets["access token %d" % i] = token
+    kubeconfig = json.load(open(tmp_path / "kubeconfig.json"))
+    secrets["kubeconfig token"] = kubeconfig["users"][0]["user"]["token"]
+
+    with open(os.path.join(sandbox.config.state_dir, "requests.log")) as fh:
+        request_log = fh.read()
+    leaks = [(what, where) for what, value in secrets.items()
+             for where, text in (("ansible output", output), ("sandbox request log", request_log)) if value in text]
+    assert not leaks, "secrets leaked: %r" % leaks
+    assert len(output) > 10000, "-vvv output should be large; this test would be vacuous otherwise"
