@@ -251,13 +251,28 @@ def make_handler(app, sandbox):
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
+        def do_CONNECT(self):  # noqa: N802 - http.server's naming
+            # Only an app that serves as an HTTP proxy (the kube family's bastion) answers CONNECT.
+            if not hasattr(app, "connect"):
+                self.send_error(405)
+                return
+            host, _, port = self.path.rpartition(":")
+            started = time.monotonic()
+            status = app.connect(self, host, int(port or 443))
+            sandbox.log.add({"ts": time.time(), "family": app.family, "method": "CONNECT", "path": self.path,
+                             "status": status, "fault": None, "ms": round((time.monotonic() - started) * 1000, 2)})
+
     return Handler
 
 
 class Server:
-    def __init__(self, app, sandbox, port=0):
+    def __init__(self, app, sandbox, port=0, ssl_context=None):
         self.app = app
         self.httpd = ThreadingHTTPServer((LOOPBACK, port), make_handler(app, sandbox))
+        self.scheme = "http"
+        if ssl_context is not None:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="sandbox-%s" % app.family, daemon=True)
 
@@ -267,7 +282,7 @@ class Server:
 
     @property
     def url(self):
-        return "http://%s:%d" % (LOOPBACK, self.port)
+        return "%s://%s:%d" % (self.scheme, LOOPBACK, self.port)
 
     def start(self):
         self.thread.start()

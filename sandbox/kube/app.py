@@ -1,10 +1,102 @@
-"""Placeholder until this family is built; answers 501 so nothing pretends to work."""
+"""The kube family: the bastion (an HTTP CONNECT proxy) in front of every sandbox Autopilot cluster's API.
+
+A cluster's endpoint is a private address that is never dialled. When the container stand-in marks a cluster
+RUNNING it calls `register_cluster`, which starts that cluster's Kubernetes API on a loopback TLS port and maps the
+endpoint to it; kubeconfigs carry this family's URL as `proxy-url`, so kubectl-style clients and the sandbox's
+helm reach the cluster the way they reach a private GKE endpoint through a bastion.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
 
 from ..web import ApiError, App
+from .cluster import ClusterApi
+from .releases import ReleaseController
 
 
 class KubeApp(App):
     family = "kube"
 
+    def __init__(self, sandbox):
+        super().__init__(sandbox)
+        self.clusters = {}  # container key -> ClusterApi
+        self.lock = threading.Lock()
+        self.releases = ReleaseController(sandbox)
+
+    def endpoint_info(self):
+        return {"kube_proxy_url": self.sandbox.url("kube")}
+
+    def register_cluster(self, key, endpoint):
+        with self.lock:
+            api = self.clusters.get(key)
+            if api is None:
+                api = ClusterApi(self.sandbox, key, endpoint)
+                api.watchers.append(self.releases.on_event)
+                self.clusters[key] = api
+        self.sandbox.map_address(endpoint, 443, "127.0.0.1", api.server.port, "gke:%s" % key)
+        return {"ca_certificate": api.ca_b64}
+
+    def unregister_cluster(self, key):
+        with self.lock:
+            api = self.clusters.pop(key, None)
+        if api is not None:
+            self.releases.stop_cluster(api)
+            self.sandbox.unmap_address(api.endpoint, 443)
+            api.stop()
+
+    def stopping(self):
+        self.releases.stop_all()
+        for key in list(self.clusters):
+            self.unregister_cluster(key)
+
     def dispatch(self, req):
-        raise ApiError(501, "the sandbox does not serve the kube API yet")
+        raise ApiError(400, "this is the sandbox's bastion: use it as an HTTP proxy (CONNECT host:443), e.g. as "
+                            "a kubeconfig proxy-url", reason="badRequest")
+
+    def summary(self):
+        return self.releases.summary()
+
+    def admin(self, req, path):
+        if path == "kube/releases":
+            return self.releases.describe()
+        return None
+
+    # ---- CONNECT ---------------------------------------------------------------------
+    def connect(self, handler, host, port):
+        handler.close_connection = True
+        try:
+            target = self.sandbox.resolve(host, port)
+        except LookupError:
+            handler.send_error(502, "no route to %s:%s" % (host, port))
+            return 502
+        try:
+            upstream = socket.create_connection(target, timeout=10)
+        except OSError:
+            handler.send_error(502, "cluster endpoint %s:%s is not answering" % (host, port))
+            return 502
+        handler.send_response(200, "Connection established")
+        handler.end_headers()
+        client = handler.connection
+        sockets = [client, upstream]
+        try:
+            while True:
+                readable, _, broken = select.select(sockets, [], sockets, 300)
+                if broken or not readable:
+                    break
+                done = False
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        done = True
+                        break
+                    (upstream if sock is client else client).sendall(data)
+                if done:
+                    break
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+        return 200

@@ -1,0 +1,463 @@
+"""One Autopilot cluster's Kubernetes API: TLS on a loopback port, reached through the kube family's CONNECT proxy.
+
+Serves what the collection's roles and helm use: discovery, core/v1 namespaces, secrets, configmaps,
+serviceaccounts, services and apps/v1 deployments, with the real object, list and Status shapes, label selectors,
+merge patches, server-side dry run and resourceVersion. Unknown fields are dropped with a warning, or refused under
+`fieldValidation=Strict`, as the API server does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime
+import ipaddress
+import json
+import re
+import ssl
+import tempfile
+import threading
+import uuid
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ..web import ApiError, App, Response, Server
+
+GIT_VERSION = "v1.31.6-gke.1020000"
+
+# resource -> (group/version, kind, namespaced, top-level fields the type has)
+RESOURCES = {
+    "namespaces": ("v1", "Namespace", False, {"spec", "status"}),
+    "secrets": ("v1", "Secret", True, {"data", "stringData", "type", "immutable"}),
+    "configmaps": ("v1", "ConfigMap", True, {"data", "binaryData", "immutable"}),
+    "serviceaccounts": ("v1", "ServiceAccount", True, {"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
+    "services": ("v1", "Service", True, {"spec", "status"}),
+    "deployments": ("apps/v1", "Deployment", True, {"spec", "status"}),
+}
+METADATA_FIELDS = {"name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion",
+                   "creationTimestamp", "ownerReferences", "finalizers", "managedFields", "generation",
+                   "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"}
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_error(code, reason, message, name=None, kind=None):
+    details = {}
+    if name is not None:
+        details["name"] = name
+    if kind is not None:
+        details["kind"] = kind
+    return ApiError(code, message, reason=reason, details=details)
+
+
+def make_tls(endpoint):
+    """A cluster CA and a serving certificate for the endpoint IP, as GKE issues them."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox-cluster-ca-%s" % uuid.uuid4().hex[:8])])
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    end = start + datetime.timedelta(days=30)
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = [x509.IPAddress(ipaddress.ip_address(endpoint)), x509.DNSName("kubernetes.default.svc")]
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, endpoint)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    ca_pem = ca.public_bytes(pem)
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.NamedTemporaryFile() as cf, tempfile.NamedTemporaryFile() as kf:
+        cf.write(cert.public_bytes(pem) + ca_pem)
+        cf.flush()
+        kf.write(key_pem)
+        kf.flush()
+        ctx.load_cert_chain(cf.name, kf.name)
+    return ctx, base64.b64encode(ca_pem).decode()
+
+
+class ClusterApi(App):
+    family = "kube"
+
+    def __init__(self, sandbox, key, endpoint):
+        super().__init__(sandbox)
+        self.key = key
+        self.endpoint = endpoint
+        self.lock = threading.RLock()
+        self.objects = {}  # (resource, namespace, name) -> object
+        self.rv = 1
+        self.watchers = []  # callables(event, resource, obj) -- the release controller
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self._store("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+                                             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+        self.route("GET", "/version", self.version)
+        self.route("GET", "/api", self.api_versions)
+        self.route("GET", "/apis", self.api_groups)
+        self.route("GET", "/api/v1", lambda req: self.resource_list("v1"))
+        self.route("GET", "/apis/apps/v1", lambda req: self.resource_list("apps/v1"))
+        for prefix in ("/api/v1", "/apis/apps/v1"):
+            self.route("GET", prefix + "/{resource}", self.list_all)
+            self.route("GET", prefix + "/namespaces/{namespace}/{resource}", self.list)
+            self.route("POST", prefix + "/namespaces/{namespace}/{resource}", self.create)
+            self.route("POST", prefix + "/{resource}", self.create)
+            for method, handler in (("GET", self.get), ("PUT", self.replace), ("PATCH", self.patch),
+                                    ("DELETE", self.delete)):
+                self.route(method, prefix + "/namespaces/{namespace}/{resource}/{name}", handler)
+                self.route(method, prefix + "/{resource}/{name}", handler)
+        # /api/v1/namespaces/{name} is matched by "/{resource}/{name}" with resource=namespaces.
+        self.tls, self.ca_b64 = make_tls(endpoint)
+        self.server = Server(self, sandbox, 0, ssl_context=self.tls).start()
+
+    # ---- plumbing ----------------------------------------------------------------------
+    def error_response(self, err):
+        reasons = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+                   409: "AlreadyExists", 415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests",
+                   500: "InternalError", 503: "ServiceUnavailable"}
+        reason = err.reason if err.reason and err.reason[0].isupper() else reasons.get(err.status, "Unknown")
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": err.message,
+                "reason": reason, "details": err.extra.get("details", {}), "code": err.status}
+        return Response(err.status, body, err.headers)
+
+    def authenticate(self, req):
+        gcp = self.sandbox.apps.get("gcp")
+        try:
+            gcp.auth.check(req)
+        except ApiError:
+            raise ApiError(401, "Unauthorized", reason="Unauthorized")
+
+    def stop(self):
+        self.server.stop()
+
+    def _store(self, resource, namespace, obj):
+        meta = obj.setdefault("metadata", {})
+        self.rv += 1
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", now())
+        meta["resourceVersion"] = str(self.rv)
+        if namespace is not None:
+            meta["namespace"] = namespace
+        self.objects[(resource, namespace, meta["name"])] = obj
+        return obj
+
+    def _spec(self, resource):
+        if resource not in RESOURCES:
+            raise status_error(404, "NotFound", "the server could not find the requested resource")
+        return RESOURCES[resource]
+
+    def _ns(self, req, resource):
+        namespaced = self._spec(resource)[2]
+        ns = req.params.get("namespace")
+        if namespaced and ns is None:
+            raise status_error(404, "NotFound", "the server could not find the requested resource")
+        if not namespaced and ns is not None:
+            raise status_error(404, "NotFound", "the server could not find the requested resource")
+        if ns is not None and ("namespaces", None, ns) not in self.objects:
+            raise status_error(404, "NotFound", 'namespaces "%s" not found' % ns, name=ns, kind="namespaces")
+        return ns
+
+    def notify(self, event, resource, obj):
+        for watcher in list(self.watchers):
+            watcher(self, event, resource, copy.deepcopy(obj))
+
+    # ---- discovery ---------------------------------------------------------------------
+    def version(self, req):
+        return {"major": "1", "minor": "31", "gitVersion": GIT_VERSION, "gitCommit": "sandbox",
+                "gitTreeState": "clean", "buildDate": "2026-10-01T00:00:00Z", "goVersion": "go1.23.6",
+                "compiler": "gc", "platform": "linux/amd64"}
+
+    def api_versions(self, req):
+        return {"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.endpoint + ":443"}]}
+
+    def api_groups(self, req):
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+             "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}
+
+    def resource_list(self, group_version):
+        out = []
+        for name, (gv, kind, namespaced, _fields) in sorted(RESOURCES.items()):
+            if gv != group_version:
+                continue
+            out.append({"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out}
+
+    # ---- validation --------------------------------------------------------------------
+    def validate(self, req, resource, body, namespace, name=None):
+        gv, kind, _namespaced, fields = self._spec(resource)
+        if not isinstance(body, dict):
+            raise status_error(400, "BadRequest", "the body of the request was in an unknown format")
+        if body.get("kind", kind) != kind or body.get("apiVersion", gv) != gv:
+            raise status_error(400, "BadRequest", "the API version in the data (%s) does not match the expected "
+                               "API version (%s)" % (body.get("apiVersion"), gv))
+        meta = body.get("metadata")
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise status_error(422, "Invalid", "%s \"\" is invalid: metadata.name: Required value: name or "
+                               "generateName is required" % kind, kind=resource)
+        obj_name = meta["name"]
+        rule = DNS1123_LABEL if resource in ("namespaces", "services") else DNS1123_SUBDOMAIN
+        if len(obj_name) > (63 if rule is DNS1123_LABEL else 253) or not rule.match(obj_name):
+            raise status_error(422, "Invalid", "%s \"%s\" is invalid: metadata.name: Invalid value: \"%s\": a "
+                               "lowercase RFC 1123 %s must consist of lower case alphanumeric characters or '-'"
+                               % (kind, obj_name, obj_name, "label" if rule is DNS1123_LABEL else "subdomain"),
+                               name=obj_name, kind=resource)
+        if name is not None and obj_name != name:
+            raise status_error(400, "BadRequest", "the name of the object (%s) does not match the name on the URL "
+                               "(%s)" % (obj_name, name))
+        if namespace is not None and meta.get("namespace", namespace) != namespace:
+            raise status_error(400, "BadRequest", "the namespace of the provided object does not match the "
+                               "namespace sent on the request")
+        unknown = ["metadata.%s" % k for k in meta if k not in METADATA_FIELDS]
+        unknown += [k for k in body if k not in fields | {"apiVersion", "kind", "metadata"}]
+        for key in ("labels", "annotations"):
+            value = meta.get(key)
+            if value is not None and (not isinstance(value, dict) or
+                                      not all(isinstance(v, str) for v in value.values())):
+                raise status_error(400, "BadRequest", "json: cannot unmarshal into Go struct field "
+                                   "ObjectMeta.metadata.%s of type map[string]string" % key)
+        warnings = []
+        if unknown:
+            if req.query.get("fieldValidation") == "Strict":
+                raise status_error(400, "BadRequest", "strict decoding error: %s" % ", ".join(
+                    'unknown field "%s"' % u for u in unknown))
+            warnings = ['299 - "unknown field \\"%s\\""' % u for u in unknown]
+            for u in unknown:
+                if u.startswith("metadata."):
+                    meta.pop(u[9:], None)
+                else:
+                    body.pop(u, None)
+        body["apiVersion"], body["kind"] = gv, kind
+        if resource == "secrets":
+            self._normalise_secret(body)
+        if resource == "configmaps":
+            data = body.get("data") or {}
+            if not all(isinstance(v, str) for v in data.values()):
+                raise status_error(400, "BadRequest", "json: cannot unmarshal into Go struct field ConfigMap.data "
+                                   "of type string")
+        return warnings
+
+    @staticmethod
+    def _normalise_secret(body):
+        data = body.get("data") or {}
+        if not isinstance(data, dict):
+            raise status_error(400, "BadRequest", "json: cannot unmarshal into Go struct field Secret.data of type "
+                               "map[string][]uint8")
+        for key, value in data.items():
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise status_error(400, "BadRequest", "illegal base64 data in Secret.data[%s]" % key)
+        for key, value in (body.pop("stringData", None) or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        body["data"] = data
+        body.setdefault("type", "Opaque")
+
+    # ---- verbs -------------------------------------------------------------------------
+    @staticmethod
+    def _selector(req):
+        sel = req.query.get("labelSelector") or ""
+        out = []
+        for term in filter(None, (t.strip() for t in sel.split(","))):
+            if "!=" in term:
+                k, v = term.split("!=", 1)
+                out.append((k.strip(), v.strip(), False))
+            elif "=" in term:
+                k, v = term.replace("==", "=").split("=", 1)
+                out.append((k.strip(), v.strip(), True))
+            else:
+                out.append((term, None, True))
+        return out
+
+    def _list(self, req, resource, namespace, all_namespaces=False):
+        gv, kind = self._spec(resource)[:2]
+        sel = self._selector(req)
+        items = []
+        with self.lock:
+            for (res, ns, _name), obj in sorted(self.objects.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])):
+                if res != resource or (not all_namespaces and ns != namespace):
+                    continue
+                labels = obj["metadata"].get("labels") or {}
+                if all((labels.get(k) == v) == eq if v is not None else k in labels for k, v, eq in sel):
+                    items.append(copy.deepcopy(obj))
+            rv = str(self.rv)
+        return {"kind": kind + "List", "apiVersion": gv, "metadata": {"resourceVersion": rv}, "items": items}
+
+    def list(self, req):
+        resource = req.params["resource"]
+        return self._list(req, resource, self._ns(req, resource))
+
+    def list_all(self, req):
+        resource = req.params["resource"]
+        self._spec(resource)
+        return self._list(req, resource, None, all_namespaces=RESOURCES[resource][2])
+
+    def _existing(self, resource, namespace, name):
+        obj = self.objects.get((resource, namespace, name))
+        if obj is None:
+            raise status_error(404, "NotFound", '%s "%s" not found' % (resource, name), name=name, kind=resource)
+        return obj
+
+    def get(self, req):
+        resource = req.params["resource"]
+        ns = self._ns(req, resource)
+        with self.lock:
+            return copy.deepcopy(self._existing(resource, ns, req.params["name"]))
+
+    def create(self, req, body=None):
+        resource = req.params["resource"]
+        ns = self._ns(req, resource)
+        body = copy.deepcopy(req.json if body is None else body)
+        warnings = self.validate(req, resource, body, ns)
+        name = body["metadata"]["name"]
+        with self.lock:
+            if (resource, ns, name) in self.objects:
+                raise status_error(409, "AlreadyExists", '%s "%s" already exists' % (resource, name), name=name,
+                                   kind=resource)
+            if resource == "namespaces":
+                body.setdefault("spec", {"finalizers": ["kubernetes"]})
+                body["status"] = {"phase": "Active"}
+            for key in ("uid", "resourceVersion", "creationTimestamp"):
+                body["metadata"].pop(key, None)
+            if req.query.get("dryRun") == "All":
+                out = copy.deepcopy(body)
+                out["metadata"].update({"uid": str(uuid.uuid4()), "creationTimestamp": now()})
+                if ns is not None:
+                    out["metadata"]["namespace"] = ns
+                return Response(201, out, self._warn(warnings))
+            obj = self._store(resource, ns, body)
+            out = copy.deepcopy(obj)
+        self.notify("ADDED", resource, out)
+        return Response(201, out, self._warn(warnings))
+
+    @staticmethod
+    def _warn(warnings):
+        return {"Warning": ", ".join(warnings)} if warnings else {}
+
+    def _write(self, req, resource, ns, name, new, current):
+        warnings = self.validate(req, resource, new, ns, name)
+        rv = (new.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != current["metadata"]["resourceVersion"]:
+            raise status_error(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
+                               "modified; please apply your changes to the latest version and try again"
+                               % (resource, name), name=name, kind=resource)
+        if current.get("immutable") and (new.get("data") != current.get("data")):
+            raise status_error(422, "Invalid", '%s "%s" is invalid: data: Forbidden: field is immutable when '
+                               "`immutable` is set" % (RESOURCES[resource][1], name), name=name, kind=resource)
+        for key in ("uid", "creationTimestamp"):
+            new["metadata"][key] = current["metadata"][key]
+        if resource in ("namespaces", "services", "deployments") and "status" in current:
+            new["status"] = current["status"]
+        comparable = copy.deepcopy(new)
+        comparable["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        if ns is not None:
+            comparable["metadata"]["namespace"] = ns
+        if comparable == current or req.query.get("dryRun") == "All":
+            # A write that changes nothing does not bump resourceVersion, as the API server does.
+            return Response(200, comparable if req.query.get("dryRun") == "All" else copy.deepcopy(current),
+                            self._warn(warnings))
+        obj = self._store(resource, ns, new)
+        out = copy.deepcopy(obj)
+        self.notify("MODIFIED", resource, out)
+        return Response(200, out, self._warn(warnings))
+
+    def replace(self, req):
+        resource, name = req.params["resource"], req.params["name"]
+        ns = self._ns(req, resource)
+        with self.lock:
+            current = self._existing(resource, ns, name)
+            return self._write(req, resource, ns, name, copy.deepcopy(req.json), current)
+
+    def patch(self, req):
+        resource, name = req.params["resource"], req.params["name"]
+        ns = self._ns(req, resource)
+        ctype = (req.header("Content-Type") or "").split(";")[0].strip()
+        if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            raise status_error(415, "UnsupportedMediaType", "the sandbox API server accepts merge patches only "
+                               "(application/merge-patch+json, application/strategic-merge-patch+json); got %s"
+                               % (ctype or "no Content-Type"))
+        patch = req.json
+        if not isinstance(patch, dict):
+            raise status_error(400, "BadRequest", "json: cannot unmarshal array into Go value of type map[string]"
+                               "interface {}")
+        with self.lock:
+            current = self._existing(resource, ns, name)
+            new = merge_patch(copy.deepcopy(current), patch)
+            if "resourceVersion" not in (patch.get("metadata") or {}):
+                new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            if resource == "secrets" and "stringData" in patch:
+                new.setdefault("data", {})
+            return self._write(req, resource, ns, name, new, current)
+
+    def delete(self, req):
+        resource, name = req.params["resource"], req.params["name"]
+        ns = self._ns(req, resource)
+        with self.lock:
+            obj = copy.deepcopy(self._existing(resource, ns, name))
+            if req.query.get("dryRun") == "All":
+                return obj
+            self.objects.pop((resource, ns, name))
+            self.rv += 1
+            if resource == "namespaces":
+                # Namespace deletion takes everything in it along, releases included.
+                for key in [k for k in self.objects if k[1] == name]:
+                    gone = self.objects.pop(key)
+                    self.notify("DELETED", key[0], gone)
+        self.notify("DELETED", resource, obj)
+        if resource == "namespaces":
+            obj["status"] = {"phase": "Terminating"}
+        return obj
+
+    # ---- used by the release controller (the sandbox's stand-in for kubelet and controllers) --
+    def put_object(self, resource, namespace, obj):
+        with self.lock:
+            current = self.objects.get((resource, namespace, obj["metadata"]["name"]))
+            if current is not None:
+                obj["metadata"]["uid"] = current["metadata"]["uid"]
+                obj["metadata"]["creationTimestamp"] = current["metadata"]["creationTimestamp"]
+            return copy.deepcopy(self._store(resource, namespace, obj))
+
+    def remove_object(self, resource, namespace, name):
+        with self.lock:
+            self.objects.pop((resource, namespace, name), None)
+
+    def find(self, resource, namespace=None, labels=None):
+        with self.lock:
+            out = []
+            for (res, ns, _n), obj in self.objects.items():
+                if res != resource or (namespace is not None and ns != namespace):
+                    continue
+                have = obj["metadata"].get("labels") or {}
+                if all(have.get(k) == v for k, v in (labels or {}).items()):
+                    out.append(copy.deepcopy(obj))
+            return out
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if not isinstance(target, dict):
+        target = {}
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        else:
+            target[key] = merge_patch(target.get(key), value)
+    return target
+
+
+def dumps(obj):
+    return json.dumps(obj, sort_keys=True)
