@@ -56,6 +56,18 @@ def coalesce(defaults, overrides):
     return out
 
 
+def offline_env():
+    """Environment that keeps a release's process on loopback.
+
+    Prefect reaches out on its own (the collection registry on GitHub, telemetry); here only loopback may be dialled,
+    so outbound HTTP goes to a closed loopback port and fails fast, and Prefect falls back to its bundled data.
+    """
+    dead = "http://127.0.0.1:9"
+    return {"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead, "ALL_PROXY": dead,
+            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
 class Unready(Exception):
     """The pod cannot start: the reason goes into the Deployment's conditions, as kubelet events would say it."""
 
@@ -120,6 +132,7 @@ class Release:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update({"PREFECT_HOME": self.home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                     "PREFECT_CLI_COLORS": "false", "PYTHONUNBUFFERED": "1"})
+        env.update(offline_env())
         return env
 
     def extra_env(self, env, entries):
