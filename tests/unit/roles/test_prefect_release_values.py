@@ -1,0 +1,172 @@
+"""What the Prefect roles hand to helm and to the work pool is what the charts and Cloud Run accept.
+
+The charts' values are validated the way helm validates them (the sandbox helm's code path, against the charts'
+values.schema.json); the cloud-run-v2 pool's job_body, with Prefect's placeholders filled as a worker fills them,
+against the run v2 GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
+"""
+
+import copy
+import json
+import os
+import re
+
+import jinja2
+import pytest
+import yaml
+from jinja2.nativetypes import NativeEnvironment
+
+from tests.unit.conftest import REPO, specs_path
+
+SERVER_VARS = {
+    "prefect_server_auth_secret": "prefect-basic-auth", "prefect_server_hostname": "prefect.example.com",
+    "prefect_server_resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
+    "prefect_server_db_secret": "prefect-server-database", "prefect_server_ingress_ip_name": "prefect-ingress-ip",
+    "prefect_server_origin_tls": "self_signed", "prefect_server_origin_tls_secret": "prefect-origin-tls",
+}
+WORKER_VARS = {
+    "prefect_worker_server_api_url": "http://prefect-server.prefect.svc.cluster.local:4200/api",
+    "prefect_worker_auth_secret": "prefect-basic-auth", "prefect_worker_release_pool_name": "cloud-run",
+    "prefect_worker_release_pool_type": "cloud-run-v2", "prefect_worker_image_repository": "prefecthq/prefect",
+    "prefect_worker_image_tag": "3-python3.11", "prefect_worker_extra_pip_packages": "prefect-gcp",
+    "prefect_worker_resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "250m", "memory": "512Mi"}},
+    "prefect_worker_release": "prefect-worker", "prefect_worker_gsa": "prefect-worker", "gcp_project": "my-project",
+}
+
+
+def render(role, variables):
+    path = os.path.join(REPO, "roles", role, "templates", "values.yaml.j2")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    with open(path) as fh:
+        return yaml.safe_load(env.from_string(fh.read()).render(**variables))
+
+
+def chart(name):
+    specs_path("prefect-helm", name, "values.schema.json")
+    os.environ.setdefault("SKYFORGE_SPECS_DIR", os.path.dirname(specs_path("prefect-helm")))
+    from sandbox.helm.__main__ import load_chart
+
+    return load_chart({"repo": "https://prefecthq.github.io/prefect-helm"}, name)
+
+
+@pytest.mark.parametrize("origin_tls", ["self_signed", "origin_ca"])
+def test_server_values_meet_the_chart_schema(origin_tls):
+    from sandbox.helm.__main__ import validate
+
+    values = render("prefect_server", dict(SERVER_VARS, prefect_server_origin_tls=origin_tls))
+    validate(chart("prefect-server"), values)
+    assert values["externalDatabase"]["connectionStringSecretKey"] == "connection-string"
+    assert values["postgresql"]["enabled"] is False
+    assert values["ingress"]["annotations"]["kubernetes.io/ingress.global-static-ip-name"] == "prefect-ingress-ip"
+    assert values["server"]["uiConfig"]["prefectUiApiUrl"] == "https://prefect.example.com/api"
+
+
+def test_worker_values_meet_the_chart_schema():
+    from sandbox.helm.__main__ import validate
+
+    values = render("prefect_worker", WORKER_VARS)
+    validate(chart("prefect-worker"), values)
+    assert values["worker"]["apiConfig"] == "selfHostedServer"
+    assert values["worker"]["selfHostedServerApiConfig"]["apiUrl"].endswith(".svc.cluster.local:4200/api")
+    assert values["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"] == \
+        "prefect-worker@my-project.iam.gserviceaccount.com"
+
+
+def test_a_misspelled_value_is_refused_as_helm_refuses_it():
+    from sandbox.helm.__main__ import HelmError, validate
+
+    values = render("prefect_server", SERVER_VARS)
+    values["server"]["basicAuht"] = values["server"].pop("basicAuth")
+    with pytest.raises(HelmError, match="basicAuht"):
+        validate(chart("prefect-server"), values)
+
+
+class _Unsafe(yaml.SafeLoader):
+    pass
+
+
+_Unsafe.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def _pool_task():
+    with open(os.path.join(REPO, "roles", "prefect_worker", "tasks", "present.yml")) as fh:
+        tasks = yaml.load(fh, Loader=_Unsafe)
+    task = next(t for t in tasks if t.get("skyforge.prefect_platform.prefect_work_pool", {}).get("type") == "cloud-run-v2")
+    with open(os.path.join(REPO, "roles", "prefect_worker", "vars", "main.yml")) as fh:
+        role_vars = yaml.load(fh, Loader=_Unsafe)
+    return task, role_vars
+
+
+def _native(value, variables):
+    """Render the task's Jinja as Ansible would (native types), leaving Prefect's own placeholders alone."""
+    env = NativeEnvironment(undefined=jinja2.StrictUndefined)
+    env.filters["combine"] = lambda a, b: dict(a, **b)
+    if isinstance(value, dict):
+        return {k: _native(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_native(v, variables) for v in value]
+    if isinstance(value, str) and "{{" in value:
+        return env.from_string(value).render(**variables)
+    return value
+
+
+PLACEHOLDER = re.compile(r"^\{\{\s*([a-z_]+)\s*\}\}$")
+
+
+def fill(template, values):
+    """Prefect's placeholder filling: a whole-string placeholder becomes the value; an unset one drops its key."""
+    if isinstance(template, dict):
+        out = {}
+        for key, item in template.items():
+            filled = fill(item, values)
+            if filled is not None:
+                out[key] = filled
+        return out
+    if isinstance(template, list):
+        return [f for f in (fill(i, values) for i in template) if f is not None]
+    if isinstance(template, str):
+        m = PLACEHOLDER.match(template)
+        if m:
+            return values.get(m.group(1))
+    return template
+
+
+def test_cloud_run_job_body_is_a_valid_run_v2_job_with_direct_vpc_egress():
+    from ansible_collections.skyforge.prefect_platform.plugins.modules.prefect_work_pool import overlay
+    from sandbox.gcp.discovery import Discovery
+
+    with open(specs_path("prefect", "cloud-run-v2.default-base-job-template.json")) as fh:
+        template = json.load(fh)
+    task, role_vars = _pool_task()
+    args = task["skyforge.prefect_platform.prefect_work_pool"]
+    variables = dict(role_vars, prefect_worker_network="prefect-vpc", prefect_worker_subnetwork="prefect-subnet",
+                     prefect_worker_auth_string_secret="prefect-prefect-auth-string", gcp_project="my-project",
+                     prefect_worker_region="europe-west1", prefect_worker_runtime_gsa="prefect-flows",
+                     prefect_worker_flow_image="prefecthq/prefect:3-python3.11",
+                     prefect_worker_public_api_url="https://prefect.example.com/api")
+    variables.update(_native(task.get("vars", {}), variables))
+    job_configuration = _native(args["job_configuration"], variables)
+    job_variables = _native(args["job_variables"], variables)
+
+    configured = overlay(template["job_configuration"], job_configuration)
+    values = {k: v.get("default") for k, v in template["variables"]["properties"].items()}
+    values.update(job_variables)
+    values.update({"name": "smoke-run-1", "command": "prefect flow-run execute", "args": ["--id", "x"]})
+    body = fill(copy.deepcopy(configured["job_body"]), values)
+    # The cloud-run-v2 worker writes the timeout as a Duration and splits the command before it submits the job.
+    body["template"]["template"]["timeout"] = "%ds" % values["timeout"]
+    container = body["template"]["template"]["containers"][0]
+    container["command"] = container["command"].split()
+
+    run = Discovery("run", "v2")
+    run._check_object(run.schemas["GoogleCloudRunV2Job"], body, "", "run.projects.locations.jobs.create")
+    vpc = body["template"]["template"]["vpcAccess"]
+    assert vpc == {"egress": "ALL_TRAFFIC", "networkInterfaces": [{"network": "prefect-vpc", "subnetwork": "prefect-subnet"}]}
+    env = body["template"]["template"]["containers"][0]["env"]
+    assert env == [{"name": "PREFECT_API_AUTH_STRING",
+                    "valueSource": {"secretKeyRef": {"secret": "prefect-prefect-auth-string", "version": "latest"}}}]
+    assert job_variables["env"]["PREFECT_API_URL"] == "https://prefect.example.com/api"
+
+    broken = copy.deepcopy(body)
+    broken["template"]["template"]["vpcAccess"]["egres"] = "ALL_TRAFFIC"
+    with pytest.raises(Exception, match="egres"):
+        run._check_object(run.schemas["GoogleCloudRunV2Job"], broken, "", "run.projects.locations.jobs.create")
