@@ -90,6 +90,7 @@ def make_tls(endpoint):
 
 class ClusterApi(App):
     family = "kube"
+    rate_faults = False
 
     def __init__(self, sandbox, key, endpoint):
         super().__init__(sandbox)

@@ -1,0 +1,164 @@
+"""The Kubernetes API stand-in through the real kubernetes client, and the helm stand-in as kubernetes.core calls it."""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from tests.unit.conftest import REPO, specs_path
+
+HELM = os.path.join(REPO, "sandbox", "helm", "bin", "helm")
+REPO_URL = "--repo=https://prefecthq.github.io/prefect-helm"
+
+
+@pytest.fixture(scope="module")
+def cluster(sandbox, tmp_path_factory):
+    kube = sandbox.apps["kube"]
+    key = "projects/p/locations/europe-west1/clusters/unit-%d" % int(time.time() * 1000)
+    info = kube.register_cluster(key, "172.16.9.2")
+    token = sandbox.apps["gcp"].auth.mint("deployer@p.iam.gserviceaccount.com")
+    kc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+          "clusters": [{"name": "c", "cluster": {"server": "https://172.16.9.2",
+                                                 "certificate-authority-data": info["ca_certificate"],
+                                                 "proxy-url": sandbox.url("kube")}}],
+          "users": [{"name": "u", "user": {"token": token}}],
+          "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
+    path = tmp_path_factory.mktemp("kube") / "kubeconfig.json"
+    path.write_text(json.dumps(kc))
+    yield {"kubeconfig": str(path), "api": kube.clusters[key], "key": key, "kc": kc}
+    kube.unregister_cluster(key)
+
+
+@pytest.fixture(scope="module")
+def core(cluster):
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(cluster["kubeconfig"])
+    return client.CoreV1Api(api_client)
+
+
+def test_objects_have_real_shapes_and_errors(core):
+    from kubernetes.client.exceptions import ApiException
+
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shapes"}})
+    ns = core.read_namespace("shapes")
+    assert ns.status.phase == "Active" and ns.metadata.uid and ns.metadata.resource_version
+    made = core.create_namespaced_secret("shapes", {"metadata": {"name": "s1"}, "stringData": {"k": "v"}})
+    assert made.data == {"k": "dg=="} and made.type == "Opaque"
+    with pytest.raises(ApiException) as dup:
+        core.create_namespaced_secret("shapes", {"metadata": {"name": "s1"}, "stringData": {"k": "v"}})
+    body = json.loads(dup.value.body)
+    assert dup.value.status == 409 and body["kind"] == "Status" and body["reason"] == "AlreadyExists"
+    with pytest.raises(ApiException) as missing:
+        core.read_namespaced_secret("nope", "shapes")
+    assert missing.value.status == 404 and json.loads(missing.value.body)["message"] == 'secrets "nope" not found'
+    with pytest.raises(ApiException) as bad:
+        core.create_namespaced_secret("shapes", {"metadata": {"name": "Bad_Name"}})
+    assert bad.value.status == 422
+    with pytest.raises(ApiException) as bad64:
+        core.create_namespaced_secret("shapes", {"metadata": {"name": "s2"}, "data": {"k": "not base64!"}})
+    assert bad64.value.status == 400
+
+
+def test_noop_patch_keeps_resource_version_and_dry_run_writes_nothing(core):
+    core.create_namespace({"metadata": {"name": "patchy"}})
+    first = core.create_namespaced_secret("patchy", {"metadata": {"name": "s"}, "stringData": {"a": "1"}})
+    same = core.patch_namespaced_secret("s", "patchy", {"stringData": {"a": "1"}})
+    assert same.metadata.resource_version == first.metadata.resource_version
+    changed = core.patch_namespaced_secret("s", "patchy", {"stringData": {"a": "2"}})
+    assert changed.metadata.resource_version != first.metadata.resource_version
+    core.create_namespaced_secret("patchy", {"metadata": {"name": "dry"}}, dry_run="All")
+    assert [s.metadata.name for s in core.list_namespaced_secret("patchy").items] == ["s"]
+
+
+def test_unknown_fields_warn_by_default_and_fail_when_strict(cluster, core):
+    import requests
+
+    kc = cluster["kc"]["clusters"][0]["cluster"]
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies = {"https": kc["proxy-url"]}
+    import base64
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("wb", suffix=".crt", delete=False) as fh:
+        fh.write(base64.b64decode(kc["certificate-authority-data"]))
+    session.verify = fh.name
+    session.headers["Authorization"] = "Bearer " + cluster["kc"]["users"][0]["user"]["token"]
+    core.create_namespace({"metadata": {"name": "strict"}})
+    url = "https://172.16.9.2/api/v1/namespaces/strict/configmaps"
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "dta": {"x": "y"}}
+    loose = session.post(url, json=body)
+    assert loose.status_code == 201 and "unknown field" in loose.headers["Warning"] and "dta" not in loose.json()
+    strict = session.post(url + "?fieldValidation=Strict", json=dict(body, metadata={"name": "c2"}))
+    assert strict.status_code == 400 and 'unknown field \\"dta\\"' in json.dumps(strict.json()["message"])
+    anonymous = requests.Session()
+    anonymous.trust_env = False
+    anonymous.proxies, anonymous.verify = session.proxies, session.verify
+    assert anonymous.get("https://172.16.9.2/api/v1/namespaces").status_code == 401
+
+
+def helm(cluster, *args, namespace="charts"):
+    env = dict(os.environ, KUBECONFIG=cluster["kubeconfig"], HELM_NAMESPACE=namespace,
+               SKYFORGE_SPECS_DIR=os.path.dirname(specs_path("prefect-helm")))
+    return subprocess.run([HELM] + list(args), capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def write_values(tmp_path, values):
+    path = tmp_path / ("values-%d.yaml" % time.monotonic_ns())
+    path.write_text(yaml.safe_dump(values))
+    return "-f=%s" % path
+
+
+def test_helm_validates_values_and_namespace_before_storing_anything(cluster, core, tmp_path):
+    bad = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {"worker": {"confg": {}}}), "w",
+               "prefect-worker")
+    assert bad.returncode == 1 and "values don't meet the specifications" in bad.stderr and "confg" in bad.stderr
+    missing = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {}), "w", "prefect-worker")
+    assert missing.returncode == 1 and 'namespaces "charts" not found' in missing.stderr
+    wrong = helm(cluster, "upgrade", "-i", REPO_URL, "--version=1.0.0", write_values(tmp_path, {}), "w",
+                 "prefect-worker")
+    assert wrong.returncode == 1 and "version \"1.0.0\" not found" in wrong.stderr
+    listed = helm(cluster, "list", "--output=yaml", "--filter", "w", "--all", namespace="default")
+    assert listed.returncode == 0 and yaml.safe_load(listed.stdout) == []
+
+
+def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_reason(cluster, core, tmp_path):
+    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"}}}
+    res = helm(cluster, "upgrade", "-i", "--create-namespace", "--wait", "--timeout", "3s", REPO_URL,
+               write_values(tmp_path, values), "w", "prefect-worker")
+    assert res.returncode == 1 and "Prefect Cloud" in res.stderr, res.stderr
+    listed = yaml.safe_load(helm(cluster, "list", "--output=yaml", "--filter", "w", "--all").stdout)
+    assert listed[0]["status"] == "failed" and listed[0]["chart"].startswith("prefect-worker-")
+    fixed = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "kubernetes"},
+                        "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.charts.svc.cluster.local:4200/api"}}}
+    res = helm(cluster, "upgrade", "-i", "--reset-values", REPO_URL, write_values(tmp_path, fixed), "w", "prefect-worker")
+    assert res.returncode == 0 and "REVISION: 2" in res.stdout
+    got = yaml.safe_load(helm(cluster, "get", "values", "--output=yaml", "w").stdout)
+    assert got == fixed
+    secrets = [s.metadata.name for s in core.list_namespaced_secret("charts", label_selector="owner=helm").items]
+    assert secrets == ["sh.helm.release.v1.w.v1", "sh.helm.release.v1.w.v2"]
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        deps = cluster["api"].find("deployments", "charts")
+        if deps and "kubernetes" in json.dumps(deps[0]["status"]):
+            break
+        time.sleep(0.2)
+    assert "runs workers of type process only" in deps[0]["status"]["conditions"][0]["message"]
+    gone = helm(cluster, "uninstall", "w")
+    assert gone.returncode == 0 and 'release "w" uninstalled' in gone.stdout
+    assert core.list_namespaced_secret("charts", label_selector="owner=helm").items == []
+    assert helm(cluster, "uninstall", "w").returncode == 1
+
+
+def test_helm_refuses_a_kubeconfig_that_is_not_a_sandbox_cluster(cluster, tmp_path):
+    kc = json.loads(json.dumps(cluster["kc"]))
+    del kc["clusters"][0]["cluster"]["proxy-url"]
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(kc))
+    env = dict(os.environ, KUBECONFIG=str(path), HELM_NAMESPACE="x")
+    res = subprocess.run([HELM, "list", "--output=yaml"], capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 1 and "Kubernetes cluster unreachable" in res.stderr and "not a sandbox cluster" in res.stderr
