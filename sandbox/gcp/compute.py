@@ -1,4 +1,5 @@
-"""compute v1: networks, subnetworks, addresses, globalAddresses, firewalls, routers (with nats), operations.
+"""compute v1: networks, subnetworks, addresses, globalAddresses, firewalls, routers (with nats), operations;
+instances live in instances.py.
 
 Resources appear (or disappear) when their operation completes, as in GCP. References in responses are
 full https://www.googleapis.com/compute/v1/... URLs, whatever host served the request.
@@ -730,3 +731,6 @@ def register(app):
     for scope in ("globalOperations", "regionOperations", "zoneOperations"):
         app.handle("compute.%s.get" % scope, compute.op_get)
         app.handle("compute.%s.wait" % scope, compute.op_get)
+    from . import instances
+
+    instances.register(app, compute)
