@@ -56,10 +56,10 @@ class Spec:
         for template, item in self.doc["paths"].items():
             for verb, op in item.items():
                 if verb in ("get", "post", "put", "patch", "delete"):
-                    self.ops[(verb.upper(), template)] = op
+                    self.ops[(verb.upper(), norm(template))] = op
 
     def has(self, method, template):
-        return (method.upper(), template) in self.ops
+        return (method.upper(), norm(template)) in self.ops
 
     # ---- schemas ------------------------------------------------------------------------
     def _wrap(self, schema):
@@ -71,7 +71,7 @@ class Spec:
         return jsonschema.Draft7Validator(self._wrap(schema))
 
     def request_schema(self, method, template):
-        op = self.ops.get((method.upper(), template))
+        op = self.ops.get((method.upper(), norm(template)))
         if not op or "requestBody" not in op:
             return None, False
         body = op["requestBody"]
@@ -80,7 +80,7 @@ class Spec:
         return media.get("schema"), bool(body.get("required"))
 
     def response_schema(self, method, template, status):
-        op = self.ops.get((method.upper(), template))
+        op = self.ops.get((method.upper(), norm(template)))
         if not op:
             raise KeyError("%s %s is not in the spec" % (method, template))
         resp = op["responses"].get(str(status)) or op["responses"].get("default")
@@ -159,6 +159,11 @@ def load(specs_dir):
 
 
 _TEMPLATE_VAR = re.compile(r"\{[^}]+\}")
+
+
+def norm(template):
+    """'/workspaces/{workspace_id}/vars' and '/workspaces/{ws}/vars' are the same operation."""
+    return _TEMPLATE_VAR.sub("{}", template)
 
 
 def template_regex(template):
