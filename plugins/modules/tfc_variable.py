@@ -18,6 +18,8 @@ description:
     written when the variable is created, and afterwards only with O(force_update_sensitive=true);
     the result says so in RV(sensitive_value).
   - HCP Terraform cannot turn a sensitive variable back into a non-sensitive one; delete it first.
+  - O(value) is a C(no_log) option, so Ansible masks its text wherever it appears in the task's output;
+    very short values (such as C(1)) make other output hard to read.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
@@ -159,7 +161,7 @@ class Variable(TfcResource):
             if self.params["force_update_sensitive"]:
                 found.append("value")
                 self.sensitive_note = "written"
-            else:
+            elif self.sensitive_note is None:
                 self.sensitive_note = "not_compared"
         return found
 
