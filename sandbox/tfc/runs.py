@@ -138,8 +138,11 @@ class RunEngine:
             self.app.logs[run["apply"]["log"]] = (run["id"], "apply")
             ws["latest_run"] = run["id"]
             ws["runs_count"] = ws.get("runs_count", 0) + 1
-            self.kick(ws["id"])
-            return run
+        # As in HCP Terraform, the run is `pending` when created and is picked up a moment later.
+        ws_id = ws["id"]
+        self.sandbox.ops.start("tfc.queue", on_done=lambda: self.kick(ws_id), resource=run["id"],
+                               duration=self.scaled(QUEUE_DELAY))
+        return run
 
     def kick(self, ws_id):
         """Start what can start: plan-only runs at once, the oldest pending run when none is active."""

@@ -37,7 +37,7 @@ def _convert(node):
         return node
     out = {k: _convert(v) for k, v in node.items() if k not in ("nullable", "example", "discriminator")}
     if node.get("nullable"):
-        if "type" in out and isinstance(out["type"], str):
+        if "type" in out and isinstance(out["type"], str) and not any(k in out for k in ("allOf", "$ref", "anyOf", "oneOf")):
             out["type"] = [out["type"], "null"]
             if "enum" in out:
                 out["enum"] = list(out["enum"]) + [None]
