@@ -1,0 +1,139 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Skyforge platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: tfc_agent_token
+short_description: Manage an HCP Terraform agent token
+version_added: 0.1.0
+description:
+  - Creates an agent token of an agent pool, identified by its description. HCP Terraform shows a
+    token's secret once, at creation, so this module returns it only from the run that created it;
+    later runs find the token by description and report no change, without a secret.
+  - O(rotate=true) creates a new token and then revokes the old ones of the same description; agents
+    still using an old token exit.
+  - Set C(no_log=true) on the task and store RV(token) (for example in Secret Manager) in the same play.
+author:
+  - Skyforge platform team (@skyforge)
+extends_documentation_fragment:
+  - skyforge.prefect_platform.tfc
+  - skyforge.prefect_platform.attributes
+options:
+  agent_pool:
+    description: Name or ID (C(apool-...)) of the agent pool.
+    type: str
+    required: true
+  description:
+    description: The token's description; it identifies the token for idempotence.
+    type: str
+    required: true
+  rotate:
+    description: Create a new token and revoke the existing ones with this description.
+    type: bool
+    default: false
+  state:
+    description: Whether the token should exist; V(absent) revokes every token with this description.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: Agent token for the GCP agents (secret returned once)
+  skyforge.prefect_platform.tfc_agent_token:
+    organization: skyforge
+    agent_pool: gcp-agents
+    description: gcp-agents-mig
+  register: agent_token
+  no_log: true
+"""
+
+RETURN = r"""
+token:
+  description:
+    - The secret token. Only returned when this run created it (first creation or O(rotate)); null
+      otherwise.
+  returned: success
+  type: str
+token_id:
+  description: The token's ID (C(at-...)), null in check mode before creation.
+  returned: success
+  type: str
+created:
+  description: Whether a new token was created (its secret is in RV(token)).
+  returned: success
+  type: bool
+revoked:
+  description: IDs of the tokens revoked (rotation or O(state=absent)).
+  returned: success
+  type: list
+  elements: str
+"""
+
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
+
+try:
+    from pytfe.models import AgentTokenCreateOptions
+except ImportError:
+    pass  # TfcModule reports the missing SDK
+
+
+def main():
+    module = TfcModule(
+        argument_spec=dict(
+            agent_pool=dict(type="str", required=True),
+            description=dict(type="str", required=True),
+            rotate=dict(type="bool", default=False),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+    )
+    p = module.params
+    if not p["description"].strip():
+        module.fail_json(msg="description must not be empty: it identifies the token")
+    pool_id = p["agent_pool"]
+    if not pool_id.startswith("apool-"):
+        pool = module.agent_pool_by_name(pool_id)
+        if pool is None:
+            if module.check_mode and p["state"] == "present":
+                module.exit_json(changed=True, token=None, token_id=None, created=True, revoked=[],
+                                 diff={"before": {}, "after": {"description": p["description"]}})
+            if p["state"] == "absent":
+                module.exit_json(changed=False, token=None, token_id=None, created=False, revoked=[])
+            module.fail_json(msg="agent pool %s does not exist in organization %s. Fix: create it first "
+                                 "(skyforge.prefect_platform.tfc_agent_pool)." % (pool_id, module.organization))
+        pool_id = pool.id
+    tokens = [t for t in module.call(lambda: list(module.client.agent_tokens.list(pool_id)),
+                                     action="list agent tokens of", resource=pool_id)
+              if t.description == p["description"]]
+    before = {"description": p["description"], "token_ids": sorted(t.id for t in tokens)} if tokens else {}
+    create = p["state"] == "present" and (not tokens or p["rotate"])
+    revoke = tokens if (p["state"] == "absent" or (p["rotate"] and tokens)) else []
+    result = dict(changed=bool(create or revoke), token=None, token_id=tokens[-1].id if tokens and not create else None,
+                  created=bool(create), revoked=[t.id for t in revoke])
+    if module.check_mode:
+        after = {} if p["state"] == "absent" else {"description": p["description"],
+                                                    "token_ids": ["(new)"] if create else before.get("token_ids")}
+        result["diff"] = {"before": before, "after": after}
+        module.exit_json(**result)
+    if create:
+        opts = AgentTokenCreateOptions(description=p["description"])
+        new = module.call(lambda: module.client.agent_tokens.create(pool_id, opts), action="create agent token for",
+                          resource=pool_id)
+        result["token"] = new.token
+        result["token_id"] = new.id
+    for tok in revoke:
+        module.call(lambda: module.client.agent_tokens.delete(tok.id), action="revoke agent token", resource=tok.id,
+                    allow_404=True)
+    after = {} if p["state"] == "absent" else {"description": p["description"],
+                                                "token_ids": [result["token_id"]] if create else before["token_ids"]}
+    result["diff"] = {"before": before, "after": after}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
