@@ -823,6 +823,8 @@ def _check_ip(content, version):
 
 def _record_view(rec):
     out = dict((k, v) for k, v in rec.items() if k not in ("zone_id",))
+    if not rec["proxiable"]:
+        out.pop("proxied")  # the description has no `proxied` on TXT records
     out["meta"] = {"auto_added": False}
     return out
 
