@@ -331,3 +331,37 @@ class CloudflareModule(AnsibleModule):
         if extra:
             result.update(extra)
         self.exit_json(**result)
+
+
+# ---- look-ups several modules share ----------------------------------------------------------
+def find_list(module, name_or_id, list_type=None):
+    """A Zero Trust list by name or id, or None."""
+    lists = module.call(module.client.zero_trust.gateway.lists.list, account_id=module.account_id,
+                        action="list", resource="Zero Trust lists", area="gateway")
+    for lst in lists.result or []:
+        data = lst.to_dict(mode="json")
+        if name_or_id in (data.get("id"), data.get("name")) and (list_type is None or data.get("type") == list_type):
+            return data
+    return None
+
+
+def find_policy(module, name_or_id):
+    """A reusable Access policy by name or id, or None."""
+    policies = module.paginate(module.client.zero_trust.access.policies.list, per_page=50,
+                               account_id=module.account_id, action="list", resource="Access policies",
+                               area="access")
+    for pol in policies:
+        if name_or_id in (pol.get("id"), pol.get("name")):
+            return pol
+    return None
+
+
+def find_service_token(module, name_or_id):
+    """An Access service token by name or id (never with its secret), or None."""
+    tokens = module.paginate(module.client.zero_trust.access.service_tokens.list, per_page=50,
+                             account_id=module.account_id, action="list", resource="Access service tokens",
+                             area="service_token")
+    for tok in tokens:
+        if name_or_id in (tok.get("id"), tok.get("name")):
+            return tok
+    return None
