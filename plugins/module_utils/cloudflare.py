@@ -206,13 +206,14 @@ class CloudflareModule(AnsibleModule):
             kwargs = dict(max_retries=0, timeout=float(self.params["request_timeout"]))
             if self.params["api_token"]:
                 kwargs["api_token"] = self.params["api_token"]
-            else:
-                # /ips is public; the SDK insists on a credential unless the header is omitted explicitly.
-                kwargs["default_headers"] = {"Authorization": cloudflare.Omit()}
             if self.params["base_url"]:
                 kwargs["base_url"] = self.params["base_url"].rstrip("/")
             self._client = Cloudflare(**kwargs)
         return self._client
+
+    def public_headers(self):
+        """Per-call headers for a public endpoint: without a token the SDK wants Authorization omitted explicitly."""
+        return {} if self.params["api_token"] else {"Authorization": cloudflare.Omit()}
 
     @property
     def account_id(self):

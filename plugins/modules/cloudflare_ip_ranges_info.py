@@ -59,7 +59,8 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
 
 def main():
     module = CloudflareModule(argument_spec=dict(), needs_token=False)
-    out = module.call(module.client.ips.list, action="read", resource="Cloudflare IP ranges").to_dict(mode="json")
+    out = module.call(module.client.ips.list, extra_headers=module.public_headers(), action="read",
+                      resource="Cloudflare IP ranges").to_dict(mode="json")
     if not out.get("ipv4_cidrs"):
         module.fail_json(msg="Cloudflare: GET /ips answered no IPv4 ranges; refusing to build an empty allow-list. "
                          "Fix: retry later")
