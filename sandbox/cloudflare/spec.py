@@ -301,7 +301,9 @@ def _path(parts):
 
 def _best(errors):
     """The most useful error; inside a failed oneOf/anyOf, the one from the variant that nearly fits."""
-    err = jsonschema.exceptions.best_match(errors)
+    # jsonschema's best_match descends into oneOf by its own heuristic, which picks the wrong DNS record variant.
+    relevance = jsonschema.exceptions.relevance
+    err = max(errors, key=relevance)
     while err.validator in ("oneOf", "anyOf") and err.context:
         branches = {}
         for sub in err.context:
@@ -314,7 +316,7 @@ def _best(errors):
             return (picked_wrong, len(subs), -max(len(list(s.absolute_path)) for s in subs))
 
         _idx, subs = min(branches.items(), key=score)
-        err = jsonschema.exceptions.best_match(subs)
+        err = max(subs, key=relevance)
     return err
 
 
