@@ -55,6 +55,7 @@ def test_zero_trust_list_patches_items_in_place(sandbox, cf_args, module_runner)
 
 
 def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
+    start = len(sandbox.log.entries)
     module_runner("cloudflare_zero_trust_list", dict(cf_args, name="e-allow", items=[{"value": "203.0.113.0/24"}]))
     # Service token: the secret comes back once, at creation, then never again.
     tok_args = dict(cf_args, name="e-automation")
@@ -105,6 +106,10 @@ def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
         origin.shutdown()
         origin.server_close()
         sandbox.unmap_address("203.0.113.50", 80)
+
+    # Every request the modules made passed the sandbox's validation against the API description.
+    refused = [e for e in sandbox.log.entries[start:] if e["family"] == "cloudflare" and e["status"] == 400]
+    assert refused == [] and sandbox.apps["cloudflare"].violations == []
 
     # Deleting a policy still in use fails with the reason; after the app is gone it works.
     in_use = module_runner("cloudflare_access_policy", dict(ip_pol, state="absent"), expect_fail=True)
