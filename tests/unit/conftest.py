@@ -47,6 +47,18 @@ def gcp_args(sandbox):
     }
 
 
+@pytest.fixture
+def cf_args(sandbox):
+    """Module arguments that point a Cloudflare module at the sandbox (skips when the API description is absent)."""
+    specs_path("cloudflare", "openapi.subset.dns-access-gateway-lists.json")
+    ep = sandbox.endpoints()
+    return {
+        "api_token": ep["cloudflare_api_token"],
+        "base_url": ep["cloudflare_base_url"],
+        "account_id": ep["cloudflare_account_id"],
+    }
+
+
 class ModuleFailed(Exception):
     def __init__(self, result):
         super().__init__(result.get("msg"))

@@ -1,0 +1,368 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Skyforge platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Base for every Cloudflare module: the official SDK, our own retries, one-line errors, check mode and diff.
+
+A module declares one resource kind as a `CloudflareResource` subclass (how to read, create, update and delete
+it, and what the user asked for) and hands it to `CloudflareModule.ensure()`.
+
+The SDK's own retries are off (max_retries=0): `RetryPolicy` retries 429 (honouring Retry-After), 5xx and
+connection errors with full jitter, the same way for every family in this collection.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
+    RETRYABLE_STATUS,
+    RetryPolicy,
+    diff_dict,
+    differs,
+    merge,
+    redact,
+)
+
+CLOUDFLARE_IMP_ERR = None
+try:
+    import cloudflare
+    from cloudflare import Cloudflare
+
+    HAS_CLOUDFLARE = True
+except ImportError:
+    HAS_CLOUDFLARE = False
+    CLOUDFLARE_IMP_ERR = traceback.format_exc()
+
+CLOUDFLARE_COMMON_ARGS = dict(
+    api_token=dict(type="str", no_log=True, fallback=(env_fallback, ["CLOUDFLARE_API_TOKEN"])),
+    base_url=dict(type="str", fallback=(env_fallback, ["CLOUDFLARE_BASE_URL"])),
+    account_id=dict(type="str", fallback=(env_fallback, ["CLOUDFLARE_ACCOUNT_ID"])),
+    request_timeout=dict(type="int", default=60),
+    retries=dict(type="int", default=6),
+)
+
+# The token permission each kind of call needs, as the dashboard names it (Account or Zone > group > level).
+PERMISSIONS = {
+    "zone": "Zone > Zone > Read",
+    "dns": "Zone > DNS > Edit",
+    "access": "Account > Access: Apps and Policies > Edit",
+    "service_token": "Account > Access: Service Tokens > Edit",
+    "gateway": "Account > Zero Trust > Edit",
+}
+
+
+class CloudflareApiError(Exception):
+    def __init__(self, message, status=None, code=None):
+        super(CloudflareApiError, self).__init__(message)
+        self.status = status
+        self.code = code
+
+
+def error_detail(err):
+    """(first Cloudflare error code, 'code message; ...') of an APIStatusError."""
+    body = getattr(err, "body", None)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors:
+        first = errors[0] if isinstance(errors[0], dict) else {}
+        text = "; ".join("%s %s" % (e.get("code"), e.get("message")) for e in errors if isinstance(e, dict))
+        return first.get("code"), text
+    return None, str(getattr(err, "message", err)).splitlines()[0][:300]
+
+
+def explain(err, action, resource, area=None):
+    """One line: what failed, what Cloudflare said, what to do."""
+    status = getattr(err, "status_code", None)
+    code, detail = error_detail(err)
+    perm = PERMISSIONS.get(area)
+    if status == 403:
+        fix = ("the API token lacks a permission: add '%s' to the token (docs/permissions.md lists them all), and "
+               "check account_id is the account the token belongs to" % perm) if perm else \
+            "the API token lacks a permission for this call (docs/permissions.md lists them)"
+    elif status == 401 or (status == 400 and code in (6003, 6111, 9106, 9109)):
+        fix = "the API token was rejected: set api_token (or CLOUDFLARE_API_TOKEN) to a current 40-character token"
+    elif status == 404:
+        fix = "check the name or id and account_id; create what it depends on first"
+    elif status == 409:
+        fix = "a resource with the same identity already exists; choose another name or manage the existing one"
+    elif status == 400:
+        fix = "the request was refused as invalid: fix the module arguments named in the message"
+    elif status == 429:
+        fix = "rate limited even after retries; run with fewer forks or retry later"
+    else:
+        fix = "retry later; if it persists check https://www.cloudflarestatus.com"
+    return "Cloudflare: %s %s failed: HTTP %s: %s. Fix: %s." % (action, resource, status, detail.rstrip("."), fix)
+
+
+def _classify(exc):
+    if HAS_CLOUDFLARE and isinstance(exc, cloudflare.APIStatusError):
+        if exc.status_code in RETRYABLE_STATUS:
+            headers = getattr(exc.response, "headers", {}) or {}
+            retry_after = headers.get("retry-after")
+            if retry_after is None and headers.get("x-ratelimit-reset") is not None:
+                retry_after = headers.get("x-ratelimit-reset")
+            return True, retry_after
+        return False, None
+    if HAS_CLOUDFLARE and isinstance(exc, (cloudflare.APIConnectionError, cloudflare.APITimeoutError)):
+        return True, None
+    return False, None
+
+
+def to_data(value):
+    """SDK models (and lists of them) as plain JSON data, holding only what the API sent."""
+    if isinstance(value, list):
+        return [to_data(v) for v in value]
+    if isinstance(value, dict):
+        return dict((k, to_data(v)) for k, v in value.items())
+    if hasattr(value, "to_dict"):
+        return value.to_dict(mode="json")
+    return value
+
+
+class CloudflareResource:
+    """One resource kind. Subclasses implement get/create/update/delete and desired()."""
+
+    kind = "resource"
+    area = None
+    secret_keys = ()
+    unordered = ()
+    immutable = ()
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def name(self):
+        return self.params.get("name")
+
+    @property
+    def client(self):
+        return self.module.client
+
+    def call(self, action, fn, *args, **kwargs):
+        """A module call for this resource; a retried delete whose first attempt got through answers 404."""
+        if action == "delete":
+            kwargs.setdefault("allow", (404,))
+            try:
+                return self.module.call(fn, *args, action=action, resource="%s %s" % (self.kind, self.name),
+                                        area=self.area, **kwargs)
+            except CloudflareApiError as err:
+                if err.status == 404:
+                    return None
+                raise
+        return self.module.call(fn, *args, action=action, resource="%s %s" % (self.kind, self.name), area=self.area,
+                                **kwargs)
+
+    def get(self):
+        raise NotImplementedError
+
+    def desired(self):
+        raise NotImplementedError
+
+    def create(self, desired):
+        raise NotImplementedError
+
+    def update(self, current, desired, changes):
+        raise NotImplementedError
+
+    def delete(self, current):
+        raise NotImplementedError
+
+    def changes(self, desired, current):
+        return differs(desired, current, unordered=self.unordered)
+
+    def predict(self, current, desired):
+        return merge(current or {}, desired)
+
+    def view(self, resource):
+        return resource
+
+
+class CloudflareModule(AnsibleModule):
+    def __init__(self, argument_spec=None, needs_token=True, needs_account=False, **kwargs):
+        spec = dict(CLOUDFLARE_COMMON_ARGS)
+        spec.update(argument_spec or {})
+        kwargs.setdefault("supports_check_mode", True)
+        super(CloudflareModule, self).__init__(argument_spec=spec, **kwargs)
+        if not HAS_CLOUDFLARE:
+            self.fail_json(msg=missing_required_lib("cloudflare"), exception=CLOUDFLARE_IMP_ERR)
+        if needs_token and not self.params["api_token"]:
+            self.fail_json(msg="api_token is required: set it, or CLOUDFLARE_API_TOKEN, to an API token with the "
+                           "permissions in docs/permissions.md")
+        if needs_account and not self.params["account_id"]:
+            self.fail_json(msg="account_id is required: set it, or CLOUDFLARE_ACCOUNT_ID, to the 32-character id of "
+                           "the account (dashboard > Overview > Account ID)")
+        self.retry = RetryPolicy(retries=self.params["retries"])
+        self._client = None
+        self._zones = {}
+
+    @property
+    def client(self):
+        if self._client is None:
+            kwargs = dict(max_retries=0, timeout=float(self.params["request_timeout"]))
+            if self.params["api_token"]:
+                kwargs["api_token"] = self.params["api_token"]
+            if self.params["base_url"]:
+                kwargs["base_url"] = self.params["base_url"].rstrip("/")
+            self._client = Cloudflare(**kwargs)
+        return self._client
+
+    def public_headers(self):
+        """Per-call headers for a public endpoint: without a token the SDK wants Authorization omitted explicitly."""
+        return {} if self.params["api_token"] else {"Authorization": cloudflare.Omit()}
+
+    @property
+    def account_id(self):
+        return self.params["account_id"]
+
+    # ---- calls ------------------------------------------------------------------------
+    def call(self, fn, *args, **kwargs):
+        """fn(*args, **kwargs) with retries; statuses in `allow` raise CloudflareApiError, others fail the module."""
+        action = kwargs.pop("action", "call")
+        resource = kwargs.pop("resource", "")
+        area = kwargs.pop("area", None)
+        allow = kwargs.pop("allow", ())
+        try:
+            return self.retry.call(lambda: fn(*args, **kwargs), _classify)
+        except cloudflare.APIStatusError as err:
+            if err.status_code in allow:
+                code, detail = error_detail(err)
+                raise CloudflareApiError(detail, status=err.status_code, code=code)
+            self.fail_json(msg=explain(err, action, resource, area), status=err.status_code)
+        except (cloudflare.APIConnectionError, cloudflare.APITimeoutError) as err:
+            self.fail_json(
+                msg="Cloudflare: %s %s failed after %d attempts: %s. Fix: check network access to %s."
+                % (action, resource, self.retry.attempts, str(err).splitlines()[0], self.client.base_url)
+            )
+
+    def raw(self, method, path, body=None, params=None, **kwargs):
+        """A call the SDK has no method for (or types differently from the API), through the same client."""
+        options = {}
+        if params:
+            options["params"] = params
+        fn = getattr(self.client, method.lower())
+        if method.upper() in ("POST", "PUT", "PATCH"):
+            out = self.call(fn, path, cast_to=object, body=body, options=options, **kwargs)
+        else:
+            out = self.call(fn, path, cast_to=object, options=options, **kwargs)
+        return out
+
+    def paginate(self, fn, per_page=50, action="list", resource="", area=None, **kwargs):
+        """Every item of a page-numbered list, one page per request (stops on total_count, short or empty page)."""
+        items, page = [], 1
+        while True:
+            resp = self.call(fn, page=page, per_page=per_page, action=action, resource=resource, area=area, **kwargs)
+            batch = to_data(list(resp.result or []))
+            items.extend(batch)
+            info = getattr(resp, "result_info", None)
+            total = getattr(info, "total_count", None) if info is not None else None
+            if not batch or len(batch) < per_page or (total is not None and len(items) >= total):
+                return items
+            page += 1
+
+    def zone_id(self, name):
+        """The id of the zone called `name` (looked up once per run)."""
+        name = name.lower().rstrip(".")
+        if name not in self._zones:
+            params = dict(name=name)
+            if self.account_id:
+                params["account"] = {"id": self.account_id}
+            zones = self.paginate(self.client.zones.list, per_page=50, action="look up", resource="zone %s" % name,
+                                  area="zone", **params)
+            matches = [z for z in zones if z.get("name", "").lower() == name]
+            if not matches:
+                self.fail_json(msg="Cloudflare zone %s was not found: check the zone name, and that the API token has "
+                               "'%s' on it%s" % (name, PERMISSIONS["zone"],
+                                                 " in account %s" % self.account_id if self.account_id else ""))
+            self._zones[name] = matches[0]["id"]
+        return self._zones[name]
+
+    # ---- the declarative resource loop -----------------------------------------------
+    def ensure(self, resource, state=None, extra=None):
+        """Drive a CloudflareResource to `state`, honouring check mode, and exit with diff."""
+        state = state or self.params.get("state", "present")
+        current = resource.get()
+        label = "%s %s" % (resource.kind, resource.name)
+        result = dict(changed=False)
+        if state == "absent":
+            if current is not None:
+                result["changed"] = True
+                if not self.check_mode:
+                    resource.delete(current)
+            before, after = resource.view(current), None
+        else:
+            desired = resource.desired()
+            if current is None:
+                result["changed"] = True
+                if self.check_mode:
+                    after = resource.predict(None, desired)
+                else:
+                    created = resource.create(desired)
+                    after = resource.get() if created is None else created
+                before = None
+                after = resource.view(after)
+            else:
+                changes = resource.changes(desired, current)
+                blocked = [c for c in changes
+                           if any(c == f or c.startswith(f + ".") or c.startswith(f + "[") for f in resource.immutable)]
+                if blocked:
+                    self.fail_json(
+                        msg="%s: %s cannot be changed in place. Fix: keep the current value, or delete the resource "
+                        "(state=absent) and create it again." % (label, ", ".join(blocked))
+                    )
+                before = resource.view(current)
+                if changes:
+                    result["changed"] = True
+                    result["changes"] = changes
+                    if self.check_mode:
+                        after = resource.view(resource.predict(current, desired))
+                    else:
+                        updated = resource.update(current, desired, changes)
+                        after = resource.view(resource.get() if updated is None else updated)
+                else:
+                    after = before
+        result["diff"] = diff_dict(before, after, resource.secret_keys)
+        result[resource.kind] = redact(after, resource.secret_keys) if after else {}
+        if callable(extra):
+            extra = extra(after)
+        if extra:
+            result.update(extra)
+        self.exit_json(**result)
+
+
+# ---- look-ups several modules share ----------------------------------------------------------
+def find_list(module, name_or_id, list_type=None):
+    """A Zero Trust list by name or id, or None."""
+    lists = module.call(module.client.zero_trust.gateway.lists.list, account_id=module.account_id,
+                        action="list", resource="Zero Trust lists", area="gateway")
+    for lst in lists.result or []:
+        data = lst.to_dict(mode="json")
+        if name_or_id in (data.get("id"), data.get("name")) and (list_type is None or data.get("type") == list_type):
+            return data
+    return None
+
+
+def find_policy(module, name_or_id):
+    """A reusable Access policy by name or id, or None."""
+    policies = module.paginate(module.client.zero_trust.access.policies.list, per_page=50,
+                               account_id=module.account_id, action="list", resource="Access policies",
+                               area="access")
+    for pol in policies:
+        if name_or_id in (pol.get("id"), pol.get("name")):
+            return pol
+    return None
+
+
+def find_service_token(module, name_or_id):
+    """An Access service token by name or id (never with its secret), or None."""
+    tokens = module.paginate(module.client.zero_trust.access.service_tokens.list, per_page=50,
+                             account_id=module.account_id, action="list", resource="Access service tokens",
+                             area="service_token")
+    for tok in tokens:
+        if name_or_id in (tok.get("id"), tok.get("name")):
+            return tok
+    return None

@@ -1,0 +1,197 @@
+"""Cloudflare's edge, in miniature: one loopback HTTP proxy per proxied A record, enforcing its Access application.
+
+A request reaches the edge of `hostname`; if an Access application covers the host (and path), its policies decide,
+in precedence order: the first policy whose rules match applies its decision (allow, bypass and non_identity let
+the request through, deny refuses it); when none matches, Access refuses with 403. Without an application the
+request goes straight on. Allowed requests are forwarded to whatever serves the record's IP on port 80 — found
+through `sandbox.resolve`, never dialled directly.
+
+The client address is taken from the test header `X-Sandbox-Client-IP` (default 127.0.0.1); service tokens come
+in `CF-Access-Client-Id` / `CF-Access-Client-Secret`, as Cloudflare expects them. Rules that need an identity
+provider login (email, email_domain, group, ...) never match here: the sandbox has no IdP.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CLIENT_IP_HEADER = "X-Sandbox-Client-IP"
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+              "transfer-encoding", "upgrade", "host", "content-length"}
+
+
+class Edge:
+    def __init__(self, app):
+        self.app = app
+        self.sandbox = app.sandbox
+        self.servers = {}  # hostname -> (server, thread, record id)
+        self.lock = threading.Lock()
+
+    def urls(self):
+        with self.lock:
+            return dict((host, "http://127.0.0.1:%d" % srv.server_address[1]) for host, (srv, _t, _r) in
+                        self.servers.items())
+
+    def sync(self):
+        """Start a proxy for every proxied A record, stop those whose record is gone or no longer proxied."""
+        wanted = {}
+        for rec in list(self.app.records.values()):
+            if rec["type"] == "A" and rec["proxied"]:
+                wanted.setdefault(rec["name"], rec["id"])
+        with self.lock:
+            for host in [h for h in self.servers if h not in wanted]:
+                srv, _thread, _rid = self.servers.pop(host)
+                threading.Thread(target=_close, args=(srv,), daemon=True).start()
+            for host, rid in wanted.items():
+                if host in self.servers:
+                    continue
+                port = self.sandbox.free_port()
+                srv = ThreadingHTTPServer(("127.0.0.1", port), _handler(self, host))
+                srv.daemon_threads = True
+                thread = threading.Thread(target=srv.serve_forever, name="edge-%s" % host, daemon=True)
+                thread.start()
+                self.servers[host] = (srv, thread, rid)
+
+    def stop(self):
+        with self.lock:
+            servers, self.servers = list(self.servers.values()), {}
+        for srv, _thread, _rid in servers:
+            _close(srv)
+
+    # ---- Access -------------------------------------------------------------------------
+    def origin_ip(self, host):
+        for rec in list(self.app.records.values()):
+            if rec["name"] == host and rec["type"] == "A" and rec["proxied"]:
+                return rec["content"]
+        return None
+
+    def application(self, host, path):
+        """The Access app whose domain (host + optional path prefix) covers the request; longest path wins."""
+        best, best_len = None, -1
+        for app in list(self.app.apps.values()):
+            for domain in app.get("self_hosted_domains") or [app["domain"]]:
+                d_host, _, d_path = domain.lower().partition("/")
+                if d_host.startswith("*.") and host.endswith(d_host[1:]) or d_host == host:
+                    prefix = "/" + d_path if d_path else ""
+                    if prefix and not (path == prefix or path.startswith(prefix.rstrip("/") + "/")):
+                        continue
+                    if len(prefix) > best_len:
+                        best, best_len = app, len(prefix)
+        return best
+
+    def decide(self, app, client_ip, headers):
+        """(allowed, reason) for a request to `app`."""
+        for link in sorted(app["policies"], key=lambda l: l["precedence"]):
+            pol = self.app.policies.get(link["id"])
+            if pol is None or not self._policy_matches(pol, client_ip, headers):
+                continue
+            if pol["decision"] == "deny":
+                return False, "denied by policy %s" % pol["name"]
+            return True, "%s by policy %s" % (pol["decision"], pol["name"])
+        return False, "no Access policy of %s admits this request" % app["name"]
+
+    def _policy_matches(self, pol, client_ip, headers):
+        def check(rule):
+            return self._rule_matches(rule, client_ip, headers)
+
+        return (any(check(r) for r in pol["include"])
+                and all(check(r) for r in pol.get("require", []))
+                and not any(check(r) for r in pol.get("exclude", [])))
+
+    def _rule_matches(self, rule, client_ip, headers):
+        try:
+            addr = ipaddress.ip_address(client_ip)
+        except ValueError:
+            addr = None
+        if "everyone" in rule:
+            return True
+        if "ip" in rule:
+            return addr is not None and _in(addr, rule["ip"]["ip"])
+        if "ip_list" in rule:
+            lst = self.app.lists.get(rule["ip_list"]["id"])
+            return bool(lst and addr is not None and any(_in(addr, i["value"]) for i in lst["items"]))
+        cid, secret = headers.get("CF-Access-Client-Id"), headers.get("CF-Access-Client-Secret")
+        if "service_token" in rule:
+            return self.app.token_matches(rule["service_token"]["token_id"], cid, secret)
+        if "any_valid_service_token" in rule:
+            return any(self.app.token_matches(tid, cid, secret) for tid in list(self.app.service_tokens))
+        return False
+
+
+def _in(addr, network):
+    try:
+        return addr in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
+def _close(srv):
+    srv.shutdown()
+    srv.server_close()
+
+
+def _handler(edge, host):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "cloudflare"
+
+        def log_message(self, fmt, *args):
+            pass
+
+        def _reply(self, status, payload, content_type="text/plain; charset=utf-8", headers=()):
+            data = payload if isinstance(payload, bytes) else payload.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Server", "cloudflare")
+            for k, v in headers:
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            path = self.path.split("?", 1)[0]
+            client_ip = self.headers.get(CLIENT_IP_HEADER) or "127.0.0.1"
+            app = edge.application(host, path)
+            if app is not None:
+                allowed, reason = edge.decide(app, client_ip, self.headers)
+                if not allowed:
+                    self._reply(403, json.dumps({"error": "Forbidden", "reason": reason}),
+                                "application/json", [("CF-Access-Denied", "1")])
+                    return
+            ip = edge.origin_ip(host)
+            try:
+                if ip is None:
+                    raise LookupError("no proxied record for %s" % host)
+                o_host, o_port = edge.sandbox.resolve(ip, 80)
+            except LookupError:
+                self._reply(502, "origin not reachable: nothing serves %s:80" % (ip or host))
+                return
+            headers = dict((k, v) for k, v in self.headers.items()
+                           if k.lower() not in HOP_BY_HOP and k.lower() != CLIENT_IP_HEADER.lower())
+            headers["Host"] = host
+            headers["CF-Connecting-IP"] = client_ip
+            headers["X-Forwarded-For"] = client_ip
+            try:
+                conn = http.client.HTTPConnection(o_host, o_port, timeout=60)
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                conn.close()
+            except OSError as exc:
+                self._reply(502, "origin not reachable: %s" % exc)
+                return
+            out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP
+                           and k.lower() not in ("content-type", "server")]
+            self._reply(resp.status, data, resp.getheader("Content-Type", "application/octet-stream"), out_headers)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+    return Handler
