@@ -47,9 +47,27 @@ def cidr_contains(outer, inner):
         return False
 
 
+def host_cidrs(values):
+    """Addresses as /32 (or /128) networks; CIDRs unchanged."""
+    return [v if "/" in v else "%s/%d" % (v, 128 if ":" in v else 32) for v in values or []]
+
+
+def described_items(cidrs, described, description, other_description):
+    """Zero Trust list items: each CIDR once, described by whether it is in `described`."""
+    seen, out = set(), []
+    for cidr in cidrs or []:
+        if cidr in seen:
+            continue
+        seen.add(cidr)
+        out.append({"value": cidr, "description": description if cidr in (described or []) else other_description})
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "cidr_overlaps": cidr_overlaps,
             "cidr_contains": cidr_contains,
+            "host_cidrs": host_cidrs,
+            "described_items": described_items,
         }

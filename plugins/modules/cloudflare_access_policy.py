@@ -203,12 +203,12 @@ def check_input(module):
                 module.fail_json(msg="%s must be a one-key dict such as {ip: 203.0.113.7/32}" % where)
             unknown = sorted(set(item) - set(RULE_KEYS))
             if unknown:
-                module.fail_json(msg="%s: unknown rule %s; use one of %s" % (where, ", ".join(unknown),
-                                                                              ", ".join(RULE_KEYS)))
+                module.fail_json(msg="%s: unknown rule %s; use one of %s"
+                                 % (where, ", ".join(unknown), ", ".join(RULE_KEYS)))
             keys = [k for k in RULE_KEYS if item.get(k) not in (None, False)]
             if len(keys) != 1:
-                module.fail_json(msg="%s must set exactly one of %s (it sets %s)" % (where, ", ".join(RULE_KEYS),
-                                                                                      ", ".join(keys) or "none"))
+                module.fail_json(msg="%s must set exactly one of %s (it sets %s)"
+                                 % (where, ", ".join(RULE_KEYS), ", ".join(keys) or "none"))
             if keys[0] == "ip":
                 try:
                     ipaddress.ip_network(item["ip"], strict=False)

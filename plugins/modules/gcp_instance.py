@@ -127,6 +127,10 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_comp
 )
 
 
+def metadata_items(metadata):
+    return sorted((i["key"], i.get("value")) for i in (metadata or {}).get("items") or [])
+
+
 class Instance(ComputeResource):
     kind = "instance"
     collection = "instances"
@@ -191,8 +195,7 @@ class Instance(ComputeResource):
             out.append("serviceAccounts")
         if desired["shieldedInstanceConfig"] != current.get("shieldedInstanceConfig", desired["shieldedInstanceConfig"]):
             out.append("shieldedInstanceConfig")
-        items = lambda md: sorted((i["key"], i.get("value")) for i in (md or {}).get("items") or [])  # noqa: E731
-        if items(desired["metadata"]) != items(current.get("metadata")):
+        if metadata_items(desired["metadata"]) != metadata_items(current.get("metadata")):
             out.append("metadata")
         if sorted(desired["tags"]["items"]) != sorted((current.get("tags") or {}).get("items") or []):
             out.append("tags")

@@ -94,8 +94,8 @@ def main():
         ),
     )
     p = module.params
-    status, dep = module.request("GET", "/deployments/name/%s/%s" % (quote(p["flow_name"], safe=""),
-                                                                    quote(p["deployment"], safe="")), allow=(404,))
+    path = "/deployments/name/%s/%s" % (quote(p["flow_name"], safe=""), quote(p["deployment"], safe=""))
+    status, dep = module.request("GET", path, allow=(404,))
     if status == 404:
         module.fail_json(msg="deployment %s/%s does not exist: create it with prefect_deployment first"
                              % (p["flow_name"], p["deployment"]))

@@ -116,8 +116,8 @@ def main():
     result = dict(changed=bool(create or revoke), token=None, token_id=tokens[-1].id if tokens and not create else None,
                   created=bool(create), revoked=[t.id for t in revoke])
     if module.check_mode:
-        after = {} if p["state"] == "absent" else {"description": p["description"],
-                                                    "token_ids": ["(new)"] if create else before.get("token_ids")}
+        after = {} if p["state"] == "absent" else {
+            "description": p["description"], "token_ids": ["(new)"] if create else before.get("token_ids")}
         result["diff"] = {"before": before, "after": after}
         module.exit_json(**result)
     if create:
@@ -129,8 +129,8 @@ def main():
     for tok in revoke:
         module.call(lambda: module.client.agent_tokens.delete(tok.id), action="revoke agent token", resource=tok.id,
                     allow_404=True)
-    after = {} if p["state"] == "absent" else {"description": p["description"],
-                                                "token_ids": [result["token_id"]] if create else before["token_ids"]}
+    after = {} if p["state"] == "absent" else {
+        "description": p["description"], "token_ids": [result["token_id"]] if create else before["token_ids"]}
     result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)
 

@@ -15,10 +15,10 @@ description:
   - Packs O(config_dir) as a tar.gz configuration version, uploads it, queues a run and follows it
     through the run states (plan, confirmation, apply) until it ends or O(timeout) passes.
   - With O(apply=true) a run that waits for confirmation (C(actions.is-confirmable)) is applied;
-    with O(apply=false) the module stops there and reports RV(run.status=planned).
+    with O(apply=false) the module stops there and reports the run as C(planned).
   - Idempotence. The run message carries the SHA-256 of the configuration files and a digest of the
     workspace variables' versions. When the workspace's latest applied (or planned with no changes)
-    run carries the same digests, nothing is uploaded and RV(changed) is false, unless O(force=true).
+    run carries the same digests, nothing is uploaded and the task reports no change, unless O(force=true).
     A run with the same digests that is still in progress is followed instead of queueing another.
   - A run that errors, is discarded or canceled fails the task with its status, the error from its
     log and its URL.
@@ -36,7 +36,7 @@ options:
     description: Directory holding the configuration (its files are uploaded; C(.terraform) and C(.git) are skipped).
     type: path
     required: true
-  message:
+  run_message:
     description: A message for the run; the configuration digests are appended to it.
     type: str
     default: Queued by skyforge.prefect_platform.tfc_run
@@ -257,7 +257,7 @@ def main():
         argument_spec=dict(
             workspace=dict(type="str", required=True),
             config_dir=dict(type="path", required=True),
-            message=dict(type="str", default="Queued by skyforge.prefect_platform.tfc_run"),
+            run_message=dict(type="str", default="Queued by skyforge.prefect_platform.tfc_run"),
             apply=dict(type="bool", default=True),
             plan_only=dict(type="bool", default=False),
             is_destroy=dict(type="bool", default=False),
@@ -303,7 +303,7 @@ def main():
     cv_id = runner.upload(pack(files))
     opts = RunCreateOptions(workspace=Workspace.model_construct(id=ws["id"]),
                             configuration_version=ConfigurationVersion.model_construct(id=cv_id),
-                            message="%s %s" % (p["message"], mark),
+                            message="%s %s" % (p["run_message"], mark),
                             plan_only=p["plan_only"] or None, is_destroy=p["is_destroy"] or None)
     run = module.call(lambda: module.client.runs.create(opts), action="queue run in", resource=p["workspace"])
     done = runner.follow(run.id)

@@ -135,7 +135,8 @@ class Variable(TfcResource):
                 return v
         return None
 
-    def view(self, v):
+    def view(self, resource):
+        v = resource
         if v is None:
             return None
         if isinstance(v, dict):

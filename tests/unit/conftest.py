@@ -59,6 +59,15 @@ def cf_args(sandbox):
     }
 
 
+@pytest.fixture
+def tfc_args(sandbox):
+    """Module arguments that point an HCP Terraform module at the sandbox (skips when the API description is absent)."""
+    specs_path("tfc", "hcp-terraform-openapi.go-tfe-v2.spec.json")
+    ep = sandbox.endpoints()
+    return {"address": ep["tfc_address"], "token": ep["tfc_token"], "organization": ep["tfc_organization"],
+            "retries": 3}
+
+
 class ModuleFailed(Exception):
     def __init__(self, result):
         super().__init__(result.get("msg"))

@@ -25,7 +25,6 @@ from pytfe.models import (  # noqa: E402
     WorkspaceCreateOptions,
     WorkspaceUpdateOptions,
 )
-from pytfe.models.configuration_version import ConfigurationVersionCreateOptions  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def raw(ep, method, path, body=None, token=True, **kw):
     if token:
         headers["Authorization"] = "Bearer " + ep["tfc_token"]
     headers.update(kw.pop("headers", {}))
-    for _ in range(20):
+    for _attempt in range(20):
         resp = httpx.request(method, ep["tfc_address"] + "/api/v2" + path, headers=headers,
                              content=json.dumps(body) if body is not None else None, **kw)
         # The sandbox enforces HCP Terraform's 30 requests/s; wait as asked, like a real client.
@@ -180,7 +179,7 @@ def test_configuration_version_and_run_state_machine(tfc, spec):
     assert client.configuration_versions.read(cv["id"]).status.value == "uploaded"
     run = client.runs.create(RunCreateOptions(workspace=Workspace.model_construct(id=ws.id), message="contract"))
     seen = [run.status.value]
-    for _ in range(400):
+    for _attempt in range(400):
         status = client.runs.read(run.id).status.value
         if not seen or seen[-1] != status:
             seen.append(status)
@@ -194,7 +193,7 @@ def test_configuration_version_and_run_state_machine(tfc, spec):
     assert missing_keys(doc["data"]["attributes"], sample("runs.show.json")["data"]["attributes"]) == []
     assert raw(ep, "POST", "/runs/%s/actions/apply" % run.id, {"comment": "ok"}).status_code == 202
     assert raw(ep, "POST", "/runs/%s/actions/apply" % run.id, {"comment": "twice"}).status_code == 409
-    for _ in range(400):
+    for _attempt in range(400):
         if client.runs.read(run.id).status.value == "applied":
             break
         time.sleep(0.01)

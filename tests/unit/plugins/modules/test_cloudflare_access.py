@@ -33,9 +33,9 @@ def converge(module_runner, sandbox, name, args):
 
 
 def test_zero_trust_list_patches_items_in_place(sandbox, cf_args, module_runner):
-    args = dict(cf_args, name="t-allow", items=[{"value": "203.0.113.7/32", "description": "nat"},
-                                                  {"value": "198.51.100.0/24", "description": "ops"}])
-    check, real, _ = converge(module_runner, sandbox, "cloudflare_zero_trust_list", args)
+    items = [{"value": "203.0.113.7/32", "description": "nat"}, {"value": "198.51.100.0/24", "description": "ops"}]
+    args = dict(cf_args, name="t-allow", items=items)
+    check, real, _again = converge(module_runner, sandbox, "cloudflare_zero_trust_list", args)
     assert check["list"]["items"] == real["list"]["items"]
     list_id = real["list"]["id"]
     new = dict(args, items=[{"value": "203.0.113.7/32", "description": "nat"},
@@ -82,7 +82,7 @@ def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
     module_runner("cloudflare_dns_record", dict(cf_args, zone=ZONE, name="edge", type="A", content="203.0.113.50",
                                                 proxied=True))
     app_args = dict(cf_args, name="e-app", domain="edge." + ZONE, policies=["e-svc", "e-ips"])
-    check, real, _ = converge(module_runner, sandbox, "cloudflare_access_application", app_args)
+    check, real, _again = converge(module_runner, sandbox, "cloudflare_access_application", app_args)
     assert [p["name"] for p in real["app"]["policies"]] == ["e-svc", "e-ips"]
     assert [p["precedence"] for p in real["app"]["policies"]] == [1, 2]
     reorder = module_runner("cloudflare_access_application", dict(app_args, policies=["e-ips", "e-svc"]))

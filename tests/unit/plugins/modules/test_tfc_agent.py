@@ -4,7 +4,7 @@ import threading
 
 import httpx
 
-from tests.unit.plugins.modules.tfc_helpers import tfc_args, unique, writes  # noqa: F401
+from tests.unit.plugins.modules.tfc_helpers import unique, writes
 
 
 def test_token_created_once_and_rotated(sandbox, tfc_args, module_runner):

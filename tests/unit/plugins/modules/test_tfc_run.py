@@ -1,10 +1,6 @@
 """tfc_run and tfc_outputs_info: a configuration uploaded, planned, applied; outputs read back."""
 
-import os
-
-import httpx
-
-from tests.unit.plugins.modules.tfc_helpers import tfc_args, unique, writes  # noqa: F401
+from tests.unit.plugins.modules.tfc_helpers import unique, writes
 
 MAIN_TF = '''
 variable "name" {}
@@ -63,8 +59,8 @@ def test_run_applies_then_skips_same_config(sandbox, tfc_args, module_runner, tm
     assert again["changed"] is False and "already applied" in again["skipped_reason"]
     assert again["run"]["id"] == first["run"]["id"]
     outs = module_runner("tfc_outputs_info", dict(tfc_args, workspace=ws))
-    assert outs["has_state"] and outs["output_values"] == {"name": "a1", "region": "europe-west1", "password": None,
-                                                            "instance_id": None}
+    expected = {"name": "a1", "region": "europe-west1", "password": None, "instance_id": None}
+    assert outs["has_state"] and outs["output_values"] == expected
     assert outs["outputs"]["password"]["sensitive"] is True and outs["sensitive"] == ["password"]
     assert "pw-secret" not in outs["_stdout"]
     # A variable change makes the same configuration due again; the plan changes the resource.

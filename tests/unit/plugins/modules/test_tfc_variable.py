@@ -1,6 +1,6 @@
 """tfc_variable: values compared and diffed, sensitive values never read back, never diffed."""
 
-from tests.unit.plugins.modules.tfc_helpers import converge, tfc_args, unique, writes  # noqa: F401
+from tests.unit.plugins.modules.tfc_helpers import converge, unique
 
 
 def var_row(sandbox, ws_name, key):

@@ -1,6 +1,6 @@
 """tfc_workspace and tfc_agent_pool against the sandbox."""
 
-from tests.unit.plugins.modules.tfc_helpers import converge, tfc_args, unique, writes  # noqa: F401
+from tests.unit.plugins.modules.tfc_helpers import converge, unique, writes
 
 
 def ws_row(sandbox, name):
@@ -39,7 +39,7 @@ def test_agent_mode_needs_an_allowed_pool(sandbox, tfc_args, module_runner):
     module_runner("tfc_workspace", dict(tfc_args, name=ws))
     # The pool is limited to the workspace, then the workspace moves to agent execution on it.
     pool_args = dict(tfc_args, name=pool, allowed_workspaces=[ws])
-    check, real, _ = converge(module_runner, "tfc_agent_pool", pool_args)
+    check, real, _again = converge(module_runner, "tfc_agent_pool", pool_args)
     assert real["agent_pool"]["organization_scoped"] is False and real["agent_pool"]["allowed_workspaces"] == [ws]
     agent = dict(tfc_args, name=ws, execution_mode="agent", agent_pool=pool)
     out = module_runner("tfc_workspace", agent)

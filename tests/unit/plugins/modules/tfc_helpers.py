@@ -2,18 +2,6 @@
 
 import uuid
 
-import pytest
-
-from tests.unit.conftest import specs_path
-
-
-@pytest.fixture
-def tfc_args(sandbox):
-    specs_path("tfc", "hcp-terraform-openapi.go-tfe-v2.spec.json")
-    ep = sandbox.endpoints()
-    return {"address": ep["tfc_address"], "token": ep["tfc_token"], "organization": ep["tfc_organization"],
-            "retries": 3}
-
 
 def unique(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:6])
