@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: install everything, start the local sandbox if it is not up, and run the whole site
-# against it (today: network, Cloud NAT, Cloud SQL — README lists what has landed), then print what was created.
+# against it, ending with a real smoke flow run, then print the Prefect URL, the NAT IP and what was created.
 #   bash scripts/site.sh [extra ansible-playbook args, e.g. --check --diff or --tags cloudsql]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
