@@ -10,20 +10,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 def test_site_with_vvv_and_diff_leaks_nothing(sandbox, tmp_path):
+    """The whole site, Cloudflare and Prefect included, through the sandbox inventory at this test's sandbox."""
     ep = sandbox.endpoints()
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "gcp_project": ep["gcp_project"], "gcp_auth_kind": "serviceaccount",
-        "gcp_service_account_file": ep["gcp_service_account_file"],
-        "gcp_api_endpoint_template": ep["gcp_api_endpoint_template"],
-        "skyforge_name": "leaky", "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}}}}))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", SKYFORGE_POLL_FIRST="0.05", SKYFORGE_POLL_MAX="0.5")
-    proc = subprocess.run(["ansible-playbook", os.path.join(REPO, "site.yml"), "-i", str(inventory), "-vvv", "--diff",
-                           "--skip-tags", "prefect,verify"],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
+    extra = {"skyforge_name": "leaky", "prefect_server_hostname": "leaky.%s" % ep["cloudflare_zone"],
+             "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", SKYFORGE_POLL_FIRST="0.05", SKYFORGE_POLL_MAX="0.5",
+               SKYFORGE_SANDBOX_DIR=sandbox.config.state_dir)
+    proc = subprocess.run(["ansible-playbook", os.path.join(REPO, "site.yml"), "-i",
+                           os.path.join(REPO, "inventories", "sandbox"), "-vvv", "--diff", "-e", json.dumps(extra)],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=1200, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
+    assert "ended Completed" in output, "the site should have ended with a completed smoke flow run"
 
     from sandbox.gcp.secretmanager import latest_payload
 
@@ -36,6 +34,15 @@ def test_site_with_vvv_and_diff_leaks_nothing(sandbox, tmp_path):
     secrets["service-account private key"] = key["private_key"].splitlines()[1]
     for i, token in enumerate(sandbox.apps["gcp"].auth.tokens):
         secrets["access token %d" % i] = token
+    for name in ("leaky-prefect-auth", "leaky-cf-access-token"):
+        value = latest_payload(sandbox, ep["gcp_project"], name)
+        assert value, "the site should have created %s" % name
+        secrets[name] = value.decode()
+        secrets[name + " (base64)"] = base64.b64encode(value).decode()
+    token = json.loads(secrets["leaky-cf-access-token"])
+    secrets["Access client secret"] = token["client_secret"]
+    secrets["Cloudflare API token"] = ep["cloudflare_api_token"]
+    secrets["HCP Terraform token"] = ep["tfc_token"]
     kubeconfig = json.load(open(tmp_path / "kubeconfig.json"))
     secrets["kubeconfig token"] = kubeconfig["users"][0]["user"]["token"]
 
