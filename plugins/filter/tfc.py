@@ -230,9 +230,22 @@ def tfc_component_order(components, components_dir=None, base_dir=None, prefix="
     return out
 
 
+def tfc_component_missing_outputs(component, outputs):
+    """The value_from references (COMPONENT.OUTPUT) of a normalised component that `outputs` lacks."""
+    missing = []
+    for var in component.get("variables") or []:
+        ref = var.get("value_from")
+        if ref:
+            name, _sep, output = ref.partition(".")
+            if output not in ((outputs or {}).get(name) or {}):
+                missing.append(ref)
+    return missing
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "tfc_component_problems": tfc_component_problems,
             "tfc_component_order": tfc_component_order,
+            "tfc_component_missing_outputs": tfc_component_missing_outputs,
         }
