@@ -393,7 +393,7 @@ def test_absent_removes_everything(sandbox, env, applied):
     policy = sandbox.store.table("iam.policies")["projects/%s" % env["ep"]["gcp_project"]]
     assert not [b for b in policy["bindings"] if any("tfcr-tfc-agent@" in m for m in b["members"])]
     # Before deleting, each workspace destroyed what it had applied, dependents first.
-    order = re.findall(r"TASK \[[^\]]*Destroy what (tfcr-\w+) created\] \**\nchanged:", out)
+    order = re.findall(r"TASK \[[^\]]*Destroy the resources of (tfcr-\w+)\] \**\nchanged:", out)
     assert order == ["tfcr-registry", "tfcr-bucket"], out[-6000:]
     _rc, out = play(env, "teardown.yml")
     assert recap(out)["changed"] == 0, out[-4000:]
