@@ -259,17 +259,47 @@ def recap(out):
     return {"ok": int(m.group(1)), "changed": int(m.group(2)), "failed": int(m.group(4))}
 
 
+def tasks(out):
+    """[(task name, status of its first result line: ok, changed, skipping, failed...)] in output order."""
+    found = []
+    for block in re.split(r"\nTASK \[", out)[1:]:
+        name = block.split("]", 1)[0]
+        status = re.search(r"^(ok|changed|skipping|fatal|failed|included): ", block, re.M)
+        found.append((name, status.group(1) if status else None))
+    return found
+
+
 def rows(sandbox, table, **match):
     return [r for r in sandbox.store.table(table).values() if all(r.get(k) == v for k, v in match.items())]
 
 
 @pytest.fixture(scope="module")
-def applied(sandbox, env):
+def foundation(env):
     play(env, "setup.yml")
+
+
+@pytest.fixture(scope="module")
+def applied(sandbox, env, foundation):
     _rc, out = play(env, "site.yml")
     with open(env["facts"]) as fh:
         facts = json.load(fh)
     return {"out": out, "facts": facts}
+
+
+def writes(entries):
+    """Requests that change something (the OAuth token exchange and getIamPolicy are POSTs that only read)."""
+    return [(e["family"], e["method"], e["path"]) for e in entries if e["method"] not in ("GET", "HEAD")
+            and not e["path"].endswith("/token") and not e["path"].endswith(":getIamPolicy")]
+
+
+def test_check_mode_on_a_fresh_project_predicts_everything_and_writes_nothing(sandbox, env, foundation):
+    before = len(sandbox.log.entries)
+    _rc, out = play(env, "site.yml", "--check", "--diff")
+    assert writes(sandbox.log.entries[before:]) == []
+    assert recap(out)["changed"] >= 10, out[-4000:]
+    for task in ("The agent VM", "Workspace tfcr-bucket", "Apply tfcr-bucket", "Apply tfcr-registry"):
+        assert [status for name, status in tasks(out) if task in name] == ["changed"], task
+    assert not [w for w in sandbox.apps["tfc"].workspaces.values() if w["name"].startswith("tfcr-")]
 
 
 def test_agent_vm_is_private_and_its_agent_idle(sandbox, env, applied):
@@ -393,7 +423,8 @@ def test_absent_removes_everything(sandbox, env, applied):
     policy = sandbox.store.table("iam.policies")["projects/%s" % env["ep"]["gcp_project"]]
     assert not [b for b in policy["bindings"] if any("tfcr-tfc-agent@" in m for m in b["members"])]
     # Before deleting, each workspace destroyed what it had applied, dependents first.
-    order = re.findall(r"TASK \[[^\]]*Destroy the resources of (tfcr-\w+)\] \**\nchanged:", out)
+    order = [name.rsplit(" ", 1)[-1] for name, status in tasks(out)
+             if "Destroy the resources of" in name and status == "changed"]
     assert order == ["tfcr-registry", "tfcr-bucket"], out[-6000:]
     _rc, out = play(env, "teardown.yml")
     assert recap(out)["changed"] == 0, out[-4000:]
