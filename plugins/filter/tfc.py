@@ -97,6 +97,8 @@ def _variable_problems(where, index, var, deps, names):
                                  "" if category == "env" else ", hyphens"))
     if ("value" in var) == ("value_from" in var):
         out.append("%s needs exactly one of value and value_from" % vwhere)
+    elif "value" in var and var["value"] is None:
+        out.append("%s.value is null: give a value, or drop the variable" % vwhere)
     if "value_from" in var:
         ref = var["value_from"]
         parts = ref.split(".", 1) if _is_str(ref) else []
@@ -174,9 +176,8 @@ def tfc_component_problems(components, components_dir=None, base_dir=None, prefi
                 if ident in keys:
                     out.append("%s.variables[%d]: %s variable %r is set twice" % (where, vindex, ident[1], ident[0]))
                 keys.add(ident)
-        for flag in ("auto_apply",):
-            if flag in comp and not isinstance(comp[flag], bool):
-                out.append("%s: %s must be true or false" % (where, flag))
+        if "auto_apply" in comp and not isinstance(comp["auto_apply"], bool):
+            out.append("%s: auto_apply must be true or false" % where)
         if _is_str(name) and name not in graph:
             graph[name] = [d for d in deps if d != name]
             order.append(name)
@@ -223,7 +224,7 @@ def tfc_component_order(components, components_dir=None, base_dir=None, prefix="
             "auto_apply": bool(ready.get("auto_apply", False)),
             "terraform_version": ready.get("terraform_version") or terraform_version,
             "working_directory": ready.get("working_directory"),
-            "description": ready.get("description") or "Component %s, managed by skyforge.prefect_platform" % ready["name"],
+            "description": ready.get("description") or "Component %s (skyforge.prefect_platform)" % ready["name"],
             "tags": list(ready.get("tags") or []),
             "variables": [_variable(v) for v in ready.get("variables") or []],
         })

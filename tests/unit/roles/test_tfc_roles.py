@@ -121,7 +121,7 @@ def test_example_component_parses_and_outputs_come_from_variables(name, values, 
     text = "\n".join(files.values())
     assert re.search(r'required_providers\s*{\s*google\s*=\s*{[^}]*source\s*=\s*"hashicorp/google"', text), \
         "%s must declare the google provider in terraform { required_providers }" % name
-    for var, spec in config.variables.items():
+    for var in config.variables:
         assert re.search(r'variable "%s" {\s*type\s*=' % re.escape(var), text), "variable %s needs a type" % var
     outputs = config.evaluate_outputs(config.resolve_variables(values))
     assert {k: v["value"] for k, v in outputs.items()} == expected
@@ -194,12 +194,13 @@ def test_values_that_are_not_strings_become_hcl():
     ([comp("a", variables=[{"key": "1x", "value": "v"}])], "key='1x' is not a valid Terraform variable name"),
     ([comp("a", variables=[{"key": "X", "value": "v", "category": "shell"}])], "must be terraform or env"),
     ([comp("a", variables=[{"key": "x"}])], "needs exactly one of value and value_from"),
+    ([comp("a", variables=[{"key": "x", "value": None}])], "value is null"),
     ([comp("a", variables=[{"key": "x", "value": "1"}, {"key": "x", "value": "2"}])], "'x' is set twice"),
     ([comp("a"), comp("b", variables=[{"key": "x", "value_from": "a.out"}])], "which is not in depends_on"),
     ([comp("a", variables=[{"key": "x", "value_from": "nope"}])], "must be COMPONENT.OUTPUT"),
     ("a string", "must be a list of dicts"),
 ], ids=["cycle", "self", "unknown", "duplicate", "bad-name", "too-long", "no-dir", "local", "typo", "bad-key",
-        "bad-category", "no-value", "twice", "value-from-not-dep", "value-from-form", "not-a-list"])
+        "bad-category", "no-value", "null-value", "twice", "value-from-not-dep", "value-from-form", "not-a-list"])
 def test_problems_name_the_component_and_the_fix(components, expected):
     tfc = filters()
     problems = tfc.tfc_component_problems(components, components_dir=COMPONENTS, base_dir=REPO)
