@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # HCP Terraform agent VM (Container-Optimized OS), run at every boot by the metadata script runner.
 # It installs /run/tfc-agent/agent.sh as a systemd service that systemd restarts whenever the agent exits. Each start
 # reads the agent token from Secret Manager as this VM's own service account (metadata server token + REST), so a
@@ -8,7 +8,7 @@ set -euo pipefail
 
 install -d -m 0700 /run/tfc-agent
 cat > /run/tfc-agent/agent.sh <<'AGENT'
-#!/bin/bash
+#!/usr/bin/env bash
 set -euo pipefail
 MD=http://metadata.google.internal/computeMetadata/v1
 md() { curl -sSf --retry 10 --retry-connrefused -H 'Metadata-Flavor: Google' "${MD}/$1"; }

@@ -99,7 +99,12 @@ TEARDOWN = """
 # ---- the example components --------------------------------------------------------------------------------------
 def read_component(name):
     folder = os.path.join(COMPONENTS, name)
-    return {f: open(os.path.join(folder, f)).read() for f in sorted(os.listdir(folder)) if f.endswith(".tf")}
+    files = {}
+    for filename in sorted(os.listdir(folder)):
+        if filename.endswith(".tf"):
+            with open(os.path.join(folder, filename)) as fh:
+                files[filename] = fh.read()
+    return files
 
 
 EXAMPLES = [
