@@ -17,7 +17,7 @@ description:
     such a load balancer; a backend security policy does.
   - Rules match source IP ranges (C(SRC_IPS_V1)). GCP takes at most 10 ranges per rule, so a rule with more ranges
     becomes several consecutive rules, at O(rules[].priority), O(rules[].priority)+1 and so on, each described as
-    the rule with C((part N)) appended.
+    the rule with its part number appended.
   - Ranges are sorted before they are split, so the order the ranges come in never causes a change.
   - Updates touch only what differs. New rules are added first, changed rules patched next, rules no longer wanted
     removed after that, and the default rule changed last, so sources that stay allowed are never refused while
