@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: gcp_security_policy
 short_description: Manage a Cloud Armor backend security policy that filters by source IP
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates, updates or deletes a Cloud Armor security policy of type C(CLOUD_ARMOR), the kind a GKE BackendConfig
     attaches to the backend service of an external HTTP(S) load balancer. Firewall rules do not see the clients of
@@ -128,7 +128,7 @@ rule_operations:
 
 import ipaddress
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
 DEFAULT_PRIORITY = 2147483647
@@ -277,8 +277,23 @@ class SecurityPolicy(ComputeResource):
                 request = coll.patchRule(priority=priority, body=body, **args)
             else:
                 request = coll.removeRule(priority=priority, **args)
-            op = self.module.execute(request, action="%s %d" % (method, priority), resource=self.label())
+            action = "%s %d" % (method, priority)
+            attempts = self.module.retry.attempts
+            try:
+                op = self.module.execute(request, action=action, resource=self.label(),
+                                         allow=(400,) if method != "patchRule" else ())
+            except GcpApiError:
+                # A retried addRule/removeRule whose first attempt got through is refused (duplicate or missing
+                # priority): that is success. Any other 400 is sent once more to report GCP's own message.
+                if self.module.retry.attempts - attempts > 1 and self._landed(method, priority):
+                    continue
+                op = self.module.execute(request, action=action, resource=self.label())
             self.module.wait("compute", op, resource=self.label())
+
+    def _landed(self, method, priority):
+        current = self.get() or {}
+        present = any(r.get("priority") == priority for r in current.get("rules", []))
+        return present if method == "addRule" else not present
 
 
 def main():

@@ -22,9 +22,11 @@ def policy(sandbox, project, name):
 
 
 def writes_since(sandbox, mark):
-    """(method, last path segment) of the GCP writes after `mark` (the token endpoint is not a write)."""
+    """(method, last path segment) of the GCP writes that reached the API after `mark` (not the token endpoint, not
+    an attempt the sandbox's fault injection answered)."""
     return [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in sandbox.log.entries[mark:]
-            if e["family"] == "gcp" and e["method"] in ("POST", "PATCH", "PUT", "DELETE") and e["path"] != "/token"]
+            if e["family"] == "gcp" and e["method"] in ("POST", "PATCH", "PUT", "DELETE") and e["path"] != "/token"
+            and not e.get("fault")]
 
 
 def summary(pol):
