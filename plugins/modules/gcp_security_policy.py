@@ -16,8 +16,8 @@ description:
     attaches to the backend service of an external HTTP(S) load balancer. Firewall rules do not see the clients of
     such a load balancer; a backend security policy does.
   - Rules match source IP ranges (C(SRC_IPS_V1)). GCP takes at most 10 ranges per rule, so a rule with more ranges
-    becomes several consecutive rules, at O(rules[].priority), O(rules[].priority)+1 and so on, each described as
-    the rule with its part number appended.
+    becomes several consecutive rules, at O(rules[].priority), O(rules[].priority)+1 and so on; the second and later parts are
+    described as the rule with its part number appended.
   - Ranges are sorted before they are split, so the order the ranges come in never causes a change.
   - Updates touch only what differs. New rules are added first, changed rules patched next, rules no longer wanted
     removed after that, and the default rule changed last, so sources that stay allowed are never refused while
@@ -184,8 +184,9 @@ def expand(module, specs):
                                  "than %d ranges takes consecutive priorities): space the priorities further apart"
                                  % (idx, priority, MAX_RANGES))
             description = spec["description"]
-            if len(chunks) > 1:
-                # Numbered, not "i of n": a rule whose ranges did not change keeps its description.
+            if part:
+                # The first part keeps the plain description and later parts are numbered, never "i of n", so a
+                # part whose ranges stay the same never changes when the range count crosses a multiple of 10.
                 description = ("%s (part %d)" % (description, part + 1)).strip()
             out[priority] = src_rule(priority, spec["action"], chunk, description, spec["preview"])
     return out
