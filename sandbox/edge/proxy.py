@@ -7,7 +7,10 @@ request goes straight on. Allowed requests are forwarded to whatever serves the 
 through `sandbox.resolve`, never dialled directly.
 
 The client address is taken from the test header `X-Sandbox-Client-IP` (default 127.0.0.1); service tokens come
-in `CF-Access-Client-Id` / `CF-Access-Client-Secret`, as Cloudflare expects them. Rules that need an identity
+in `CF-Access-Client-Id` / `CF-Access-Client-Secret`, as Cloudflare expects them. Toward the origin the edge
+connects from its own address, inside Cloudflare's published ranges; `X-Sandbox-Source-IP` carries it (the origin's
+load balancer stand-in reads it as the TCP source, see sandbox/kube/loadbalancer.py), and the client's address
+goes in `CF-Connecting-IP` as Cloudflare sends it. Rules that need an identity
 provider login (email, email_domain, group, ...) never match here: the sandbox has no IdP.
 """
 
@@ -20,6 +23,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CLIENT_IP_HEADER = "X-Sandbox-Client-IP"
+SOURCE_IP_HEADER = "X-Sandbox-Source-IP"
+# The address this edge connects to origins from: a host in 162.158.0.0/15, one of Cloudflare's published ranges.
+EDGE_EGRESS_IP = "162.158.1.17"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "host", "content-length"}
 
@@ -175,8 +181,10 @@ def _handler(edge, host):
                 self._reply(502, "origin not reachable: nothing serves %s:80" % (ip or host))
                 return
             headers = dict((k, v) for k, v in self.headers.items()
-                           if k.lower() not in HOP_BY_HOP and k.lower() != CLIENT_IP_HEADER.lower())
+                           if k.lower() not in HOP_BY_HOP
+                           and k.lower() not in (CLIENT_IP_HEADER.lower(), SOURCE_IP_HEADER.lower()))
             headers["Host"] = host
+            headers[SOURCE_IP_HEADER] = EDGE_EGRESS_IP
             headers["CF-Connecting-IP"] = client_ip
             headers["X-Forwarded-For"] = client_ip
             try:

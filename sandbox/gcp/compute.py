@@ -1,5 +1,5 @@
 """compute v1: networks, subnetworks, addresses, globalAddresses, firewalls, routers (with nats), operations;
-instances live in instances.py.
+instances live in instances.py, Cloud Armor securityPolicies in security_policies.py.
 
 Resources appear (or disappear) when their operation completes, as in GCP. References in responses are
 full https://www.googleapis.com/compute/v1/... URLs, whatever host served the request.
@@ -731,6 +731,7 @@ def register(app):
     for scope in ("globalOperations", "regionOperations", "zoneOperations"):
         app.handle("compute.%s.get" % scope, compute.op_get)
         app.handle("compute.%s.wait" % scope, compute.op_get)
-    from . import instances
+    from . import instances, security_policies
 
     instances.register(app, compute)
+    security_policies.register(app, compute)

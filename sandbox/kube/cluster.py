@@ -1,7 +1,8 @@
 """One Autopilot cluster's Kubernetes API: TLS on a loopback port, reached through the kube family's CONNECT proxy.
 
 Serves what the collection's roles and helm use: discovery, core/v1 namespaces, secrets, configmaps,
-serviceaccounts, services and apps/v1 deployments, with the real object, list and Status shapes, label selectors,
+serviceaccounts, services, apps/v1 deployments and GKE's cloud.google.com/v1 backendconfigs (a CRD on every GKE
+cluster; its spec is checked against the CRD's schema for the fields the platform uses), with the real object, list and Status shapes, label selectors,
 merge patches, server-side dry run and resourceVersion. Unknown fields are dropped with a warning, or refused under
 `fieldValidation=Strict`, as the API server does.
 """
@@ -37,7 +38,13 @@ RESOURCES = {
     "serviceaccounts": ("v1", "ServiceAccount", True, {"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
     "services": ("v1", "Service", True, {"spec", "status"}),
     "deployments": ("apps/v1", "Deployment", True, {"spec", "status"}),
+    "backendconfigs": ("cloud.google.com/v1", "BackendConfig", True, {"spec", "status"}),
 }
+# API group prefixes served besides the core group, and their preferred versions.
+GROUPS = {"apps": "apps/v1", "cloud.google.com": "cloud.google.com/v1"}
+# The BackendConfig CRD's spec fields (GKE's ingress-gce BackendConfigSpec).
+BACKENDCONFIG_SPEC = {"cdn", "connectionDraining", "customRequestHeaders", "customResponseHeaders", "healthCheck",
+                      "iap", "logging", "securityPolicy", "sessionAffinity", "timeoutSec"}
 METADATA_FIELDS = {"name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion",
                    "creationTimestamp", "ownerReferences", "finalizers", "managedFields", "generation",
                    "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"}
@@ -107,8 +114,9 @@ class ClusterApi(App):
         self.route("GET", "/api", self.api_versions)
         self.route("GET", "/apis", self.api_groups)
         self.route("GET", "/api/v1", lambda req: self.resource_list("v1"))
-        self.route("GET", "/apis/apps/v1", lambda req: self.resource_list("apps/v1"))
-        for prefix in ("/api/v1", "/apis/apps/v1"):
+        for group_version in GROUPS.values():
+            self.route("GET", "/apis/" + group_version, lambda req, gv=group_version: self.resource_list(gv))
+        for prefix in ["/api/v1"] + ["/apis/" + gv for gv in GROUPS.values()]:
             self.route("GET", prefix + "/{resource}", self.list_all)
             self.route("GET", prefix + "/namespaces/{namespace}/{resource}", self.list)
             self.route("POST", prefix + "/namespaces/{namespace}/{resource}", self.create)
@@ -184,8 +192,8 @@ class ClusterApi(App):
 
     def api_groups(self, req):
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-            {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-             "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}
+            {"name": name, "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+             "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}} for name, gv in GROUPS.items()]}
 
     def resource_list(self, group_version):
         out = []
@@ -194,6 +202,8 @@ class ClusterApi(App):
                 continue
             out.append({"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
                         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+            if name == "backendconfigs":
+                out[-1]["shortNames"] = ["bc"]
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": out}
 
     # ---- validation --------------------------------------------------------------------
@@ -243,12 +253,54 @@ class ClusterApi(App):
         body["apiVersion"], body["kind"] = gv, kind
         if resource == "secrets":
             self._normalise_secret(body)
+        if resource == "backendconfigs":
+            warnings += self._check_backendconfig(req, body)
         if resource == "configmaps":
             data = body.get("data") or {}
             if not all(isinstance(v, str) for v in data.values()):
                 raise status_error(400, "BadRequest", "json: cannot unmarshal into Go struct field ConfigMap.data "
                                    "of type string")
         return warnings
+
+    @staticmethod
+    def _check_backendconfig(req, body):
+        """The CRD's structural schema: wrong types are 422 Invalid, unknown spec fields pruned (or refused)."""
+        name = body["metadata"]["name"]
+        spec = body.get("spec")
+        if spec is None:
+            return []
+
+        def invalid(path, value, want):
+            got = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array",
+                   dict: "object"}.get(type(value), "null")
+            return status_error(422, "Invalid", 'BackendConfig.cloud.google.com "%s" is invalid: %s: Invalid value: '
+                                '"%s": %s in body must be of type %s: "%s"' % (name, path, got, path, want, got),
+                                name=name, kind="backendconfigs")
+
+        if not isinstance(spec, dict):
+            raise invalid("spec", spec, "object")
+        unknown = ["spec.%s" % k for k in spec if k not in BACKENDCONFIG_SPEC]
+        policy = spec.get("securityPolicy")
+        if policy is not None:
+            if not isinstance(policy, dict):
+                raise invalid("spec.securityPolicy", policy, "object")
+            if "name" in policy and not isinstance(policy["name"], str):
+                raise invalid("spec.securityPolicy.name", policy["name"], "string")
+            unknown += ["spec.securityPolicy.%s" % k for k in policy if k != "name"]
+        if "timeoutSec" in spec and (isinstance(spec["timeoutSec"], bool) or not isinstance(spec["timeoutSec"], int)):
+            raise invalid("spec.timeoutSec", spec["timeoutSec"], "integer")
+        if not unknown:
+            return []
+        if req.query.get("fieldValidation") == "Strict":
+            raise status_error(400, "BadRequest", "strict decoding error: %s" % ", ".join(
+                'unknown field "%s"' % u for u in unknown))
+        for path in unknown:
+            parts = path.split(".")
+            holder = body
+            for part in parts[:-1]:
+                holder = holder[part]
+            holder.pop(parts[-1], None)
+        return ['299 - "unknown field \\"%s\\""' % u for u in unknown]
 
     @staticmethod
     def _normalise_secret(body):

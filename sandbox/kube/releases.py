@@ -30,7 +30,10 @@ import time
 import urllib.parse
 import urllib.request
 
+from .loadbalancer import LoadBalancer
+
 SERVER_PORT = 4200
+BACKEND_CONFIG_ANNOTATION = "cloud.google.com/backend-config"
 
 
 def decode_release(secret):
@@ -185,9 +188,12 @@ class Release:
         for ip, port in self.mapped:
             self.sandbox.unmap_address(ip, port)
         self.mapped = []
+        if getattr(self, "lb", None) is not None:
+            self.lb.stop()
+            self.lb = None
 
-    def map(self, host, port, what):
-        self.sandbox.map_address(host, port, "127.0.0.1", self.port, what)
+    def map(self, host, port, what, target=None):
+        self.sandbox.map_address(host, port, "127.0.0.1", target or self.port, what)
         self.mapped.append((host, port))
 
     def run(self):
@@ -280,9 +286,51 @@ class ServerRelease(Release):
             return
         self.ingress_ip = addr["address"]
         self.ingress_host = (ingress.get("host") or {}).get("hostname")
+        from ..gcp.security_policies import evaluate
+
+        self.lb = LoadBalancer(self.origin_policy, lambda: self.port, evaluate)
+        self.controller.watch_policies()
         for port in (80, 443):
-            self.map(addr["address"], port, "ingress:%s" % name)
+            self.map(addr["address"], port, "ingress:%s" % name, target=self.lb.port)
         self.ingress_message = "serving %s on %s" % (self.ingress_host, addr["address"])
+
+    def backend_config(self):
+        """The BackendConfig the service names for its port, or None; a bad annotation is GKE's sync error."""
+        raw = ((self.values.get("service") or {}).get("annotations") or {}).get(BACKEND_CONFIG_ANNOTATION)
+        self.armor_message = None
+        if not raw:
+            return None
+        try:
+            ref = json.loads(raw)
+            port = str((self.values.get("service") or {}).get("port") or SERVER_PORT)
+            name = (ref.get("ports") or {}).get(port) or ref.get("default")
+        except (ValueError, AttributeError):
+            self.armor_message = "Error syncing to GCP: invalid %s annotation %r" % (BACKEND_CONFIG_ANNOTATION, raw)
+            return None
+        for obj in self.api.find("backendconfigs", self.namespace):
+            if obj["metadata"]["name"] == name:
+                return obj
+        self.armor_message = 'Error syncing to GCP: error getting BackendConfig for port %s on service "%s/%s": ' \
+                             "no BackendConfig for service port exists" % (port, self.namespace, self.fullname)
+        return None
+
+    def origin_policy(self):
+        """The Cloud Armor policy in force on this backend now, as GCP stores it (None: every source passes)."""
+        config = self.backend_config()
+        name = (((config or {}).get("spec") or {}).get("securityPolicy") or {}).get("name")
+        if not name:
+            return None
+        gcp = self.sandbox.apps.get("gcp")
+        policies = getattr(gcp, "security_policies", None)
+        policy = policies.by_name(self.sandbox.config.project, name) if policies else None
+        if policy is None:
+            self.armor_message = "Error syncing to GCP: the given security policy \"%s\" does not exist" % name
+        return policy
+
+    def backend_service(self):
+        return "projects/%s/global/backendServices/k8s1-sandbox-%s-%s-%s" % (
+            self.sandbox.config.project, self.namespace, self.fullname,
+            (self.values.get("service") or {}).get("port") or SERVER_PORT)
 
     def probe(self):
         base = (self.values.get("server") or {}).get("apiBasePath", "/api")
@@ -395,6 +443,23 @@ class ReleaseController:
             self.running[key] = rel
         threading.Thread(target=rel.run, name="release-%s" % name, daemon=True).start()
 
+    def watch_policies(self):
+        """Tell the GCP stand-in which security policies a load balancer uses, so deleting one fails as in GCP."""
+        policies = getattr(self.sandbox.apps.get("gcp"), "security_policies", None)
+        if policies is not None and self.policy_user not in policies.users:
+            policies.users.append(self.policy_user)
+
+    def policy_user(self, policy_link):
+        with self.lock:
+            rels = list(self.running.values())
+        for rel in rels:
+            if getattr(rel, "lb", None) is None:
+                continue
+            policy = rel.origin_policy()
+            if policy and policy["selfLink"] == policy_link:
+                return rel.backend_service()
+        return None
+
     def stop(self, key):
         with self.lock:
             rel = self.running.pop(key, None)
@@ -418,7 +483,7 @@ class ReleaseController:
             entry = {"cluster": cluster, "namespace": ns, "name": name, "chart": rel.chart, "revision": rel.revision,
                      "ready": rel.ready, "message": rel.message, "log": rel.log_path,
                      "port": rel.port}
-            for attr in ("ingress_ip", "ingress_host", "ingress_message", "worker_name", "pool"):
+            for attr in ("ingress_ip", "ingress_host", "ingress_message", "armor_message", "worker_name", "pool"):
                 if getattr(rel, attr, None) is not None:
                     entry[attr] = getattr(rel, attr)
             out.append(entry)

@@ -22,6 +22,7 @@ SERVER_VARS = {
     "prefect_server_resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}},
     "prefect_server_db_secret": "prefect-server-database", "prefect_server_ingress_ip_name": "prefect-ingress-ip",
     "prefect_server_origin_tls": "self_signed", "prefect_server_origin_tls_secret": "prefect-origin-tls",
+    "prefect_server_backend_config": "prefect-server-backend",
 }
 WORKER_VARS = {
     "prefect_worker_server_api_url": "http://prefect-server.prefect.svc.cluster.local:4200/api",
@@ -58,6 +59,9 @@ def test_server_values_meet_the_chart_schema(origin_tls):
     assert values["postgresql"]["enabled"] is False
     assert values["ingress"]["annotations"]["kubernetes.io/ingress.global-static-ip-name"] == "prefect-ingress-ip"
     assert values["server"]["uiConfig"]["prefectUiApiUrl"] == "https://prefect.example.com/api"
+    # GKE reads the BackendConfig (and its Cloud Armor policy) from the service, as JSON.
+    assert json.loads(values["service"]["annotations"]["cloud.google.com/backend-config"]) == \
+        {"default": "prefect-server-backend"}
 
 
 def test_worker_values_meet_the_chart_schema():

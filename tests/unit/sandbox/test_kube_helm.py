@@ -163,3 +163,37 @@ def test_helm_refuses_a_kubeconfig_that_is_not_a_sandbox_cluster(cluster, tmp_pa
     res = subprocess.run([HELM, "list", "--output=yaml"], capture_output=True, text=True, env=env, timeout=60,
                          check=False)
     assert res.returncode == 1 and "Kubernetes cluster unreachable" in res.stderr and "not a sandbox cluster" in res.stderr
+
+
+def test_backendconfig_is_served_as_gke_serves_the_crd(cluster):
+    """kubernetes.core.k8s finds kinds through discovery (the dynamic client), so that is the path tested."""
+    from kubernetes import config, dynamic
+    from kubernetes.client.exceptions import ApiException
+
+    dyn = dynamic.DynamicClient(config.new_client_from_config(cluster["kubeconfig"]))
+    dyn.resources.get(api_version="v1", kind="Namespace").create(body={"metadata": {"name": "armor"}})
+    bcs = dyn.resources.get(api_version="cloud.google.com/v1", kind="BackendConfig")
+    assert bcs.namespaced is True and bcs.name == "backendconfigs"
+    made = bcs.create(namespace="armor", body={"apiVersion": "cloud.google.com/v1", "kind": "BackendConfig",
+                                               "metadata": {"name": "prefect-server-backend"},
+                                               "spec": {"securityPolicy": {"name": "origin-cloudflare-only"},
+                                                        "timeoutSec": 60}})
+    assert made.spec.securityPolicy.name == "origin-cloudflare-only" and made.metadata.uid
+    got = bcs.get(namespace="armor", name="prefect-server-backend")
+    assert got.to_dict()["spec"] == {"securityPolicy": {"name": "origin-cloudflare-only"}, "timeoutSec": 60}
+    with pytest.raises(ApiException) as bad:
+        bcs.create(namespace="armor", body={"apiVersion": "cloud.google.com/v1", "kind": "BackendConfig",
+                                            "metadata": {"name": "bad"}, "spec": {"securityPolicy": {"name": 7}}})
+    body = json.loads(bad.value.body)
+    assert bad.value.status == 422 and body["reason"] == "Invalid"
+    assert "spec.securityPolicy.name in body must be of type string" in body["message"]
+    with pytest.raises(ApiException) as strict:
+        bcs.create(namespace="armor", query_params=[("fieldValidation", "Strict")],
+                   body={"apiVersion": "cloud.google.com/v1", "kind": "BackendConfig", "metadata": {"name": "typo"},
+                         "spec": {"securityPolicy": {"nmae": "x"}}})
+    assert strict.value.status == 400 and "spec.securityPolicy.nmae" in json.loads(strict.value.body)["message"]
+    patched = bcs.patch(namespace="armor", name="prefect-server-backend", content_type="application/merge-patch+json",
+                        body={"spec": {"securityPolicy": {"name": "other"}}})
+    assert patched.spec.securityPolicy.name == "other"
+    bcs.delete(namespace="armor", name="prefect-server-backend")
+    assert [i.metadata.name for i in bcs.get(namespace="armor").items] == []

@@ -1,0 +1,112 @@
+"""prefect_server's origin lock, run as Ansible runs it: the role's own tasks (taken from present.yml and absent.yml)
+against the sandbox's GCP and a sandbox cluster. The rest of the role (Cloud SQL, helm) is covered elsewhere."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from sandbox.cloudflare.app import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROLE = os.path.join(REPO, "roles", "prefect_server")
+LOCK_TASKS = ("Lock the origin", "Say why the origin is not locked", "BackendConfig that attaches")
+UNLOCK_TASKS = ("Remove the origin's Cloud Armor policy",)
+DEFAULT = 2147483647
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/skyforge.prefect_platform.gcp:
+      project: "{{ gcp_project }}"
+      auth_kind: serviceaccount
+      service_account_file: "{{ gcp_service_account_file }}"
+      api_endpoint_template: "{{ gcp_api_endpoint_template }}"
+  vars_files:
+    - %(defaults)s
+  tasks:
+    - name: The role's tasks
+      ansible.builtin.include_tasks: "{{ tasks_file }}"
+"""
+
+
+def role_tasks(path, names):
+    with open(os.path.join(ROLE, "tasks", path)) as fh:
+        tasks = yaml.safe_load(fh)
+    picked = [t for t in tasks if t["name"].startswith(names)]
+    assert len(picked) == len(names), "the role's %s no longer has the tasks %r" % (path, names)
+    return picked
+
+
+@pytest.fixture(scope="module")
+def setup(sandbox, tmp_path_factory):
+    gcp = sandbox.apps["gcp"]
+    gcp.enabled["projects/%s/services/compute.googleapis.com" % gcp.project_number] = True
+    kube = sandbox.apps["kube"]
+    key = "projects/p/locations/europe-west1/clusters/role-lock-%d" % int(time.time() * 1000)
+    info = kube.register_cluster(key, "172.16.9.4")
+    api = kube.clusters[key]
+    api.put_object("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prefect"}})
+    tmp = tmp_path_factory.mktemp("lock")
+    kc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+          "clusters": [{"name": "c", "cluster": {"server": "https://172.16.9.4",
+                                                 "certificate-authority-data": info["ca_certificate"],
+                                                 "proxy-url": sandbox.url("kube")}}],
+          "users": [{"name": "u", "user": {"token": gcp.auth.mint("deployer@p.iam.gserviceaccount.com")}}],
+          "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
+    (tmp / "kubeconfig").write_text(json.dumps(kc))
+    (tmp / "lock.yml").write_text(yaml.safe_dump(role_tasks("present.yml", LOCK_TASKS), sort_keys=False))
+    (tmp / "unlock.yml").write_text(yaml.safe_dump(role_tasks("absent.yml", UNLOCK_TASKS), sort_keys=False))
+    (tmp / "play.yml").write_text(PLAYBOOK % {"defaults": os.path.join(ROLE, "defaults", "main.yml")})
+    ep = sandbox.endpoints()
+    inventory = tmp / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "gcp_project": ep["gcp_project"], "gcp_service_account_file": ep["gcp_service_account_file"],
+        "gcp_api_endpoint_template": ep["gcp_api_endpoint_template"], "skyforge_name": "rl",
+        "gke_autopilot_kubeconfig": str(tmp / "kubeconfig")}}}}))
+    yield tmp, api
+    kube.unregister_cluster(key)
+
+
+def play(setup, tasks_file, extra):
+    tmp, _api = setup
+    cmd = ["ansible-playbook", str(tmp / "play.yml"), "-i", str(tmp / "hosts.yml"),
+           "-e", json.dumps(dict(extra, tasks_file=str(tmp / tasks_file))), "--diff"]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=os.path.join(REPO, "roles"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    recap = [line for line in out.splitlines() if line.startswith("localhost")][-1]
+    return int(recap.split("changed=")[1].split()[0]), out
+
+
+def test_role_locks_the_origin_idempotently_and_removes_the_policy(sandbox, setup):
+    _tmp, api = setup
+    policies = sandbox.store.table("compute.securityPolicies")
+    key = "projects/%s/global/securityPolicies/rl-origin-cloudflare-only" % sandbox.config.project
+    ranges = {"cloudflare_zero_trust_edge_ranges": CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6}
+
+    changed, _out = play(setup, "lock.yml", ranges)
+    assert changed == 2, "the policy and the BackendConfig are created"
+    rules = policies[key]["rules"]
+    assert [r["priority"] for r in rules] == [1000, 1001, 1002, DEFAULT] and rules[-1]["action"] == "deny(403)"
+    bc = api.find("backendconfigs", "prefect")
+    assert [b["metadata"]["name"] for b in bc] == ["prefect-server-backend"]
+    assert bc[0]["spec"] == {"securityPolicy": {"name": "rl-origin-cloudflare-only"}}
+
+    assert play(setup, "lock.yml", ranges)[0] == 0, "a second run changes nothing"
+
+    # Without the ranges the role says so and leaves the attached policy alone.
+    changed, out = play(setup, "lock.yml", {})
+    assert changed == 0 and "The origin is NOT locked to Cloudflare" in out
+    assert api.find("backendconfigs", "prefect")[0]["spec"] == {"securityPolicy": {"name": "rl-origin-cloudflare-only"}}
+    assert key in policies
+
+    assert play(setup, "unlock.yml", {})[0] == 1 and key not in policies
+    assert play(setup, "unlock.yml", {})[0] == 0
