@@ -736,9 +736,9 @@ class TfcApp(App):
             self.pools.pop(p["id"], None)
             for t in [k for k, t in self.tokens.items() if t["pool_id"] == p["id"]]:
                 self.tokens.pop(t, None)
-            for a in self.agents.values():
-                if a["pool_id"] == p["id"]:
-                    a["status"] = "exited"
+            # The pool's agents exit and, with the pool gone, are no longer listed anywhere.
+            for key in [k for k, a in self.agents.items() if a["pool_id"] == p["id"]]:
+                self.agents.pop(key, None)
         return Response(204, None)
 
     # ---- agent tokens ----------------------------------------------------------------------------
