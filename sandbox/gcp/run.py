@@ -24,6 +24,7 @@ JOB_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DURATION_RE = re.compile(r"^-?\d+(\.\d{1,9})?s$")
 LOCATION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
 MAX_TASK_TIMEOUT = 168 * 3600
+SYSTEM_PREFIXES = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
 TYPE = "type.googleapis.com/google.cloud.run.v2.%s"
 # The fields a client writes; everything else on a Job is output only and ignored on input, as Cloud Run does.
 JOB_INPUT = ("labels", "annotations", "client", "clientVersion", "launchStage", "binaryAuthorization", "template",
@@ -135,6 +136,12 @@ class Run:
         execution = job.get("template")
         if not execution:
             raise violation(where, "template", "field is required")
+        for path, meta in (("", job), ("template.", execution)):
+            for field in ("labels", "annotations"):
+                for key in meta.get(field) or {}:
+                    if key.split("/", 1)[0] in SYSTEM_PREFIXES and "/" in key:
+                        raise violation(where, path + field, "Cloud Run API v2 does not support %s in the %s "
+                                        "namespace ('%s')" % (field, key.split("/", 1)[0], key))
         for field in ("taskCount", "parallelism"):
             if execution.get(field) is not None and int(execution[field]) < 0:
                 raise violation(where, "template.%s" % field, "must be non-negative")

@@ -172,9 +172,10 @@ def test_validate_only_stores_nothing(run, world, project):
     (lambda b: b["template"]["template"]["containers"][0].pop("image"), 400, "image"),
     (lambda b: b["template"]["template"].update(containers=[]), 400, "container"),
     (lambda b: b["template"].pop("template"), 400, "template.template"),
+    (lambda b: b.update(annotations={"run.googleapis.com/launch-stage": "BETA"}), 400, "run.googleapis.com"),
 ], ids=["unknown-field", "missing-subnetwork", "subnetwork-other-region", "missing-network", "egress-enum",
         "missing-service-account", "timeout-not-duration", "timeout-too-long", "duplicate-env", "missing-secret",
-        "missing-image", "no-containers", "no-task-template"])
+        "missing-image", "no-containers", "no-task-template", "system-annotation"])
 def test_cloud_run_refuses_what_it_would_refuse(run, world, project, mutate, status, needle):
     body = job_body(world)
     mutate(body)
