@@ -156,9 +156,11 @@ def test_validate_only_stores_nothing(run, world, project):
 @pytest.mark.parametrize("mutate, status, needle", [
     (lambda b: b["template"]["template"]["containers"][0].update(imag="x"), 400, "imag"),
     (lambda b: b["template"]["template"]["vpcAccess"]["networkInterfaces"][0].update(subnetwork="no-such-subnet"),
-     400, "no-such-subnet"),
+     400, "'no-such-subnet' was not found"),
+    (lambda b: b["template"]["template"]["vpcAccess"]["networkInterfaces"][0].update(
+        subnetwork="projects/skyforge-sandbox/regions/us-central1/subnetworks/run-subnet-us"), 400, "of its own region"),
     (lambda b: b["template"]["template"]["vpcAccess"]["networkInterfaces"][0].update(subnetwork="run-subnet-us"),
-     400, "region"),
+     400, "'run-subnet-us' was not found in region 'europe-west1'"),
     (lambda b: b["template"]["template"]["vpcAccess"]["networkInterfaces"][0].update(network="no-such-vpc"),
      400, "no-such-vpc"),
     (lambda b: b["template"]["template"]["vpcAccess"].update(egress="EVERYTHING"), 400, "EVERYTHING"),
@@ -173,16 +175,18 @@ def test_validate_only_stores_nothing(run, world, project):
     (lambda b: b["template"]["template"].update(containers=[]), 400, "container"),
     (lambda b: b["template"].pop("template"), 400, "template.template"),
     (lambda b: b.update(annotations={"run.googleapis.com/launch-stage": "BETA"}), 400, "run.googleapis.com"),
-], ids=["unknown-field", "missing-subnetwork", "subnetwork-other-region", "missing-network", "egress-enum",
+], ids=["unknown-field", "missing-subnetwork", "subnetwork-other-region", "subnetwork-name-of-other-region",
+        "missing-network", "egress-enum",
         "missing-service-account", "timeout-not-duration", "timeout-too-long", "duplicate-env", "missing-secret",
         "missing-image", "no-containers", "no-task-template", "system-annotation"])
-def test_cloud_run_refuses_what_it_would_refuse(run, world, project, mutate, status, needle):
+def test_cloud_run_refuses_what_it_would_refuse(request, run, world, project, mutate, status, needle):
     body = job_body(world)
     mutate(body)
     jobs = run.projects().locations().jobs()
-    message = refused(jobs.create(parent=parent(project), jobId="refused", body=body), status)
+    job_id = "refused-" + request.node.callspec.id
+    message = refused(jobs.create(parent=parent(project), jobId=job_id, body=body), status)
     assert needle in message
-    refused(jobs.get(name="%s/jobs/refused" % parent(project)), 404)
+    refused(jobs.get(name="%s/jobs/%s" % (parent(project), job_id)), 404)
 
 
 def test_job_id_must_be_a_dns_label(run, world, project):
@@ -249,7 +253,8 @@ def test_the_prefect_worker_pool_job_body_is_accepted(sandbox, run, world, proje
                                       prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
                                       prefect_worker_runtime_gsa=world["sa"].split("@")[0],
                                       prefect_worker_auth_string_secret="run-auth")
-    assert "region" in refused(jobs.create(parent=parent(project, OTHER_REGION), jobId="prefect-flow-run-2",
+    assert "'run-subnet' was not found in region 'us-central1'" in refused(jobs.create(
+        parent=parent(project, OTHER_REGION), jobId="prefect-flow-run-2",
                                            body=elsewhere))
     no_secret, _ = cloud_run_job_body(gcp_project=project, prefect_worker_region=REGION,
                                       prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
