@@ -253,9 +253,8 @@ def test_the_prefect_worker_pool_job_body_is_accepted(sandbox, run, world, proje
                                       prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
                                       prefect_worker_runtime_gsa=world["sa"].split("@")[0],
                                       prefect_worker_auth_string_secret="run-auth")
-    assert "'run-subnet' was not found in region 'us-central1'" in refused(jobs.create(
-        parent=parent(project, OTHER_REGION), jobId="prefect-flow-run-2",
-                                           body=elsewhere))
+    refusal = refused(jobs.create(parent=parent(project, OTHER_REGION), jobId="prefect-flow-run-2", body=elsewhere))
+    assert "'run-subnet' was not found in region 'us-central1'" in refusal
     no_secret, _ = cloud_run_job_body(gcp_project=project, prefect_worker_region=REGION,
                                       prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
                                       prefect_worker_runtime_gsa=world["sa"].split("@")[0],
