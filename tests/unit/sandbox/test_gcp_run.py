@@ -34,8 +34,8 @@ def world(sandbox, run, project):
         wait_compute(compute, project, compute.subnetworks().insert(project=project, region=region, body={
             "name": name, "network": "global/networks/run-vpc", "ipCidrRange": cidr}).execute())
     iam = client(sandbox, "iam")
-    sa = iam.projects().serviceAccounts().create(name="projects/%s" % project,
-                                                  body={"accountId": "run-flows"}).execute()
+    sa = iam.projects().serviceAccounts().create(
+        name="projects/%s" % project, body={"accountId": "run-flows"}).execute()
     sm = client(sandbox, "secretmanager")
     sm.projects().secrets().create(parent="projects/%s" % project, secretId="run-auth",
                                    body={"replication": {"automatic": {}}}).execute()
@@ -249,15 +249,15 @@ def test_the_prefect_worker_pool_job_body_is_accepted(sandbox, run, world, proje
     assert job["template"]["template"]["serviceAccount"] == world["sa"]
 
     # The same body against a project without the pieces it names is refused, so acceptance above means something.
-    elsewhere, _ = cloud_run_job_body(gcp_project=project, prefect_worker_region=OTHER_REGION,
-                                      prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
-                                      prefect_worker_runtime_gsa=world["sa"].split("@")[0],
-                                      prefect_worker_auth_string_secret="run-auth")
+    elsewhere, _vars = cloud_run_job_body(gcp_project=project, prefect_worker_region=OTHER_REGION,
+                                          prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
+                                          prefect_worker_runtime_gsa=world["sa"].split("@")[0],
+                                          prefect_worker_auth_string_secret="run-auth")
     refusal = refused(jobs.create(parent=parent(project, OTHER_REGION), jobId="prefect-flow-run-2", body=elsewhere))
     assert "'run-subnet' was not found in region 'us-central1'" in refusal
-    no_secret, _ = cloud_run_job_body(gcp_project=project, prefect_worker_region=REGION,
-                                      prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
-                                      prefect_worker_runtime_gsa=world["sa"].split("@")[0],
-                                      prefect_worker_auth_string_secret="prefect-auth-never-created")
+    no_secret, _vars = cloud_run_job_body(gcp_project=project, prefect_worker_region=REGION,
+                                          prefect_worker_network="run-vpc", prefect_worker_subnetwork="run-subnet",
+                                          prefect_worker_runtime_gsa=world["sa"].split("@")[0],
+                                          prefect_worker_auth_string_secret="prefect-auth-never-created")
     assert "prefect-auth-never-created" in refused(jobs.create(parent=parent(project), jobId="prefect-flow-run-3",
                                                                body=no_secret))
