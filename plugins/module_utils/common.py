@@ -220,7 +220,7 @@ class EnsureMixin(object):
                         after = resource.predict(before, desired) if on_view else \
                             resource.view(resource.predict(current, desired))
                     else:
-                        updated = resource.update(current, desired, changes)
+                        updated = self._update(resource, current, desired)
                         after = resource.view(updated if resource.returns_resource and updated is not None
                                               else resource.get())
         result["diff"] = diff_dict(before, after, resource.secret_keys)
@@ -231,9 +231,30 @@ class EnsureMixin(object):
             result.update(extra)
         self.exit_json(**result)
 
+    def attempt(self, action, still_needed):
+        """Run action(); a family whose operations can fail without effect overrides this to try again."""
+        return action()
+
+    def _compare(self, resource, obj):
+        return resource.view(obj) if resource.compare_on_view else obj
+
+    def _update(self, resource, current, desired):
+        state = {"current": current}
+
+        def update():
+            cur = state["current"]
+            return resource.update(cur, desired, resource.changes(desired, self._compare(resource, cur)))
+
+        def still_needed():
+            state["current"] = resource.get()
+            cur = state["current"]
+            return cur is not None and bool(resource.changes(desired, self._compare(resource, cur)))
+
+        return self.attempt(update, still_needed)
+
     def _create(self, resource, desired):
         try:
-            created = resource.create(desired)
+            created = self.attempt(lambda: resource.create(desired), lambda: resource.get() is None)
         except Exception as exc:  # pylint: disable=broad-except
             if not self.is_own_duplicate(exc):
                 self.create_failed(resource, exc)
@@ -244,7 +265,7 @@ class EnsureMixin(object):
         # Read back; after a retried create whose first attempt got through, bring it to what was asked.
         after = resource.get()
         if after is not None:
-            changes = resource.changes(desired, resource.view(after) if resource.compare_on_view else after)
+            changes = resource.changes(desired, self._compare(resource, after))
             if changes:
                 resource.update(after, desired, changes)
                 after = resource.get()
