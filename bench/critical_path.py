@@ -23,7 +23,7 @@ DEPENDS = {
     "sqladmin.instance.create": ["servicenetworking.connection"],
     "sqladmin.database": ["sqladmin.instance.create"],
     "sqladmin.user": ["sqladmin.instance.create"],
-    "helm.release": ["container.cluster.create", "sqladmin.user", "sqladmin.database"],
+    "helm.release": ["container.cluster.create", "sqladmin.user", "sqladmin.database", "helm.release"],
     "tfc.plan": ["compute.instance"],
     "tfc.apply": ["tfc.plan"],
 }
