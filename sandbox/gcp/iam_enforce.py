@@ -92,7 +92,7 @@ _VERBS = {"insert": "create", "create": "create", "get": "get", "list": "list", 
           "patch": "update", "update": "update", "getIamPolicy": "getIamPolicy", "setIamPolicy": "setIamPolicy",
           "access": "access", "destroy": "destroy", "disable": "disable", "enable": "enable"}
 _FAMILIES = (
-    ("compute.", "compute.", ("networks", "subnetworks", "addresses", "globalAddresses", "routers",
+    ("compute.", "compute.", ("networks", "subnetworks", "addresses", "globalAddresses", "routers", "firewalls",
                               "securityPolicies")),
     ("sql.", "cloudsql.", ("instances", "databases", "users")),
     ("secretmanager.projects.", "secretmanager.", ("secrets", "secrets.versions")),
@@ -226,6 +226,7 @@ class Enforcer:
         self._deployer = deployer_email_fn
         self.roles = parse_roles(os.environ.get(ENV)) if os.environ.get(ENV) else None
         self.denied = []  # (method id or kube verb, permission, resource), newest last
+        self.checked = 0  # requests checked since the roles were last set
 
     @property
     def enabled(self):
@@ -237,6 +238,7 @@ class Enforcer:
             raise ApiError(400, "unknown role(s) %s; the sandbox knows %s" % (unknown, sorted(ROLE_PERMISSIONS)))
         self.roles = parse_roles(roles)
         self.denied = []
+        self.checked = 0
 
     def granted(self):
         out = set()
@@ -255,6 +257,7 @@ class Enforcer:
     def check(self, req, api, method, params, principal):
         if not self.applies_to(principal):
             return
+        self.checked += 1
         method_id = method["id"]
         needed = permissions_for(method_id)
         if needed is None:
@@ -269,13 +272,14 @@ class Enforcer:
         raise denial(api, method_id, missing[0], resource, body)
 
     def describe(self):
-        return {"enabled": self.enabled, "roles": self.roles, "denied": [
+        return {"enabled": self.enabled, "roles": self.roles, "checked": self.checked, "denied": [
             {"method": m, "permission": p, "resource": r} for m, p, r in self.denied]}
 
     # ---- the Kubernetes API of a sandbox cluster -------------------------------------------
     def check_kube(self, principal, http_method, resource, namespace, name):
         if not self.applies_to(principal):
             return
+        self.checked += 1
         verb = K8S_VERBS.get(http_method, "get")
         if verb == "get" and not name:
             verb = "list"
@@ -309,7 +313,7 @@ def _camel(resource):
 def resource_name(api, req, params, body):
     """The resource the permission is checked on, as the API names it in its error."""
     path = req.path.split("?")[0]
-    rest = path.split("/", 3)[3] if path.count("/") >= 3 else ""  # drop /<api>/<version>/
+    rest = path[path.index("projects/"):] if "projects/" in path else path.lstrip("/")  # drop the service path
     if api == "compute":
         if req.method == "POST" and isinstance(body, dict) and body.get("name") and not rest.rsplit("/", 1)[-1] \
                 in ("addRule", "patchRule", "removeRule", "setLabels", "setMetadata", "setTags", "start", "stop",
