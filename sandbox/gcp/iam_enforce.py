@@ -148,8 +148,6 @@ _CONTAINER_K8S = _expand("container", (
     "persistentVolumeClaims", "horizontalPodAutoscalers", "podDisruptionBudgets", "customResourceDefinitions",
     "thirdPartyObjects", "backendConfigs", "frontendConfigs", "managedCertificates", "leases", "events",
     "endpoints", "limitRanges", "resourceQuotas"), ("create", "delete", "get", "list", "update"))
-_CONTAINER_RBAC = _expand("container", ("roles", "roleBindings", "clusterRoles", "clusterRoleBindings"),
-                          ("create", "delete", "get", "list", "update", "bind", "escalate"))
 
 # A subset of each role's documented permissions (see the module docstring).
 ROLE_PERMISSIONS = {
@@ -184,10 +182,8 @@ ROLE_PERMISSIONS = {
         "servicenetworking.services.addPeering", "servicenetworking.services.deleteConnection",
         "servicenetworking.services.get", "servicenetworking.services.use", "servicenetworking.operations.get",
         "servicenetworking.operations.list"}),
-    "roles/container.admin": frozenset(
-        _expand("container", ("clusters",), ("create", "delete", "get", "list", "update", "getCredentials"))
-        | _expand("container", ("operations",), ("get", "list"))
-        | _CONTAINER_K8S | _CONTAINER_RBAC),
+    # Documented as container.*: every Kubernetes object type, custom resources included.
+    "roles/container.admin": frozenset({"container.*"}),
     "roles/container.developer": frozenset(
         _expand("container", ("clusters",), ("get", "list")) | _CONTAINER_K8S
         | _expand("container", ("roles", "roleBindings", "clusterRoles", "clusterRoleBindings"), _SUB["read"])),
@@ -212,6 +208,11 @@ ROLE_PERMISSIONS = {
 K8S_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
 
+def grants(permissions, permission):
+    """Whether a permission set (entries may be "service.*") includes a permission."""
+    return permission in permissions or permission.split(".", 1)[0] + ".*" in permissions
+
+
 def parse_roles(value):
     if value is None:
         return None
@@ -227,6 +228,7 @@ class Enforcer:
         self.roles = parse_roles(os.environ.get(ENV)) if os.environ.get(ENV) else None
         self.denied = []  # (method id or kube verb, permission, resource), newest last
         self.checked = 0  # requests checked since the roles were last set
+        self.checked_kube = 0  # of which Kubernetes API calls
 
     @property
     def enabled(self):
@@ -238,7 +240,7 @@ class Enforcer:
             raise ApiError(400, "unknown role(s) %s; the sandbox knows %s" % (unknown, sorted(ROLE_PERMISSIONS)))
         self.roles = parse_roles(roles)
         self.denied = []
-        self.checked = 0
+        self.checked = self.checked_kube = 0
 
     def granted(self):
         out = set()
@@ -251,7 +253,7 @@ class Enforcer:
 
     def missing(self, permissions):
         granted = self.granted()
-        return [p for p in permissions if p not in granted]
+        return [p for p in permissions if not grants(granted, p)]
 
     # ---- GCP APIs ------------------------------------------------------------------------
     def check(self, req, api, method, params, principal):
@@ -272,7 +274,7 @@ class Enforcer:
         raise denial(api, method_id, missing[0], resource, body)
 
     def describe(self):
-        return {"enabled": self.enabled, "roles": self.roles, "checked": self.checked, "denied": [
+        return {"enabled": self.enabled, "roles": self.roles, "checked": self.checked, "checked_kube": self.checked_kube, "denied": [
             {"method": m, "permission": p, "resource": r} for m, p, r in self.denied]}
 
     # ---- the Kubernetes API of a sandbox cluster -------------------------------------------
@@ -280,6 +282,7 @@ class Enforcer:
         if not self.applies_to(principal):
             return
         self.checked += 1
+        self.checked_kube += 1
         verb = K8S_VERBS.get(http_method, "get")
         if verb == "get" and not name:
             verb = "list"
