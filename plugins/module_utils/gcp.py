@@ -379,8 +379,8 @@ class GcpModule(AnsibleModule):
                 raise GcpApiError("HTTP %s" % status, status=status)
             api = self._api_of(request)
             self.fail_json(
-                msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err, self.params.get("project"),
-                                       method_id=getattr(request, "methodId", None)),
+                msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err,
+                                       self.params.get("project"), method_id=getattr(request, "methodId", None)),
                 status=status,
             )
         except (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as exc:

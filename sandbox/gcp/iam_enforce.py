@@ -274,8 +274,9 @@ class Enforcer:
         raise denial(api, method_id, missing[0], resource, body)
 
     def describe(self):
-        return {"enabled": self.enabled, "roles": self.roles, "checked": self.checked, "checked_kube": self.checked_kube, "denied": [
-            {"method": m, "permission": p, "resource": r} for m, p, r in self.denied]}
+        denied = [{"method": m, "permission": p, "resource": r} for m, p, r in self.denied]
+        return {"enabled": self.enabled, "roles": self.roles, "checked": self.checked,
+                "checked_kube": self.checked_kube, "denied": denied}
 
     # ---- the Kubernetes API of a sandbox cluster -------------------------------------------
     def check_kube(self, principal, http_method, resource, namespace, name):

@@ -89,7 +89,8 @@ def test_documented_roles_grant_every_mapped_permission_and_the_error_hint_names
     assert {p for p in needed if not iam_enforce.grants(granted, p)} == set()
     for perm in sorted(needed):
         role = gcp.role_for_permission(perm)
-        assert role in roles, "module_utils/gcp.py PERMISSION_ROLES sends %s to %s, not a documented role" % (perm, role)
+        assert role in roles, "module_utils/gcp.py PERMISSION_ROLES sends %s to %s, not a documented role" % (
+            perm, role)
         assert iam_enforce.grants(iam_enforce.ROLE_PERMISSIONS[role], perm), "%s does not grant %s" % (role, perm)
 
 
@@ -139,7 +140,8 @@ def test_raw_403_body_for_one_platform_apis(sandbox, gcp_args, enforce, enable_a
                               "not exist)." % gcp_args["project"]
     assert body["errors"][0]["reason"] == "forbidden"
     info = [d for d in body["details"] if d["@type"].endswith("ErrorInfo")][0]
-    assert info["reason"] == "IAM_PERMISSION_DENIED" and info["metadata"]["permission"] == "secretmanager.secrets.create"
+    assert info["reason"] == "IAM_PERMISSION_DENIED"
+    assert info["metadata"]["permission"] == "secretmanager.secrets.create"
 
     class Err(Exception):
         resp = type("R", (), {"status": 403})()
