@@ -229,6 +229,7 @@ class Enforcer:
         self.denied = []  # (method id or kube verb, permission, resource), newest last
         self.checked = 0  # requests checked since the roles were last set
         self.checked_kube = 0  # of which Kubernetes API calls
+        self.used = set()  # every permission a checked call needed
 
     @property
     def enabled(self):
@@ -241,6 +242,7 @@ class Enforcer:
         self.roles = parse_roles(roles)
         self.denied = []
         self.checked = self.checked_kube = 0
+        self.used = set()
 
     def granted(self):
         out = set()
@@ -266,7 +268,9 @@ class Enforcer:
             # Fail closed: a method nobody mapped cannot be granted.
             needed = ("%s (unmapped in sandbox/gcp/iam_enforce.py)" % method_id,)
         body = req.json if req.method in ("POST", "PUT", "PATCH") and req.body else None
-        missing = self.missing(tuple(needed) + extra_permissions(method_id, body))
+        needed = tuple(needed) + extra_permissions(method_id, body)
+        self.used.update(needed)
+        missing = self.missing(needed)
         if not missing:
             return
         resource = resource_name(api, req, params, body)
@@ -289,7 +293,9 @@ class Enforcer:
             verb = "list"
         permission = "container.%s.%s" % (_camel(resource), verb) if resource else None
         # Reaching the cluster at all takes container.clusters.get; discovery (/api, /version) needs nothing more.
-        missing = self.missing(("container.clusters.get",) + ((permission,) if permission else ()))
+        needed = ("container.clusters.get",) + ((permission,) if permission else ())
+        self.used.update(needed)
+        missing = self.missing(needed)
         if not missing:
             return
         self.denied.append(("kube %s %s" % (http_method, resource), missing[0], namespace or ""))

@@ -213,6 +213,8 @@ def run_site(sandbox, tmp_path, name, tags=None):
 
 
 def test_site_converges_with_exactly_the_documented_roles_and_fails_without_one(sandbox, tmp_path, enforce):
+    from sandbox.gcp import iam_enforce
+
     roles = documented_roles()
     iam = enforce(roles)
     rc, output = run_site(sandbox, tmp_path, "least")
@@ -222,6 +224,12 @@ def test_site_converges_with_exactly_the_documented_roles_and_fails_without_one(
     assert iam.checked_kube > 5, "the Kubernetes calls into the cluster should have been checked too"
     assert not iam.denied, "with the documented roles nothing may be denied (not even a 403 a module tolerated): " \
                            "%r" % iam.denied
+    # Exact, not just enough: each documented role grants some permission the site used that no other one grants.
+    for role in roles:
+        others = set().union(*(iam_enforce.ROLE_PERMISSIONS[r] for r in roles if r != role))
+        only = {p for p in iam.used if iam_enforce.grants(iam_enforce.ROLE_PERMISSIONS[role], p)
+                and not iam_enforce.grants(others, p)}
+        assert only, "the site needed nothing only %s grants: drop it from docs/permissions.md" % role
 
     iam = enforce([r for r in roles if r != "roles/cloudsql.admin"])
     rc, output = run_site(sandbox, tmp_path, "least")
