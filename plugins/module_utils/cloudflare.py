@@ -19,12 +19,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
+    diff_dict,
+    redact,
+    Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
-    diff_dict,
-    differs,
-    merge,
-    redact,
 )
 
 CLOUDFLARE_IMP_ERR = None
@@ -122,22 +121,10 @@ def to_data(value):
     return value
 
 
-class CloudflareResource:
-    """One resource kind. Subclasses implement get/create/update/delete and desired()."""
+class CloudflareResource(Resource):
+    """One Cloudflare resource kind. Subclasses implement get/create/update/delete and desired()."""
 
-    kind = "resource"
     area = None
-    secret_keys = ()
-    unordered = ()
-    immutable = ()
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-
-    @property
-    def name(self):
-        return self.params.get("name")
 
     @property
     def client(self):
@@ -156,30 +143,6 @@ class CloudflareResource:
                 raise
         return self.module.call(fn, *args, action=action, resource="%s %s" % (self.kind, self.name), area=self.area,
                                 **kwargs)
-
-    def get(self):
-        raise NotImplementedError
-
-    def desired(self):
-        raise NotImplementedError
-
-    def create(self, desired):
-        raise NotImplementedError
-
-    def update(self, current, desired, changes):
-        raise NotImplementedError
-
-    def delete(self, current):
-        raise NotImplementedError
-
-    def changes(self, desired, current):
-        return differs(desired, current, unordered=self.unordered)
-
-    def predict(self, current, desired):
-        return merge(current or {}, desired)
-
-    def view(self, resource):
-        return resource
 
 
 class CloudflareModule(AnsibleModule):

@@ -148,3 +148,50 @@ def diff_dict(before, after, secret_keys=()):
         "before": redact(before, secret_keys) if before is not None else {},
         "after": redact(after, secret_keys) if after is not None else {},
     }
+
+
+class Resource(object):
+    """One resource kind on any API family's base. Subclasses implement get/create/update/delete and desired().
+
+    The family bases (GcpResource, CloudflareResource, TfcResource) add how they reach their API; each base's
+    ensure() drives a Resource to its state with check mode and diff.
+    """
+
+    kind = "resource"
+    secret_keys = ()
+    unordered = ()
+    # Fields that cannot change in place: a difference there fails with a clear message.
+    immutable = ()
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def name(self):
+        return self.params.get("name")
+
+    def get(self):
+        raise NotImplementedError
+
+    def desired(self):
+        raise NotImplementedError
+
+    def create(self, desired):
+        raise NotImplementedError
+
+    def update(self, current, desired, changes):
+        raise NotImplementedError
+
+    def delete(self, current):
+        raise NotImplementedError
+
+    def changes(self, desired, current):
+        return differs(desired, current, unordered=self.unordered)
+
+    def predict(self, current, desired):
+        return merge(current or {}, desired)
+
+    def view(self, resource):
+        """What the module returns and diffs; defaults to the API resource."""
+        return resource

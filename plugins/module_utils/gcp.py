@@ -23,13 +23,12 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     Deadline,
-    RetryPolicy,
-    RETRYABLE_STATUS,
-    differs,
     diff_dict,
-    merge,
     poll_interval,
     redact,
+    Resource,
+    RETRYABLE_STATUS,
+    RetryPolicy,
 )
 
 GOOGLE_IMP_ERR = None
@@ -231,52 +230,14 @@ def _classify(exc):
     return False, None
 
 
-class GcpResource:
-    """One resource kind. Subclasses implement get/create/update/delete and desired()."""
+class GcpResource(Resource):
+    """One GCP resource kind. Subclasses implement get/create/update/delete and desired()."""
 
     api = None
     version = "v1"
-    kind = "resource"
-    secret_keys = ()
-    unordered = ()
-    # Fields that cannot change in place: a difference there fails with a clear message.
-    immutable = ()
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-
-    @property
-    def name(self):
-        return self.params.get("name")
 
     def client(self):
         return self.module.client(self.api, self.version)
-
-    def get(self):
-        raise NotImplementedError
-
-    def desired(self):
-        raise NotImplementedError
-
-    def create(self, desired):
-        raise NotImplementedError
-
-    def update(self, current, desired, changes):
-        raise NotImplementedError
-
-    def delete(self, current):
-        raise NotImplementedError
-
-    def changes(self, desired, current):
-        return differs(desired, current, unordered=self.unordered)
-
-    def predict(self, current, desired):
-        return merge(current or {}, desired)
-
-    def view(self, resource):
-        """What the module returns and diffs; defaults to the API resource."""
-        return resource
 
 
 class GcpModule(AnsibleModule):

@@ -19,11 +19,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
-    RetryPolicy,
-    differs,
     diff_dict,
-    merge,
     redact,
+    Resource,
+    RetryPolicy,
 )
 
 PYTFE_IMP_ERR = None
@@ -120,45 +119,8 @@ def fix_for(status, detail):
     return "retry later; if it persists check https://status.hashicorp.com"
 
 
-class TfcResource:
-    """One resource kind: subclasses implement get/create/update/delete, desired() and view()."""
-
-    kind = "resource"
-    secret_keys = ()
-    unordered = ()
-    immutable = ()
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-
-    @property
-    def name(self):
-        return self.params.get("name")
-
-    def get(self):
-        raise NotImplementedError
-
-    def desired(self):
-        raise NotImplementedError
-
-    def create(self, desired):
-        raise NotImplementedError
-
-    def update(self, current, desired, changes):
-        raise NotImplementedError
-
-    def delete(self, current):
-        raise NotImplementedError
-
-    def view(self, resource):
-        return resource
-
-    def changes(self, desired, current):
-        return differs(desired, current, unordered=self.unordered)
-
-    def predict(self, current, desired):
-        return merge(current or {}, desired)
+class TfcResource(Resource):
+    """One HCP Terraform resource kind: subclasses implement get/create/update/delete, desired() and view()."""
 
 
 class TfcModule(AnsibleModule):

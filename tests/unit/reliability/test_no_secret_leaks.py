@@ -4,7 +4,6 @@ import base64
 import json
 import os
 import subprocess
-import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 

@@ -134,19 +134,22 @@ def fill(template, values):
     return template
 
 
-def test_cloud_run_job_body_is_a_valid_run_v2_job_with_direct_vpc_egress():
+POOL_VARS = {"prefect_worker_network": "prefect-vpc", "prefect_worker_subnetwork": "prefect-subnet",
+             "prefect_worker_auth_string_secret": "prefect-prefect-auth-string", "gcp_project": "my-project",
+             "prefect_worker_region": "europe-west1", "prefect_worker_runtime_gsa": "prefect-flows",
+             "prefect_worker_flow_image": "prefecthq/prefect:3-python3.11",
+             "prefect_worker_public_api_url": "https://prefect.example.com/api"}
+
+
+def cloud_run_job_body(**overrides):
+    """(job_body, job_variables) as the cloud-run-v2 worker submits them for the role's pool."""
     from ansible_collections.skyforge.prefect_platform.plugins.modules.prefect_work_pool import overlay
-    from sandbox.gcp.discovery import Discovery
 
     with open(specs_path("prefect", "cloud-run-v2.default-base-job-template.json")) as fh:
         template = json.load(fh)
     task, role_vars = _pool_task()
     args = task["skyforge.prefect_platform.prefect_work_pool"]
-    variables = dict(role_vars, prefect_worker_network="prefect-vpc", prefect_worker_subnetwork="prefect-subnet",
-                     prefect_worker_auth_string_secret="prefect-prefect-auth-string", gcp_project="my-project",
-                     prefect_worker_region="europe-west1", prefect_worker_runtime_gsa="prefect-flows",
-                     prefect_worker_flow_image="prefecthq/prefect:3-python3.11",
-                     prefect_worker_public_api_url="https://prefect.example.com/api")
+    variables = dict(role_vars, **dict(POOL_VARS, **overrides))
     variables.update(_native(task.get("vars", {}), variables))
     job_configuration = _native(args["job_configuration"], variables)
     job_variables = _native(args["job_variables"], variables)
@@ -160,7 +163,13 @@ def test_cloud_run_job_body_is_a_valid_run_v2_job_with_direct_vpc_egress():
     body["template"]["template"]["timeout"] = "%ds" % values["timeout"]
     container = body["template"]["template"]["containers"][0]
     container["command"] = container["command"].split()
+    return body, job_variables
 
+
+def test_cloud_run_job_body_is_a_valid_run_v2_job_with_direct_vpc_egress():
+    from sandbox.gcp.discovery import Discovery
+
+    body, job_variables = cloud_run_job_body()
     run = Discovery("run", "v2")
     run._check_object(run.schemas["GoogleCloudRunV2Job"], body, "", "run.projects.locations.jobs.create")
     vpc = body["template"]["template"]["vpcAccess"]
