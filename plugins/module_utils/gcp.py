@@ -125,6 +125,7 @@ PERMISSION_ROLES = (
     ("resourcemanager.projects.", "roles/resourcemanager.projectIamAdmin"),
     ("serviceusage.", "roles/serviceusage.serviceUsageAdmin"),
     ("servicenetworking.", "roles/servicenetworking.networksAdmin"),
+    ("run.", "roles/run.developer"),
 )
 _PERMISSION_PATTERNS = (
     re.compile(r"Permission '([a-zA-Z0-9.]+)' denied"),

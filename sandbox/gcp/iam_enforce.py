@@ -85,6 +85,19 @@ METHOD_PERMISSIONS = {
     "secretmanager.projects.secrets.addVersion": ("secretmanager.versions.add",),
     # IAM
     "iam.projects.serviceAccounts.patch": ("iam.serviceAccounts.update",),
+    # Cloud Run (jobs are the Prefect worker's business: runtime identity, roles/run.developer)
+    "run.projects.locations.jobs.create": ("run.jobs.create",),
+    "run.projects.locations.jobs.get": ("run.jobs.get",),
+    "run.projects.locations.jobs.list": ("run.jobs.list",),
+    "run.projects.locations.jobs.patch": ("run.jobs.update",),
+    "run.projects.locations.jobs.delete": ("run.jobs.delete",),
+    "run.projects.locations.jobs.run": ("run.jobs.run",),
+    "run.projects.locations.jobs.executions.get": ("run.executions.get",),
+    "run.projects.locations.jobs.executions.list": ("run.executions.list",),
+    "run.projects.locations.operations.get": ("run.operations.get",),
+    "run.projects.locations.operations.wait": ("run.operations.get",),
+    "run.projects.locations.operations.list": ("run.operations.list",),
+    "run.projects.locations.operations.delete": ("run.operations.delete",),
 }
 
 # Plain CRUD families the rule "<api>.<coll>.<verb>" -> "<prefix>.<coll>.<verb'>" covers.
@@ -129,6 +142,11 @@ def extra_permissions(method_id, body):
             extra.append("compute.instances.setLabels")
         if any(ni.get("accessConfigs") for ni in body.get("networkInterfaces") or []):
             extra.append("compute.subnetworks.useExternalIp")
+    elif method_id in ("run.projects.locations.jobs.create", "run.projects.locations.jobs.patch"):
+        if ((body.get("template") or {}).get("template") or {}).get("serviceAccount"):
+            extra.append("iam.serviceAccounts.actAs")
+    elif method_id == "run.projects.locations.jobs.run" and body.get("overrides"):
+        extra.append("run.jobs.runWithOverrides")
     elif method_id == "container.projects.locations.clusters.create":
         # GKE creates nodes as the node service account (the Compute default one unless set): actAs on it.
         extra.append("iam.serviceAccounts.actAs")
@@ -198,6 +216,10 @@ ROLE_PERMISSIONS = {
     "roles/iam.serviceAccountAdmin": frozenset(
         _expand("iam", ("serviceAccounts",), ("create", "delete", "get", "list", "update", "getIamPolicy",
                                               "setIamPolicy", "disable", "enable", "undelete"))),
+    "roles/run.developer": frozenset(
+        _expand("run", ("jobs",), ("create", "delete", "get", "list", "update", "run", "runWithOverrides"))
+        | _expand("run", ("executions",), ("get", "list", "delete", "cancel"))
+        | _expand("run", ("operations",), ("get", "list", "delete"))),
     "roles/iam.serviceAccountUser": frozenset({
         "iam.serviceAccounts.actAs", "iam.serviceAccounts.get", "iam.serviceAccounts.list"}),
     "roles/resourcemanager.projectIamAdmin": frozenset({
