@@ -248,6 +248,9 @@ class Enforcer:
     def __init__(self, deployer_email_fn):
         self._deployer = deployer_email_fn
         self.roles = parse_roles(os.environ.get(ENV)) if os.environ.get(ENV) else None
+        unknown = [r for r in self.roles or [] if r not in ROLE_PERMISSIONS]
+        if unknown:
+            raise ValueError("%s names role(s) the sandbox has no table for: %s" % (ENV, unknown))
         self.denied = []  # (method id or kube verb, permission, resource), newest last
         self.checked = 0  # requests checked since the roles were last set
         self.checked_kube = 0  # of which Kubernetes API calls

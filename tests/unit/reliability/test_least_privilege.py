@@ -178,6 +178,19 @@ def test_kubernetes_api_requires_a_gke_role(sandbox):
     iam.check_kube("deployer@p.iam.gserviceaccount.com", "DELETE", "namespaces", None, "x")
 
 
+def test_env_variable_turns_enforcement_on(monkeypatch):
+    from sandbox.gcp.iam_enforce import ENV, Enforcer
+
+    monkeypatch.setenv(ENV, "roles/cloudsql.admin, roles/container.admin")
+    iam = Enforcer(lambda: "d@p.iam.gserviceaccount.com")
+    assert iam.enabled and iam.roles == ["roles/cloudsql.admin", "roles/container.admin"]
+    monkeypatch.setenv(ENV, "roles/owner")
+    with pytest.raises(ValueError, match="roles/owner"):
+        Enforcer(lambda: None)
+    monkeypatch.delenv(ENV)
+    assert not Enforcer(lambda: None).enabled
+
+
 def test_admin_endpoint_sets_and_clears_roles(sandbox):
     import urllib.request
 
