@@ -19,8 +19,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
-    diff_dict,
-    redact,
+    EnsureMixin,
     Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
@@ -125,6 +124,7 @@ class CloudflareResource(Resource):
     """One Cloudflare resource kind. Subclasses implement get/create/update/delete and desired()."""
 
     area = None
+    returns_resource = True
 
     @property
     def client(self):
@@ -145,7 +145,7 @@ class CloudflareResource(Resource):
                                 **kwargs)
 
 
-class CloudflareModule(AnsibleModule):
+class CloudflareModule(EnsureMixin, AnsibleModule):
     def __init__(self, argument_spec=None, needs_token=True, needs_account=False, **kwargs):
         spec = dict(CLOUDFLARE_COMMON_ARGS)
         spec.update(argument_spec or {})
@@ -245,56 +245,6 @@ class CloudflareModule(AnsibleModule):
         return self._zones[name]
 
     # ---- the declarative resource loop -----------------------------------------------
-    def ensure(self, resource, state=None, extra=None):
-        """Drive a CloudflareResource to `state`, honouring check mode, and exit with diff."""
-        state = state or self.params.get("state", "present")
-        current = resource.get()
-        label = "%s %s" % (resource.kind, resource.name)
-        result = dict(changed=False)
-        if state == "absent":
-            if current is not None:
-                result["changed"] = True
-                if not self.check_mode:
-                    resource.delete(current)
-            before, after = resource.view(current), None
-        else:
-            desired = resource.desired()
-            if current is None:
-                result["changed"] = True
-                if self.check_mode:
-                    after = resource.predict(None, desired)
-                else:
-                    created = resource.create(desired)
-                    after = resource.get() if created is None else created
-                before = None
-                after = resource.view(after)
-            else:
-                changes = resource.changes(desired, current)
-                blocked = [c for c in changes
-                           if any(c == f or c.startswith(f + ".") or c.startswith(f + "[") for f in resource.immutable)]
-                if blocked:
-                    self.fail_json(
-                        msg="%s: %s cannot be changed in place. Fix: keep the current value, or delete the resource "
-                        "(state=absent) and create it again." % (label, ", ".join(blocked))
-                    )
-                before = resource.view(current)
-                if changes:
-                    result["changed"] = True
-                    result["changes"] = changes
-                    if self.check_mode:
-                        after = resource.view(resource.predict(current, desired))
-                    else:
-                        updated = resource.update(current, desired, changes)
-                        after = resource.view(resource.get() if updated is None else updated)
-                else:
-                    after = before
-        result["diff"] = diff_dict(before, after, resource.secret_keys)
-        result[resource.kind] = redact(after, resource.secret_keys) if after else {}
-        if callable(extra):
-            extra = extra(after)
-        if extra:
-            result.update(extra)
-        self.exit_json(**result)
 
 
 # ---- look-ups several modules share ----------------------------------------------------------

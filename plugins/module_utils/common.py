@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import json
 import random
 import time
 
@@ -150,6 +151,127 @@ def diff_dict(before, after, secret_keys=()):
     }
 
 
+def _blocked(changes, immutable):
+    return [c for c in changes if any(c == f or c.startswith(f + ".") or c.startswith(f + "[") for f in immutable)]
+
+
+def _values(resource, paths):
+    out = {}
+    for path in paths:
+        value = resource
+        for part in path.replace("[", ".[").split("."):
+            if part.startswith("["):
+                index = int(part[1:-1])
+                value = value[index] if isinstance(value, list) and len(value) > index else None
+            else:
+                value = value.get(part) if isinstance(value, dict) else None
+        out[path] = value
+    return out
+
+
+class EnsureMixin(object):
+    """Drives a Resource to its state with check mode and diff; every family's module base mixes this in."""
+
+    def is_own_duplicate(self, exc):
+        """True when a create failed only because a retried first attempt already created the resource."""
+        return False
+
+    def create_failed(self, resource, exc):
+        """Turn a failed create into the family's one-line error; re-raised when this returns."""
+
+    def ensure(self, resource, state=None, extra=None):
+        state = state or self.params.get("state", "present")
+        current = resource.get()
+        label = "%s %s" % (resource.kind, resource.name)
+        # Some families compare and predict on the module's view of a resource, others on the API's shape.
+        on_view = resource.compare_on_view
+        result = dict(changed=False)
+        if state == "absent":
+            if current is not None:
+                result["changed"] = True
+                if not self.check_mode:
+                    resource.delete(current)
+            before, after = resource.view(current), None
+        else:
+            desired = resource.desired()
+            before = None
+            if current is None:
+                result["changed"] = True
+                if self.check_mode:
+                    after = resource.predict(None, desired)
+                    after = after if on_view else resource.view(after)
+                else:
+                    after = self._create(resource, desired)
+            else:
+                before = resource.view(current)
+                changes = resource.changes(desired, before if on_view else current)
+                blocked = _blocked(changes, resource.immutable)
+                if blocked:
+                    self.fail_json(
+                        msg="%s: %s cannot be changed in place (current %s). Fix: keep the current value, or delete "
+                        "the resource (state=absent) and create it again."
+                        % (label, ", ".join(blocked), json.dumps(_values(before if on_view else current, blocked),
+                                                                 sort_keys=True, default=str)))
+                after = before
+                if changes:
+                    result["changed"] = True
+                    result["changes"] = changes
+                    if self.check_mode:
+                        after = resource.predict(before, desired) if on_view else \
+                            resource.view(resource.predict(current, desired))
+                    else:
+                        updated = self._update(resource, current, desired)
+                        after = resource.view(updated if resource.returns_resource and updated is not None
+                                              else resource.get())
+        result["diff"] = diff_dict(before, after, resource.secret_keys)
+        result[resource.kind] = redact(after, resource.secret_keys) if after else {}
+        if callable(extra):
+            extra = extra(after)
+        if extra:
+            result.update(extra)
+        self.exit_json(**result)
+
+    def attempt(self, action, still_needed):
+        """Run action(); a family whose operations can fail without effect overrides this to try again."""
+        return action()
+
+    def _compare(self, resource, obj):
+        return resource.view(obj) if resource.compare_on_view else obj
+
+    def _update(self, resource, current, desired):
+        state = {"current": current}
+
+        def update():
+            cur = state["current"]
+            return resource.update(cur, desired, resource.changes(desired, self._compare(resource, cur)))
+
+        def still_needed():
+            state["current"] = resource.get()
+            cur = state["current"]
+            return cur is not None and bool(resource.changes(desired, self._compare(resource, cur)))
+
+        return self.attempt(update, still_needed)
+
+    def _create(self, resource, desired):
+        try:
+            created = self.attempt(lambda: resource.create(desired), lambda: resource.get() is None)
+        except Exception as exc:  # pylint: disable=broad-except
+            if not self.is_own_duplicate(exc):
+                self.create_failed(resource, exc)
+                raise
+            created = None
+        if resource.returns_resource and created is not None:
+            return resource.view(created)
+        # Read back; after a retried create whose first attempt got through, bring it to what was asked.
+        after = resource.get()
+        if after is not None:
+            changes = resource.changes(desired, self._compare(resource, after))
+            if changes:
+                resource.update(after, desired, changes)
+                after = resource.get()
+        return resource.view(after)
+
+
 class Resource(object):
     """One resource kind on any API family's base. Subclasses implement get/create/update/delete and desired().
 
@@ -162,6 +284,10 @@ class Resource(object):
     unordered = ()
     # Fields that cannot change in place: a difference there fails with a clear message.
     immutable = ()
+    # Whether create()/update() return the resource itself (otherwise it is read back).
+    returns_resource = False
+    # Whether changes() and predict() work on view() of the API resource.
+    compare_on_view = False
 
     def __init__(self, module):
         self.module = module

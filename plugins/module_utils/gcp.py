@@ -23,9 +23,8 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     Deadline,
-    diff_dict,
+    EnsureMixin,
     poll_interval,
-    redact,
     Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
@@ -241,7 +240,7 @@ class GcpResource(Resource):
         return self.module.client(self.api, self.version)
 
 
-class GcpModule(AnsibleModule):
+class GcpModule(EnsureMixin, AnsibleModule):
     def __init__(self, argument_spec=None, **kwargs):
         spec = dict(GCP_COMMON_ARGS)
         spec.update(argument_spec or {})
@@ -456,79 +455,9 @@ class GcpModule(AnsibleModule):
         return None
 
     # ---- the declarative resource loop -----------------------------------------------
-    def ensure(self, resource, state=None, extra=None):
-        """Drive a GcpResource to `state`, honouring check mode, and exit with diff."""
-        state = state or self.params.get("state", "present")
-        current = resource.get()
-        label = "%s %s" % (resource.kind, resource.name)
-        result = dict(changed=False)
-        if state == "absent":
-            if current is not None:
-                result["changed"] = True
-                if not self.check_mode:
-                    resource.delete(current)
-            before, after = resource.view(current), None
-        else:
-            desired = resource.desired()
-            if current is None:
-                result["changed"] = True
-                if self.check_mode:
-                    after = resource.predict(None, desired)
-                else:
-                    try:
-                        resource.create(desired)
-                    except GcpApiError as exc:
-                        if exc.status != 409:
-                            raise
-                        # A retried create whose first attempt got through: read back and compare.
-                    after = resource.get()
-                    if after is not None and resource.changes(desired, after):
-                        resource.update(after, desired, resource.changes(desired, after))
-                        after = resource.get()
-                before = None
-                after = resource.view(after)
-            else:
-                changes = resource.changes(desired, current)
-                blocked = [c for c in changes
-                           if any(c == f or c.startswith(f + ".") or c.startswith(f + "[") for f in resource.immutable)]
-                if blocked:
-                    self.fail_json(
-                        msg="%s: %s cannot be changed in place (current %s). Fix: keep the current value, or "
-                        "delete the resource (state=absent) and create it again."
-                        % (label, ", ".join(blocked), _pick(current, blocked))
-                    )
-                before = resource.view(current)
-                if changes:
-                    result["changed"] = True
-                    result["changes"] = changes
-                    if self.check_mode:
-                        after = resource.view(resource.predict(current, desired))
-                    else:
-                        resource.update(current, desired, changes)
-                        after = resource.view(resource.get())
-                else:
-                    after = before
-        result["diff"] = diff_dict(before, after, resource.secret_keys)
-        result[resource.kind] = redact(after, resource.secret_keys) if after else {}
-        if callable(extra):
-            extra = extra(after)
-        if extra:
-            result.update(extra)
-        self.exit_json(**result)
 
-
-def _pick(current, paths):
-    out = {}
-    for path in paths:
-        value = current
-        for part in path.replace("[", ".[").split("."):
-            if part.startswith("["):
-                index = int(part[1:-1])
-                value = value[index] if isinstance(value, list) and len(value) > index else None
-            else:
-                value = value.get(part) if isinstance(value, dict) else None
-        out[path] = value
-    return json.dumps(out, sort_keys=True)
+    def is_own_duplicate(self, exc):
+        return isinstance(exc, GcpApiError) and exc.status == 409
 
 
 def basename(link):

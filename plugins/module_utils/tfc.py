@@ -19,8 +19,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
-    diff_dict,
-    redact,
+    EnsureMixin,
     Resource,
     RetryPolicy,
 )
@@ -122,8 +121,10 @@ def fix_for(status, detail):
 class TfcResource(Resource):
     """One HCP Terraform resource kind: subclasses implement get/create/update/delete, desired() and view()."""
 
+    compare_on_view = True
 
-class TfcModule(AnsibleModule):
+
+class TfcModule(EnsureMixin, AnsibleModule):
     def __init__(self, argument_spec=None, needs_organization=True, **kwargs):
         spec = dict(TFC_COMMON_ARGS)
         spec.update(argument_spec or {})
@@ -251,62 +252,14 @@ class TfcModule(AnsibleModule):
         return None
 
     # ---- the declarative loop ------------------------------------------------------------------
-    def ensure(self, resource, state=None, extra=None):
-        state = state or self.params.get("state", "present")
-        current = resource.get()
-        result = dict(changed=False)
-        if state == "absent":
-            if current is not None:
-                result["changed"] = True
-                if not self.check_mode:
-                    resource.delete(current)
-            before, after = resource.view(current), None
-        else:
-            desired = resource.desired()
-            if current is None:
-                result["changed"] = True
-                before = None
-                if self.check_mode:
-                    after = resource.predict(None, desired)
-                else:
-                    try:
-                        resource.create(desired)
-                    except TfcApiError as exc:
-                        # A retried create whose first attempt got through: the name is taken by our own object.
-                        if exc.status != 422 or "taken" not in (exc.detail or ""):
-                            self.fail("create %s" % resource.kind, resource.name, exc.status, exc.detail)
-                    created = resource.get()
-                    changes = resource.changes(desired, resource.view(created)) if created is not None else []
-                    if changes:
-                        resource.update(created, desired, changes)
-                        created = resource.get()
-                    after = resource.view(created)
-            else:
-                before = resource.view(current)
-                changes = resource.changes(desired, before)
-                blocked = [c for c in changes if c.split(".")[0].split("[")[0] in resource.immutable]
-                if blocked:
-                    self.fail_json(msg="%s %s: %s cannot be changed in place (current %s). Fix: keep the current "
-                                       "value, or delete it (state=absent) and create it again."
-                                       % (resource.kind, resource.name, ", ".join(blocked),
-                                          json.dumps(dict((b, before.get(b)) for b in blocked), sort_keys=True)))
-                if changes:
-                    result["changed"] = True
-                    result["changes"] = changes
-                    if self.check_mode:
-                        after = resource.predict(before, desired)
-                    else:
-                        resource.update(current, desired, changes)
-                        after = resource.view(resource.get())
-                else:
-                    after = before
-        result["diff"] = diff_dict(before, after, resource.secret_keys)
-        result[resource.kind] = redact(after, resource.secret_keys) if after else {}
-        if callable(extra):
-            extra = extra(after)
-        if extra:
-            result.update(extra)
-        self.exit_json(**result)
+
+    def is_own_duplicate(self, exc):
+        # A retried create whose first attempt got through: the name is taken by our own object.
+        return isinstance(exc, TfcApiError) and exc.status == 422 and "taken" in (exc.detail or "")
+
+    def create_failed(self, resource, exc):
+        if isinstance(exc, TfcApiError):
+            self.fail("create %s" % resource.kind, resource.name, exc.status, exc.detail)
 
 
 def rel_id(doc, name):
