@@ -14,6 +14,7 @@ __metaclass__ = type
 import http.client
 import json
 import os
+import re
 import socket
 import time
 import traceback
@@ -108,7 +109,59 @@ def http_status(err):
         return None
 
 
-def explain_http_error(api, action, resource, err, project=None):
+# The role of docs/permissions.md that grants a permission; the first matching prefix wins.
+PERMISSION_ROLES = (
+    ("iam.serviceAccounts.actAs", "roles/iam.serviceAccountUser"),
+    ("iam.serviceAccounts.", "roles/iam.serviceAccountAdmin"),
+    ("compute.firewalls.", "roles/compute.securityAdmin"),
+    ("compute.securityPolicies.", "roles/compute.securityAdmin"),
+    ("compute.instances.", "roles/compute.instanceAdmin.v1"),
+    ("compute.disks.", "roles/compute.instanceAdmin.v1"),
+    ("compute.", "roles/compute.networkAdmin"),
+    ("container.", "roles/container.admin"),
+    ("cloudsql.", "roles/cloudsql.admin"),
+    ("secretmanager.", "roles/secretmanager.admin"),
+    ("resourcemanager.projects.", "roles/resourcemanager.projectIamAdmin"),
+    ("serviceusage.", "roles/serviceusage.serviceUsageAdmin"),
+    ("servicenetworking.", "roles/servicenetworking.networksAdmin"),
+    ("run.", "roles/run.developer"),
+)
+_PERMISSION_PATTERNS = (
+    re.compile(r"Permission '([a-zA-Z0-9.]+)' denied"),
+    re.compile(r"Required '([a-zA-Z0-9.]+)' permission"),
+    re.compile(r'Required "([a-zA-Z0-9.]+)" permission'),
+)
+_SQL_VERBS = {"insert": "create", "patch": "update"}
+
+
+def role_for_permission(permission):
+    for prefix, role in PERMISSION_ROLES:
+        if permission.startswith(prefix):
+            return role
+    return None
+
+
+def denied_permission(payload, method_id=None):
+    """The permission a 403 was about: named by the API, or (Cloud SQL, Resource Manager) inferred from the method."""
+    for detail in payload.get("details", []) or []:
+        if isinstance(detail, dict) and (detail.get("metadata") or {}).get("permission"):
+            return detail["metadata"]["permission"], True
+    message = payload.get("message") or ""
+    for pattern in _PERMISSION_PATTERNS:
+        m = pattern.search(message)
+        if m:
+            return m.group(1), True
+    parts = (method_id or "").split(".")
+    if len(parts) == 3 and parts[0] == "sql":
+        if parts[1] == "operations":
+            return "cloudsql.instances.get", False
+        return "cloudsql.%s.%s" % (parts[1], _SQL_VERBS.get(parts[2], parts[2])), False
+    if len(parts) == 3 and parts[:2] == ["cloudresourcemanager", "projects"]:
+        return "resourcemanager.projects.%s" % parts[2], False
+    return None, False
+
+
+def explain_http_error(api, action, resource, err, project=None, method_id=None):
     """One line: which API, which resource, what went wrong, what to do."""
     status = http_status(err)
     payload = _error_payload(err)
@@ -124,7 +177,16 @@ def explain_http_error(api, action, resource, err, project=None):
     ):
         fix = "enable %s%s (skyforge.prefect_platform.gcp_project_services), then retry" % (service, where)
     elif status == 403:
-        fix = "grant the deploying identity the missing permission%s (docs/permissions.md lists the roles)" % where
+        permission, named = denied_permission(payload, method_id)
+        role = role_for_permission(permission) if permission else None
+        if permission and role:
+            fix = "grant the deploying identity %s%s, which holds %s%s (docs/permissions.md lists the roles)" % (
+                role, where, permission, "" if named else ", the permission this call needs")
+        elif permission:
+            fix = "grant the deploying identity a role with %s%s (docs/permissions.md lists the roles)" % (
+                permission, where)
+        else:
+            fix = "grant the deploying identity the missing permission%s (docs/permissions.md lists the roles)" % where
     elif status == 401:
         fix = "the credentials were rejected: check auth_kind, service_account_file or access_token"
     elif status == 404:
@@ -278,7 +340,8 @@ class GcpModule(EnsureMixin, AnsibleModule):
                 raise GcpApiError("HTTP %s" % status, status=status)
             api = self._api_of(request)
             self.fail_json(
-                msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err, self.params.get("project")),
+                msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err,
+                                       self.params.get("project"), method_id=getattr(request, "methodId", None)),
                 status=status,
             )
         except (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as exc:

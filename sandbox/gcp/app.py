@@ -15,7 +15,7 @@ import importlib
 import time
 
 from ..web import ApiError, App, Response
-from . import auth, discovery
+from . import auth, discovery, iam_enforce
 
 APIS = {
     "compute": ("v1",),
@@ -55,6 +55,7 @@ class GcpApp(App):
         self.project = sandbox.config.project
         self.project_number = "123456789012"
         self.auth = auth.Auth(sandbox)
+        self.iam = iam_enforce.Enforcer(lambda: getattr(self.auth, "deployer_email", None))
         self.enabled = self.sandbox.store.table("serviceusage.services")
         for svc in DEFAULT_SERVICES:
             self.enabled["projects/%s/services/%s" % (self.project_number, svc)] = True
@@ -82,6 +83,13 @@ class GcpApp(App):
             "gcp_project": self.project,
             "gcp_project_number": self.project_number,
         }
+
+    def admin(self, req, path):
+        if path == "iam/deployer-roles":
+            if req.method == "POST":
+                self.iam.set_roles((req.json or {}).get("roles"))
+            return self.iam.describe()
+        return None
 
     def started(self):
         self.auth.ensure_deployer_key(self.sandbox.url("gcp") + "/token")
@@ -132,6 +140,7 @@ class GcpApp(App):
         if req.method in ("POST", "PUT", "PATCH"):
             doc.validate_body(method, req.json)
         self.require_project(api, params, method)
+        self.iam.check(req, api, method, params, req.principal)
         fn = self.handlers.get(method["id"])
         if fn is None:
             raise ApiError(501, "the sandbox does not implement %s" % method["id"], status="UNIMPLEMENTED")

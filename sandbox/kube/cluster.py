@@ -142,9 +142,11 @@ class ClusterApi(App):
     def authenticate(self, req):
         gcp = self.sandbox.apps.get("gcp")
         try:
-            gcp.auth.check(req)
+            principal = gcp.auth.check(req)
         except ApiError:
             raise ApiError(401, "Unauthorized", reason="Unauthorized")
+        params = getattr(req, "params", None) or {}
+        gcp.iam.check_kube(principal, req.method, params.get("resource"), params.get("namespace"), params.get("name"))
 
     def stop(self):
         self.server.stop()
