@@ -98,8 +98,8 @@ def test_documented_roles_grant_every_mapped_permission_and_the_error_hint_names
 
 
 # ---- the 403 and the message built from it ----------------------------------------------------------------------
-def test_denied_call_answers_403_like_gcp_and_the_module_names_permission_and_role(sandbox, gcp_args, module_runner,
-                                                                                    enforce, enable_api):
+def test_denied_call_answers_403_like_gcp_and_the_module_names_permission_and_role(
+        sandbox, gcp_args, module_runner, enforce, enable_api):
     enable_api("compute")
     roles = [r for r in documented_roles() if r != "roles/compute.networkAdmin"]
     iam = enforce(roles)
