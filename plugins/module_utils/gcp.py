@@ -94,6 +94,19 @@ class GcpApiError(Exception):
         self.reason = reason
 
 
+class GcpOperationFailed(Exception):
+    """An operation ended in error while ensure() may still try again."""
+
+    def __init__(self, message, operation):
+        super(GcpOperationFailed, self).__init__(message)
+        self.operation = operation
+
+
+# A create or update whose operation ended in error is sent again this many times more, when the resource shows that
+# it did not take effect (a failed operation changes nothing; the next attempt usually succeeds).
+OPERATION_ATTEMPTS = 3
+
+
 def _error_payload(err):
     try:
         content = err.content.decode("utf-8") if isinstance(err.content, bytes) else err.content
@@ -232,6 +245,7 @@ class GcpModule(AnsibleModule):
         self._http = None
         self.retry = RetryPolicy(retries=self.params["retries"])
         self.operations_waited = 0
+        self._raise_operation_errors = False
 
     # ---- auth and clients -------------------------------------------------------------
     def credentials(self):
@@ -381,11 +395,27 @@ class GcpModule(AnsibleModule):
         self.operations_waited += 1
         error = self._op_error(api, op)
         if error:
-            self.fail_json(
-                msg="GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error),
-                operation=op,
-            )
+            msg = "GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error)
+            if self._raise_operation_errors:
+                raise GcpOperationFailed(msg, op)
+            self.fail_json(msg=msg, operation=op)
         return op
+
+    def _again(self, action, still_needed):
+        """Run action(); when its operation fails and still_needed() says nothing took effect, run it again."""
+        for attempt in range(OPERATION_ATTEMPTS):
+            self._raise_operation_errors = True
+            try:
+                return action()
+            except GcpOperationFailed as exc:
+                self._raise_operation_errors = False
+                if attempt + 1 >= OPERATION_ATTEMPTS or not still_needed():
+                    if attempt + 1 >= OPERATION_ATTEMPTS:
+                        self.fail_json(msg="%s (after %d attempts)" % (exc, OPERATION_ATTEMPTS), operation=exc.operation)
+                    return None
+                time.sleep(poll_interval(attempt, float(os.environ.get("SKYFORGE_POLL_FIRST", "0.5")), 10))
+            finally:
+                self._raise_operation_errors = False
 
     @staticmethod
     def _op_done(api, op):
@@ -452,7 +482,7 @@ class GcpModule(AnsibleModule):
                     after = resource.predict(None, desired)
                 else:
                     try:
-                        resource.create(desired)
+                        self._again(lambda: resource.create(desired), lambda: resource.get() is None)
                     except GcpApiError as exc:
                         if exc.status != 409:
                             raise
@@ -480,7 +510,16 @@ class GcpModule(AnsibleModule):
                     if self.check_mode:
                         after = resource.view(resource.predict(current, desired))
                     else:
-                        resource.update(current, desired, changes)
+                        state_ = {"current": current}
+
+                        def update():
+                            return resource.update(state_["current"], desired, resource.changes(desired, state_["current"]))
+
+                        def update_needed():
+                            state_["current"] = resource.get()
+                            return state_["current"] is not None and bool(resource.changes(desired, state_["current"]))
+
+                        self._again(update, update_needed)
                         after = resource.view(resource.get())
                 else:
                     after = before
