@@ -29,13 +29,17 @@ def recap(output):
     return (int(m.group(1)), int(m.group(2)), int(m.group(4))) if m else None
 
 
-def run_site(sandbox, name, tmp_path, timeout=1200):
-    """Run the site to the end; return (changed, output). Fails the test when the run fails."""
+def try_site(sandbox, name, tmp_path, timeout=1200):
+    """Run the site; return (returncode, recap or None, output)."""
     argv, env = site_command(sandbox, name, tmp_path)
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout, check=False)
-    output = proc.stdout + proc.stderr
-    rc = recap(proc.stdout)
-    assert proc.returncode == 0 and rc, "site run for %s failed:\n%s" % (name, output[-5000:])
+    return proc.returncode, recap(proc.stdout), proc.stdout + proc.stderr
+
+
+def run_site(sandbox, name, tmp_path, timeout=1200):
+    """Run the site to the end; return (changed, output). Fails the test when the run fails."""
+    returncode, rc, output = try_site(sandbox, name, tmp_path, timeout)
+    assert returncode == 0 and rc, "site run for %s failed:\n%s" % (name, output[-5000:])
     assert "ended Completed" in output, "the site should have ended with a completed smoke flow run"
     return rc[1], output
 
