@@ -34,23 +34,26 @@ CASES = [
     ("MTU out of range", "gcp_foundation", {"gcp_foundation_mtu": 9000}, "gcp_foundation_mtu must be 1300-8896"),
     ("PSA too small", "gcp_foundation", {"gcp_foundation_psa_cidr": "10.100.0.0/28"},
      "gcp_foundation_psa_cidr=10.100.0.0/28 must be a /16 to /24 range"),
-    ("flow logs not a boolean", "gcp_foundation", {"gcp_foundation_flow_logs": "sometimes"}, "gcp_foundation_flow_logs"),
+    ("flow logs not a boolean", "gcp_foundation", {"gcp_foundation_flow_logs": "sometimes"},
+     "argument 'gcp_foundation_flow_logs' is of type str and we were unable to convert to bool"),
     ("bad routing mode", "gcp_foundation", {"gcp_foundation_routing_mode": "WORLDWIDE"}, "gcp_foundation_routing_mode"),
     # cloudrun_nat
     ("NAT without IPs", "cloudrun_nat", {"cloudrun_nat_ip_names": []}, "cloudrun_nat_ip_names is empty"),
     ("bad NAT IP name", "cloudrun_nat", {"cloudrun_nat_ip_names": ["NAT IP"]}, "cloudrun_nat_ip_names"),
     ("NAT ports not a number", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": "many"},
-     "cloudrun_nat_min_ports_per_vm=many must be a whole number 2-65536"),
+     "argument 'cloudrun_nat_min_ports_per_vm' is of type str and we were unable to convert to int"),
+    ("NAT ports out of range", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": 1},
+     "cloudrun_nat_min_ports_per_vm=1 must be a power of two from 2 to 65536"),
     ("unknown NAT log filter", "cloudrun_nat", {"cloudrun_nat_log": "EVERYTHING"},
-     "cloudrun_nat_log=EVERYTHING must be ERRORS_ONLY"),
+     "value of cloudrun_nat_log must be one of: none, ERRORS_ONLY, TRANSLATIONS_ONLY, ALL, got: EVERYTHING"),
     # cloudsql
     ("unknown Cloud SQL tier", "cloudsql", {"cloudsql_tier": "db-huge"}, "cloudsql_tier=db-huge (db-custom-"),
     ("Enterprise Plus on a custom tier", "cloudsql", {"cloudsql_edition": "ENTERPRISE_PLUS"},
      "ENTERPRISE_PLUS needs db-perf-optimized"),
     ("MySQL for Prefect", "cloudsql", {"cloudsql_database_version": "MYSQL_8_0"},
-     "cloudsql_database_version=MYSQL_8_0 must be POSTGRES_<major>"),
+     "value of cloudsql_database_version must be one of: POSTGRES_13"),
     ("unknown availability type", "cloudsql", {"cloudsql_availability_type": "MULTI"},
-     "cloudsql_availability_type=MULTI ZONAL or REGIONAL"),
+     "value of cloudsql_availability_type must be one of: ZONAL, REGIONAL, got: MULTI"),
     ("superuser as the app user", "cloudsql", {"cloudsql_user": "postgres"}, "cloudsql_user (not postgres)"),
     ("maintenance day 8", "cloudsql", {"cloudsql_maintenance_window": {"day": 8, "hour": 3}},
      "cloudsql_maintenance_window day 1-7"),
@@ -63,9 +66,9 @@ CASES = [
     ("maintenance at 25:00", "gke_autopilot", {"gke_autopilot_maintenance_start_time": "25:00"},
      "gke_autopilot_maintenance_start_time (HH:MM UTC)"),
     ("unknown release channel", "gke_autopilot", {"gke_autopilot_release_channel": "BETA"},
-     "gke_autopilot_release_channel=BETA (RAPID, REGULAR, STABLE or EXTENDED)"),
+     "value of gke_autopilot_release_channel must be one of: RAPID, REGULAR, STABLE, EXTENDED, got: BETA"),
     ("private endpoint not a boolean", "gke_autopilot", {"gke_autopilot_private_endpoint": "maybe"},
-     "gke_autopilot_private_endpoint=maybe (true or false)"),
+     "argument 'gke_autopilot_private_endpoint' is of type str and we were unable to convert to bool"),
     # tfc_agent
     ("agent pool name with a space", "tfc_agent", {"tfc_agent_pool_name": "my agents"},
      "tfc_agent_pool_name=my agents is not a valid agent pool name"),
@@ -78,12 +81,12 @@ CASES = [
      "tfc_agent_service_account=ab is not a service-account ID"),
     # tfc_workspace_runs
     ("component without a config_dir", "tfc_workspace_runs", {"tfc_workspace_runs_components": [{"name": "bucket"}]},
-     "tfc_workspace_runs_components is invalid"),
+     "missing required arguments: config_dir found in tfc_workspace_runs_components"),
     ("dependency cycle", "tfc_workspace_runs", {"tfc_workspace_runs_components": [
         {"name": "a", "config_dir": "gcs_bucket", "depends_on": ["b"]},
         {"name": "b", "config_dir": "gcs_bucket", "depends_on": ["a"]}]}, "tfc_workspace_runs_components is invalid"),
     ("unknown execution mode", "tfc_workspace_runs", {"tfc_workspace_runs_execution_mode": "local"},
-     "tfc_workspace_runs_execution_mode must be agent or remote"),
+     "value of tfc_workspace_runs_execution_mode must be one of: agent, remote, got: local"),
     ("run timeout of zero", "tfc_workspace_runs", {"tfc_workspace_runs_timeout": 0},
      "tfc_workspace_runs_timeout must be positive"),
     ("uppercase workspace tag", "tfc_workspace_runs", {"tfc_workspace_runs_tags": ["Skyforge"]},
@@ -123,7 +126,7 @@ CASES = [
     ("verify timeout of zero", "platform_verify", {"platform_verify_timeout": 0},
      "platform_verify_timeout=0 must be a positive"),
     ("verify timeout not a number", "platform_verify", {"platform_verify_timeout": "soon"},
-     "platform_verify_timeout=soon must be a positive"),
+     "argument 'platform_verify_timeout' is of type str and we were unable to convert to int"),
 ]
 
 RESULTS = {}
@@ -153,7 +156,11 @@ def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extr
     RESULTS[case] = proc.returncode != 0 and expected in flat and not calls
     assert proc.returncode != 0, "%s: the site should have failed:\n%s" % (case, out[-2000:])
     assert expected in flat, "%s: message should say %r:\n%s" % (case, expected, out[-3000:])
-    assert "TASK [skyforge.prefect_platform.%s : Check" % role in out, "%s: the %s role's check should fail" % (case, role)
+    # The role's own checks (tasks/validate.yml) or its argument spec (meta/argument_specs.yml) must be what failed.
+    failed_task = out[:out.find("fatal: [localhost]")].rsplit("TASK [", 1)[-1].split("]", 1)[0]
+    assert failed_task.startswith(("skyforge.prefect_platform.%s : Check" % role,
+                                   "skyforge.prefect_platform.%s : Validating arguments" % role)), \
+        "%s: the %s role's validation should have failed, not %r" % (case, role, failed_task)
     assert not calls, "%s: API calls were made before validation failed: %r" % (case, calls[:5])
 
 
