@@ -5,6 +5,7 @@ that changes nothing.
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -22,6 +23,13 @@ POINTS = [
 ]
 CLEAN = "intr-clean"
 RESULTS = {}
+CPU = {}
+
+
+def cpu_seconds():
+    """CPU of this process (the in-process sandbox) and of the waited-for children (ansible-playbook, modules)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def normalised(inventory, name):
@@ -31,6 +39,8 @@ def normalised(inventory, name):
 
 @pytest.fixture(scope="module")
 def clean(sandbox, tmp_path_factory):
+    CPU.setdefault("start", cpu_seconds())
+    CPU.setdefault("wall", time.monotonic())
     run_site(sandbox, CLEAN, tmp_path_factory.mktemp("clean"))
     return owned(sandbox, CLEAN)
 
@@ -60,6 +70,12 @@ def interrupt(sandbox, name, tmp_path, sig, marker, delay, timeout=900):
     return output
 
 
+def landed(output):
+    """The last task the interrupted run had started."""
+    tasks = re.findall(r"^TASK \[(.*?)\]", output, re.M)
+    return tasks[-1] if tasks else "?"
+
+
 @pytest.mark.parametrize("name,sig,marker,delay", POINTS, ids=[p[0] for p in POINTS])
 def test_rerun_after_interruption_matches_a_clean_run(sandbox, tmp_path, clean, name, sig, marker, delay):
     interrupted = interrupt(sandbox, name, tmp_path, sig, marker, delay)
@@ -75,12 +91,16 @@ def test_rerun_after_interruption_matches_a_clean_run(sandbox, tmp_path, clean, 
     assert normalised(mine, name) == normalised(clean, CLEAN), "resource names differ from a clean run"
     tokens = mine.get("tfc.agent_tokens", [])
     assert len(tokens) == 1, "exactly one agent token, no orphan from the interrupted run: %r" % tokens
-    RESULTS[name] = {"signal": signal.Signals(sig).name, "during": getattr(marker, "pattern", marker),
+    RESULTS[name] = {"signal": signal.Signals(sig).name, "landed_in": landed(interrupted),
                      "recovered": True, "resources": sum(counts(mine).values())}
 
 
 def test_record_interruption_figures():
     if not RESULTS:
         pytest.skip("no interruption case ran in this session")
-    record_figures("interruptions", {"date": time.strftime("%Y-%m-%d"), "interrupted": len(POINTS),
-                                     "recovered": len(RESULTS), "cases": RESULTS})
+    figures = {"date": time.strftime("%Y-%m-%d"), "interrupted": len(POINTS), "recovered": len(RESULTS),
+               "cases": RESULTS}
+    if "start" in CPU:
+        figures["cpu_seconds"] = round(cpu_seconds() - CPU["start"])
+        figures["wall_seconds"] = round(time.monotonic() - CPU["wall"])
+    record_figures("interruptions", figures)
