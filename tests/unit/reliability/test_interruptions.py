@@ -17,8 +17,9 @@ from .site_runner import REPO, counts, owned, record_figures, run_site, site_com
 
 # (platform name, signal, task line to wait for, seconds to let the task run before the signal)
 POINTS = [
-    ("intr-sql", signal.SIGINT, "TASK [skyforge.prefect_platform.cloudsql : Wait for the instance started earlier]", 0.3),
-    ("intr-tfc", signal.SIGKILL, re.compile(r"TASK \[skyforge\.prefect_platform\.tfc_workspace_runs : Apply "), 0.2),
+    # The instance is nearly ready by then at the test time scale: signal at once, while the wait module starts.
+    ("intr-sql", signal.SIGINT, "TASK [skyforge.prefect_platform.cloudsql : Wait for the instance started earlier]", 0.0),
+    ("intr-tfc", signal.SIGKILL, "TASK [skyforge.prefect_platform.tfc_workspace_runs : Apply intr-tfc-gcs-bucket]", 0.3),
     ("intr-helm", signal.SIGKILL, "TASK [skyforge.prefect_platform.prefect_server : The prefect-server release]", 1.0),
 ]
 CLEAN = "intr-clean"
