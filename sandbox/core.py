@@ -85,7 +85,7 @@ class Store:
 
 
 class Operation:
-    def __init__(self, op_id, kind, duration, on_done, fail_message=None):
+    def __init__(self, op_id, kind, duration, on_done, fail_message=None, on_fail=None):
         self.id = op_id
         self.kind = kind
         self.start = time.monotonic()
@@ -95,6 +95,7 @@ class Operation:
         self.done = False
         self.error = None
         self.fail_message = fail_message
+        self.on_fail = on_fail
         self.result = None
         self.finished_wall = None
         self.lock = threading.Lock()
@@ -105,6 +106,8 @@ class Operation:
                 return self.done
             if self.fail_message:
                 self.error = self.fail_message
+                if self.on_fail:
+                    self.on_fail()
             else:
                 try:
                     self.result = self.on_done() if self.on_done else None
@@ -134,14 +137,15 @@ class Operations:
         self._thread = threading.Thread(target=self._tick, name="sandbox-ops", daemon=True)
         self._thread.start()
 
-    def start(self, kind, on_done=None, resource="", duration=None, can_fail=False):
+    def start(self, kind, on_done=None, resource="", duration=None, can_fail=False, on_fail=None):
+        """on_fail undoes what the request reserved (a pending name) when an injected failure ends the operation."""
         op_id = "operation-%d-%s" % (int(time.time() * 1000), uuid.uuid4().hex[:8])
         seconds = self.sandbox.config.duration(kind) if duration is None else duration
         fail = None
         if can_fail and self.fail_rate and self.sandbox.faults.rng.random() < self.fail_rate:
             fail = "injected operation failure (transient): retry the request"
             self.sandbox.faults.count("operation")
-        op = Operation(op_id, kind, seconds, on_done, fail)
+        op = Operation(op_id, kind, seconds, on_done, fail, on_fail)
         op.resource = resource
         with self.lock:
             self.ops[op_id] = op

@@ -47,6 +47,12 @@ def cidr_contains(outer, inner):
         return False
 
 
+def uncovered_addresses(addresses, cidrs):
+    """The addresses no valid CIDR of `cidrs` contains (an allow-list that would lock them out)."""
+    nets = [c for c in cidrs or [] if cidr_valid(c)]
+    return [a for a in addresses or [] if not any(cidr_contains(n, a) for n in nets)]
+
+
 def host_cidrs(values):
     """Addresses as /32 (or /128) networks; CIDRs unchanged."""
     return [v if "/" in v else "%s/%d" % (v, 128 if ":" in v else 32) for v in values or []]
@@ -69,5 +75,6 @@ class FilterModule(object):
             "cidr_overlaps": cidr_overlaps,
             "cidr_contains": cidr_contains,
             "host_cidrs": host_cidrs,
+            "uncovered_addresses": uncovered_addresses,
             "described_items": described_items,
         }

@@ -93,6 +93,19 @@ class GcpApiError(Exception):
         self.reason = reason
 
 
+class GcpOperationFailed(Exception):
+    """An operation ended in error while ensure() may still try again."""
+
+    def __init__(self, message, operation):
+        super(GcpOperationFailed, self).__init__(message)
+        self.operation = operation
+
+
+# A create or update whose operation ended in error is sent again this many times more, when the resource shows that
+# it did not take effect (a failed operation changes nothing; the next attempt usually succeeds).
+OPERATION_ATTEMPTS = 3
+
+
 def _error_payload(err):
     try:
         content = err.content.decode("utf-8") if isinstance(err.content, bytes) else err.content
@@ -254,6 +267,7 @@ class GcpModule(EnsureMixin, AnsibleModule):
         self._http = None
         self.retry = RetryPolicy(retries=self.params["retries"])
         self.operations_waited = 0
+        self._raise_operation_errors = False
 
     # ---- auth and clients -------------------------------------------------------------
     def credentials(self):
@@ -404,11 +418,27 @@ class GcpModule(EnsureMixin, AnsibleModule):
         self.operations_waited += 1
         error = self._op_error(api, op)
         if error:
-            self.fail_json(
-                msg="GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error),
-                operation=op,
-            )
+            msg = "GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error)
+            if self._raise_operation_errors:
+                raise GcpOperationFailed(msg, op)
+            self.fail_json(msg=msg, operation=op)
         return op
+
+    def _again(self, action, still_needed):
+        """Run action(); when its operation fails and still_needed() says nothing took effect, run it again."""
+        for attempt in range(OPERATION_ATTEMPTS):
+            self._raise_operation_errors = True
+            try:
+                return action()
+            except GcpOperationFailed as exc:
+                self._raise_operation_errors = False
+                if attempt + 1 >= OPERATION_ATTEMPTS or not still_needed():
+                    if attempt + 1 >= OPERATION_ATTEMPTS:
+                        self.fail_json(msg="%s (after %d attempts)" % (exc, OPERATION_ATTEMPTS), operation=exc.operation)
+                    return None
+                time.sleep(poll_interval(attempt, float(os.environ.get("SKYFORGE_POLL_FIRST", "0.5")), 10))
+            finally:
+                self._raise_operation_errors = False
 
     @staticmethod
     def _op_done(api, op):
@@ -455,6 +485,9 @@ class GcpModule(EnsureMixin, AnsibleModule):
         return None
 
     # ---- the declarative resource loop -----------------------------------------------
+
+    def attempt(self, action, still_needed):
+        return self._again(action, still_needed)
 
     def is_own_duplicate(self, exc):
         return isinstance(exc, GcpApiError) and exc.status == 409

@@ -81,7 +81,12 @@ class Compute:
 
     # ---- operations ------------------------------------------------------------------
     def operation(self, kind_key, op_type, target_path, scope, on_done, can_fail=True):
-        op = self.sandbox.ops.start(kind_key, on_done, resource=target_path, can_fail=can_fail)
+        def release():
+            # A failed insert leaves nothing behind in GCP: the name is free for the next attempt.
+            with self.lock:
+                self.pending.discard(target_path)
+
+        op = self.sandbox.ops.start(kind_key, on_done, resource=target_path, can_fail=can_fail, on_fail=release)
         project = target_path.split("/")[1]
         entry = {
             "op": op, "type": op_type, "target": target_path, "project": project, "scope": scope,

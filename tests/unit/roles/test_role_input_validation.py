@@ -1,53 +1,180 @@
-"""Broken inventories fail in the roles' validation, before the first API call, naming the variable."""
+"""Broken inventories fail in the roles' validation, before the site's first API call, naming the variable.
+
+Each case runs the whole site.yml through the sandbox inventory with the case's extra vars; playbooks/validate.yml
+checks every role's inputs first, so nothing may reach an API (the sandbox request log must not grow, apart from
+its own /_sandbox/ admin endpoints, which the inventory reads).
+"""
 
 import json
 import os
 import subprocess
-import sys
+import time
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+# (case, role, extra vars, text the one-line failure must contain: the variable, and the value or the fix)
 CASES = [
-    ("invalid CIDR", {"gcp_foundation_subnet_cidr": "10.10.0.0/33"}, "gcp_foundation_subnet_cidr"),
-    ("not a CIDR", {"gcp_foundation_pods_cidr": "pods"}, "gcp_foundation_pods_cidr"),
-    ("public range", {"gcp_foundation_subnet_cidr": "8.8.8.0/24"}, "must be a private range"),
-    ("overlapping ranges", {"gcp_foundation_pods_cidr": "10.10.0.0/16"}, "overlaps"),
-    ("PSA overlaps services", {"gcp_foundation_psa_cidr": "10.30.0.0/16"}, "overlaps"),
-    ("unknown region", {"gcp_foundation_region": "europe-west99"}, "gcp_foundation_region=europe-west99 is not a GCP region"),
-    ("bad network name", {"gcp_foundation_network_name": "Prefect_VPC"}, "gcp_foundation_network_name is not a valid GCP name"),
-    ("MTU out of range", {"gcp_foundation_mtu": 9000}, "gcp_foundation_mtu must be 1300-8896"),
-    ("PSA too small", {"gcp_foundation_psa_cidr": "10.100.0.0/28"}, "must be a /16 to /24 range"),
-    ("wrong type", {"gcp_foundation_flow_logs": "sometimes"}, "gcp_foundation_flow_logs"),
-    ("bad routing mode", {"gcp_foundation_routing_mode": "WORLDWIDE"}, "gcp_foundation_routing_mode"),
-    ("NAT without IPs", {"cloudrun_nat_ip_names": []}, "cloudrun_nat_ip_names is empty"),
-    ("bad NAT IP name", {"cloudrun_nat_ip_names": ["NAT IP"]}, "cloudrun_nat_ip_names"),
+    # gcp_foundation
+    ("invalid CIDR", "gcp_foundation", {"gcp_foundation_subnet_cidr": "10.10.0.0/33"},
+     "gcp_foundation_subnet_cidr is not a valid IPv4 CIDR range such as 10.10.0.0/20"),
+    ("not a CIDR", "gcp_foundation", {"gcp_foundation_pods_cidr": "pods"}, "gcp_foundation_pods_cidr is not a valid IPv4 CIDR"),
+    ("host bits set", "gcp_foundation", {"gcp_foundation_services_cidr": "10.30.0.1/20"},
+     "gcp_foundation_services_cidr is not a valid IPv4 CIDR"),
+    ("public range", "gcp_foundation", {"gcp_foundation_subnet_cidr": "8.8.8.0/24"},
+     "gcp_foundation_subnet_cidr must be a private range"),
+    ("overlapping ranges", "gcp_foundation", {"gcp_foundation_pods_cidr": "10.10.0.0/16"},
+     "gcp_foundation_pods_cidr (10.10.0.0/16) overlaps gcp_foundation_subnet_cidr"),
+    ("PSA overlaps services", "gcp_foundation", {"gcp_foundation_psa_cidr": "10.30.0.0/16"}, "overlaps"),
+    ("unknown region", "gcp_foundation", {"gcp_foundation_region": "europe-west99"},
+     "gcp_foundation_region=europe-west99 is not a GCP region; use one such as europe-west1"),
+    ("bad network name", "gcp_foundation", {"gcp_foundation_network_name": "Prefect_VPC"},
+     "gcp_foundation_network_name is not a valid GCP name"),
+    ("MTU out of range", "gcp_foundation", {"gcp_foundation_mtu": 9000}, "gcp_foundation_mtu must be 1300-8896"),
+    ("PSA too small", "gcp_foundation", {"gcp_foundation_psa_cidr": "10.100.0.0/28"},
+     "gcp_foundation_psa_cidr=10.100.0.0/28 must be a /16 to /24 range"),
+    ("flow logs not a boolean", "gcp_foundation", {"gcp_foundation_flow_logs": "sometimes"},
+     "argument 'gcp_foundation_flow_logs' is of type str and we were unable to convert to bool"),
+    ("bad routing mode", "gcp_foundation", {"gcp_foundation_routing_mode": "WORLDWIDE"}, "gcp_foundation_routing_mode"),
+    # cloudrun_nat
+    ("NAT without IPs", "cloudrun_nat", {"cloudrun_nat_ip_names": []}, "cloudrun_nat_ip_names is empty"),
+    ("bad NAT IP name", "cloudrun_nat", {"cloudrun_nat_ip_names": ["NAT IP"]}, "cloudrun_nat_ip_names"),
+    ("NAT ports not a number", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": "many"},
+     "argument 'cloudrun_nat_min_ports_per_vm' is of type str and we were unable to convert to int"),
+    ("NAT ports out of range", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": 1},
+     "cloudrun_nat_min_ports_per_vm=1 must be a power of two from 2 to 65536"),
+    ("unknown NAT log filter", "cloudrun_nat", {"cloudrun_nat_log": "EVERYTHING"},
+     "value of cloudrun_nat_log must be one of: none, ERRORS_ONLY, TRANSLATIONS_ONLY, ALL, got: EVERYTHING"),
+    # cloudsql
+    ("unknown Cloud SQL tier", "cloudsql", {"cloudsql_tier": "db-huge"}, "cloudsql_tier=db-huge (db-custom-"),
+    ("Enterprise Plus on a custom tier", "cloudsql", {"cloudsql_edition": "ENTERPRISE_PLUS"},
+     "ENTERPRISE_PLUS needs db-perf-optimized"),
+    ("MySQL for Prefect", "cloudsql", {"cloudsql_database_version": "MYSQL_8_0"},
+     "value of cloudsql_database_version must be one of: POSTGRES_13"),
+    ("unknown availability type", "cloudsql", {"cloudsql_availability_type": "MULTI"},
+     "value of cloudsql_availability_type must be one of: ZONAL, REGIONAL, got: MULTI"),
+    ("superuser as the app user", "cloudsql", {"cloudsql_user": "postgres"}, "cloudsql_user (not postgres)"),
+    ("maintenance day 8", "cloudsql", {"cloudsql_maintenance_window": {"day": 8, "hour": 3}},
+     "cloudsql_maintenance_window day 1-7"),
+    # gke_autopilot
+    ("cluster name too long", "gke_autopilot", {"gke_autopilot_name": "a" * 41}, "gke_autopilot_name=" + "a" * 41),
+    ("master range not a /28", "gke_autopilot", {"gke_autopilot_master_cidr": "172.16.0.0/24"},
+     "gke_autopilot_master_cidr=172.16.0.0/24 (a /28"),
+    ("bad authorized network", "gke_autopilot", {"gke_autopilot_authorized_networks": ["10.0.0.0/33"]},
+     "gke_autopilot_authorized_networks (CIDR ranges)"),
+    ("maintenance at 25:00", "gke_autopilot", {"gke_autopilot_maintenance_start_time": "25:00"},
+     "gke_autopilot_maintenance_start_time (HH:MM UTC)"),
+    ("unknown release channel", "gke_autopilot", {"gke_autopilot_release_channel": "BETA"},
+     "value of gke_autopilot_release_channel must be one of: RAPID, REGULAR, STABLE, EXTENDED, got: BETA"),
+    ("private endpoint not a boolean", "gke_autopilot", {"gke_autopilot_private_endpoint": "maybe"},
+     "argument 'gke_autopilot_private_endpoint' is of type str and we were unable to convert to bool"),
+    # tfc_agent
+    ("agent pool name with a space", "tfc_agent", {"tfc_agent_pool_name": "my agents"},
+     "tfc_agent_pool_name=my agents is not a valid agent pool name"),
+    ("agent zone in another region", "tfc_agent", {"tfc_agent_zone": "us-central1-a"},
+     "tfc_agent_zone=us-central1-a must be a zone of tfc_agent_region=europe-west1"),
+    ("agent disk too small", "tfc_agent", {"tfc_agent_disk_size_gb": 5}, "tfc_agent_disk_size_gb must be at least 10"),
+    ("agent role without roles/", "tfc_agent", {"tfc_agent_project_roles": ["storage.admin"]},
+     "must be role names such as roles/storage.admin"),
+    ("agent service account too short", "tfc_agent", {"tfc_agent_service_account": "ab"},
+     "tfc_agent_service_account=ab is not a service-account ID"),
+    # tfc_workspace_runs
+    ("component without a config_dir", "tfc_workspace_runs", {"tfc_workspace_runs_components": [{"name": "bucket"}]},
+     "missing required arguments: config_dir found in tfc_workspace_runs_components"),
+    ("dependency cycle", "tfc_workspace_runs", {"tfc_workspace_runs_components": [
+        {"name": "a", "config_dir": "gcs_bucket", "depends_on": ["b"]},
+        {"name": "b", "config_dir": "gcs_bucket", "depends_on": ["a"]}]}, "tfc_workspace_runs_components is invalid"),
+    ("unknown execution mode", "tfc_workspace_runs", {"tfc_workspace_runs_execution_mode": "local"},
+     "value of tfc_workspace_runs_execution_mode must be one of: agent, remote, got: local"),
+    ("run timeout of zero", "tfc_workspace_runs", {"tfc_workspace_runs_timeout": 0},
+     "tfc_workspace_runs_timeout must be positive"),
+    ("uppercase workspace tag", "tfc_workspace_runs", {"tfc_workspace_runs_tags": ["Skyforge"]},
+     "tfc_workspace_runs_tags must be lowercase"),
+    # cloudflare_zero_trust
+    ("Prefect hostname outside the zone", "cloudflare_zero_trust", {"prefect_server_hostname": "prefect.example.org"},
+     "cloudflare_zero_trust_hostname=prefect.example.org is not in the zone"),
+    ("allow-list that locks out the NAT", "cloudflare_zero_trust",
+     {"cloudflare_zero_trust_allowed_cidrs": ["198.51.100.0/24"]},
+     "cloudflare_zero_trust_allowed_cidrs does not contain the Cloud NAT egress IPs"),
+    ("operator range 0.0.0.0/0", "cloudflare_zero_trust", {"cloudflare_zero_trust_operator_cidrs": ["0.0.0.0/0"]},
+     "cloudflare_zero_trust_allowed_cidrs: 0.0.0.0/0 is wider than /8"),
+    ("operator CIDR with host bits", "cloudflare_zero_trust", {"cloudflare_zero_trust_operator_cidrs": ["203.0.113.7/24"]},
+     "cloudflare_zero_trust_allowed_cidrs: 203.0.113.7/24 is not an IPv4 CIDR"),
+    ("session duration in days", "cloudflare_zero_trust", {"cloudflare_zero_trust_session_duration": "1 day"},
+     "cloudflare_zero_trust_session_duration=1 day is not a duration such as 24h"),
+    ("no Cloudflare zone", "cloudflare_zero_trust", {"cloudflare_zone": ""}, "cloudflare_zero_trust_zone is empty"),
+    # prefect_server
+    ("namespace with capitals", "prefect_server", {"prefect_server_namespace": "Prefect"},
+     "prefect_server_namespace=Prefect must be a DNS label"),
+    ("Origin CA without a certificate", "prefect_server", {"prefect_server_origin_tls": "origin_ca"},
+     "origin_ca needs prefect_server_origin_cert and prefect_server_origin_key"),
+    ("basic-auth user with a colon", "prefect_server", {"prefect_server_auth_user": "ad:min"},
+     "prefect_server_auth_user must have no colon"),
+    ("origin allow-list as a string", "prefect_server", {"prefect_server_origin_allowed_cidrs": "173.245.48.0/20"},
+     "prefect_server_origin_allowed_cidrs a list of CIDR ranges"),
+    # prefect_worker
+    ("pool concurrency below zero", "prefect_worker", {"prefect_worker_pool_concurrency": -1},
+     "prefect_worker_pool_concurrency=-1 must be a whole number"),
+    ("pool name with a space", "prefect_worker", {"prefect_worker_pool_name": "cloud run"},
+     "pool names are letters, digits"),
+    ("worker service account too short", "prefect_worker", {"prefect_worker_gsa": "w"},
+     "prefect_worker_gsa / prefect_worker_runtime_gsa must be service-account IDs"),
+    ("unknown worker type", "prefect_worker", {"prefect_worker_release_pool_type": "lambda"},
+     "prefect_worker_release_pool_type=lambda is not a Prefect worker type"),
+    # platform_verify
+    ("verify timeout of zero", "platform_verify", {"platform_verify_timeout": 0},
+     "platform_verify_timeout=0 must be a positive"),
+    ("verify timeout not a number", "platform_verify", {"platform_verify_timeout": "soon"},
+     "argument 'platform_verify_timeout' is of type str and we were unable to convert to int"),
 ]
 
+RESULTS = {}
 
-@pytest.fixture(scope="module")
-def inventory(sandbox, tmp_path_factory):
+
+def requests_made(sandbox, start):
+    """API requests (not the sandbox's own /_sandbox/ admin endpoints) logged since entry `start`."""
+    return [e for e in sandbox.log.entries[start:] if not str(e.get("path", "")).startswith("/_sandbox")]
+
+
+@pytest.mark.parametrize("case,role,extra,expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extra, expected):
     ep = sandbox.endpoints()
-    path = tmp_path_factory.mktemp("inv") / "hosts.yml"
-    path.write_text(json.dumps({"all": {"hosts": {"localhost": {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "gcp_project": ep["gcp_project"], "gcp_auth_kind": "serviceaccount",
-        "gcp_service_account_file": ep["gcp_service_account_file"],
-        "gcp_api_endpoint_template": ep["gcp_api_endpoint_template"]}}}}))
-    return str(path)
-
-
-@pytest.mark.parametrize("case,extra,expected", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_fails_before_any_api_call(sandbox, inventory, case, extra, expected):
+    variables = {"skyforge_name": "broken", "prefect_server_hostname": "broken.%s" % ep["cloudflare_zone"],
+                 "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}
+    variables.update(extra)
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", SKYFORGE_SANDBOX_DIR=sandbox.config.state_dir)
     before = len(sandbox.log.entries)
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
-        ["ansible-playbook", os.path.join(REPO, "playbooks", "foundation.yml"), "-i", inventory,
-         "-e", json.dumps(extra)],
+        ["ansible-playbook", os.path.join(REPO, "site.yml"), "-i", os.path.join(REPO, "inventories", "sandbox"),
+         "-e", json.dumps(variables)],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False,
     )
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, "%s: the playbook should have failed:\n%s" % (case, out[-2000:])
-    assert expected in " ".join(out.split()), "%s: message should name %r:\n%s" % (case, expected, out[-3000:])
-    assert len(sandbox.log.entries) == before, "%s: an API call was made before validation failed" % case
+    flat = " ".join(out.split())
+    calls = requests_made(sandbox, before)
+    RESULTS[case] = proc.returncode != 0 and expected in flat and not calls
+    assert proc.returncode != 0, "%s: the site should have failed:\n%s" % (case, out[-2000:])
+    assert expected in flat, "%s: message should say %r:\n%s" % (case, expected, out[-3000:])
+    # The role's own checks (tasks/validate.yml) or its argument spec (meta/argument_specs.yml) must be what failed.
+    failed_task = out[:out.find("fatal: [localhost]")].rsplit("TASK [", 1)[-1].split("]", 1)[0]
+    assert failed_task.startswith(("skyforge.prefect_platform.%s : Check" % role,
+                                   "skyforge.prefect_platform.%s : Validating arguments" % role)), \
+        "%s: the %s role's validation should have failed, not %r" % (case, role, failed_task)
+    assert not calls, "%s: API calls were made before validation failed: %r" % (case, calls[:5])
+
+
+def test_every_role_has_broken_inventories():
+    roles = {c[1] for c in CASES}
+    assert len(CASES) >= 40 and len(roles) == 10, (len(CASES), sorted(roles))
+
+
+def test_record_bad_input_figures():
+    """Runs last in this file: records how many of the cases ran and were caught."""
+    if not RESULTS:
+        pytest.skip("no bad-input case ran in this session")
+    from tests.unit.reliability.site_runner import record_figures
+
+    record_figures("bad_input", {"date": time.strftime("%Y-%m-%d"), "cases": len(RESULTS),
+                                 "caught_before_first_api_call": sum(RESULTS.values()),
+                                 "roles": len({c[1] for c in CASES if c[0] in RESULTS})})
