@@ -68,7 +68,12 @@ def counts(inventory):
 
 
 def record_figures(section, figures):
-    """Merge this test's figures into docs/reliability-figures.json, which docs/reliability.md cites."""
+    """Merge this test's figures into docs/reliability-figures.json, which docs/reliability.md cites.
+
+    Only with SKYFORGE_RECORD_FIGURES=1, so an ordinary test run leaves the work tree clean.
+    """
+    if os.environ.get("SKYFORGE_RECORD_FIGURES") != "1":
+        return
     data = {}
     if os.path.exists(FIGURES):
         with open(FIGURES) as fh:
