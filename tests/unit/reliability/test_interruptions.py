@@ -81,12 +81,12 @@ def landed(output):
 def test_rerun_after_interruption_matches_a_clean_run(sandbox, tmp_path, clean, name, sig, marker, delay):
     interrupted = interrupt(sandbox, name, tmp_path, sig, marker, delay)
     assert "PLAY RECAP" not in interrupted or sig == signal.SIGINT
-    changed, _ = run_site(sandbox, name, tmp_path)
+    changed, _output = run_site(sandbox, name, tmp_path)
     assert changed > 0, "the re-run should have finished the interrupted work"
     again, again_out = run_site(sandbox, name, tmp_path)
     assert again == 0, "the run after the recovery must change nothing:\n" + again_out[-4000:]
     mine = owned(sandbox, name)
-    assert counts(mine) == {t: n for t, n in counts(clean).items()}, \
+    assert counts(mine) == dict(counts(clean)), \
         "resources differ from a clean run (duplicates or orphans):\n clean: %r\n %s: %r" % (
             counts(clean), name, counts(mine))
     assert normalised(mine, name) == normalised(clean, CLEAN), "resource names differ from a clean run"

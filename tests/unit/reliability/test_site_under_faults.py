@@ -31,7 +31,7 @@ def test_whole_site_converges_under_faults(sandbox, tmp_path):
     started = time.monotonic()
     reruns = 0
     try:
-        for _ in range(4):
+        for _attempt in range(4):
             returncode, rc, output = try_site(sandbox, NAME, tmp_path)
             if returncode == 0:
                 break
