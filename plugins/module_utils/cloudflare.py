@@ -259,23 +259,20 @@ def find_list(module, name_or_id, list_type=None):
     return None
 
 
+def _find_paged(module, lister, name_or_id, resource, area):
+    for item in module.paginate(lister, per_page=50, account_id=module.account_id, action="list", resource=resource,
+                                area=area):
+        if name_or_id in (item.get("id"), item.get("name")):
+            return item
+    return None
+
+
 def find_policy(module, name_or_id):
     """A reusable Access policy by name or id, or None."""
-    policies = module.paginate(module.client.zero_trust.access.policies.list, per_page=50,
-                               account_id=module.account_id, action="list", resource="Access policies",
-                               area="access")
-    for pol in policies:
-        if name_or_id in (pol.get("id"), pol.get("name")):
-            return pol
-    return None
+    return _find_paged(module, module.client.zero_trust.access.policies.list, name_or_id, "Access policies", "access")
 
 
 def find_service_token(module, name_or_id):
     """An Access service token by name or id (never with its secret), or None."""
-    tokens = module.paginate(module.client.zero_trust.access.service_tokens.list, per_page=50,
-                             account_id=module.account_id, action="list", resource="Access service tokens",
-                             area="service_token")
-    for tok in tokens:
-        if name_or_id in (tok.get("id"), tok.get("name")):
-            return tok
-    return None
+    return _find_paged(module, module.client.zero_trust.access.service_tokens.list, name_or_id,
+                       "Access service tokens", "service_token")
