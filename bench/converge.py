@@ -23,12 +23,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import critical_path as cp  # noqa: E402
+from benchenv import ansible_env  # noqa: E402
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Google's read methods that travel as POST (custom verbs on a resource).
+READ_VERBS = (":getIamPolicy", ":testIamPermissions")
+
+
+def is_write(req):
+    path = req["path"].split("?", 1)[0]
+    return req["method"] in WRITE_METHODS and not path.endswith(READ_VERBS)
+
+
+def shape(req):
+    """A request's path with its names folded, so the breakdown groups one kind of call."""
+    path = req["path"].split("?", 1)[0]
+    path = re.sub(r"/[0-9a-f]{32}(?=/|$)", "/{id}", path)
+    path = re.sub(r"/(ws|var|run|apool|sv|agent)-[A-Za-z0-9]+", r"/\1-{id}", path)
+    return "%s %s %s" % (req["family"], req["method"], path)
 
 
 def sandbox(cmd, env):
-    subprocess.run([sys.executable, "-m", "sandbox"] + cmd, cwd=ROOT, env=env, check=True)
+    subprocess.run([env.get("VIRTUAL_ENV", sys.prefix) + "/bin/python", "-m", "sandbox"] + cmd, cwd=ROOT, env=env, check=True)
 
 
 def get(url):
@@ -53,9 +69,10 @@ def main():
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--inventory", default="inventories/sandbox")
     parser.add_argument("--playbook", default="site.yml")
+    parser.add_argument("--dump", help="write the no-op run's requests and the sandbox inventory to this JSON file")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
-    env = dict(os.environ, SKYFORGE_SANDBOX_TIME_SCALE=str(args.scale))
+    env = ansible_env(SKYFORGE_SANDBOX_TIME_SCALE=args.scale)
     sandbox(["down"], env)
     sandbox(["up", "--fresh"], env)
     try:
@@ -74,11 +91,21 @@ def main():
         before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
         wall2, changed2 = playbook(args, env, args.playbook)
         requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
-        api = [r for r in requests if not r["path"].startswith("/_sandbox") and r["path"] != "/token"]
-        writes = [r for r in api if r["method"] in WRITE_METHODS]
+        # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
+        api = [r for r in requests
+               if not r["path"].startswith("/_sandbox") and r["path"] != "/token" and r["method"] != "CONNECT"]
+        writes = [r for r in api if is_write(r)]
         resources = sum(len(v) for v in get(ep["gcp_url"] + "/_sandbox/inventory").values())
         print("no-op re-run: wall %.1fs, changed=%d, %d API requests for %d resources (%.2f per resource), %d writes" % (
             wall2, changed2, len(api), resources, len(api) / max(1, resources), len(writes)))
+        counts = {}
+        for r in api:
+            counts[shape(r)] = counts.get(shape(r), 0) + 1
+        for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            print("  %3d  %s%s" % (n, key, "  (write)" if any(is_write(r) and shape(r) == key for r in api) else ""))
+        if args.dump:
+            with open(args.dump, "w") as fh:
+                json.dump({"requests": api, "inventory": get(ep["gcp_url"] + "/_sandbox/inventory")}, fh, indent=1)
     finally:
         sandbox(["down"], env)
     return 0

@@ -23,6 +23,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from benchenv import ansible_env  # noqa: E402
 
 
 def main():
@@ -40,7 +43,7 @@ def main():
         margs = {"project": ep["gcp_project"], "auth_kind": "serviceaccount",
                  "service_account_file": ep["gcp_service_account_file"],
                  "api_endpoint_template": ep["gcp_api_endpoint_template"], "name": "bench-net"}
-        env = dict(os.environ, PYTHONPATH=COLLECTIONS, ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS))
+        env = ansible_env(PYTHONPATH=COLLECTIONS)
 
         def module_call():
             payload = json.dumps({"ANSIBLE_MODULE_ARGS": dict(margs, _ansible_check_mode=False, _ansible_diff=False)})

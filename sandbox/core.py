@@ -308,7 +308,11 @@ class Sandbox:
         if path == "endpoints":
             return Response(200, self.endpoints())
         if path == "inventory":
-            return Response(200, self.store.inventory())
+            out = self.store.inventory()
+            for other in self.apps.values():
+                if hasattr(other, "inventory"):
+                    out.update(other.inventory())
+            return Response(200, out)
         if path == "requests":
             return Response(200, self.log.entries[-int(req.query.get("last", 100000)):])
         if path == "summary":

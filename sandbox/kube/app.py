@@ -59,6 +59,15 @@ class KubeApp(App):
     def summary(self):
         return self.releases.summary()
 
+    def inventory(self):
+        out = {}
+        with self.lock:
+            clusters = list(self.clusters.values())
+        for api in clusters:
+            for kind, names in api.inventory().items():
+                out.setdefault(kind, []).extend(names)
+        return out
+
     def admin(self, req, path):
         if path == "kube/releases":
             return self.releases.describe()

@@ -105,6 +105,7 @@ class ClusterApi(App):
         self.endpoint = endpoint
         self.lock = threading.RLock()
         self.objects = {}  # (resource, namespace, name) -> object
+        self.created_by_clients = set()  # keys of objects a client POSTed (not the release controller's)
         self.rv = 1
         self.watchers = []  # callables(event, resource, obj) -- the release controller
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
@@ -150,6 +151,22 @@ class ClusterApi(App):
 
     def stop(self):
         self.server.stop()
+
+    def inventory(self):
+        """What clients manage here: the objects they created, with Helm's revision Secrets folded into releases."""
+        out = {}
+        with self.lock:
+            for key in sorted(self.created_by_clients):
+                obj = self.objects.get(key)
+                if obj is None:
+                    continue
+                resource, ns, name = key
+                if resource == "secrets" and obj.get("type") == "helm.sh/release.v1":
+                    labels = obj["metadata"].get("labels", {})
+                    out.setdefault("helm.releases", set()).add("%s/%s" % (ns, labels.get("name", name)))
+                else:
+                    out.setdefault("kube." + resource, set()).add("%s/%s" % (ns, name) if ns else name)
+        return {k: sorted(v) for k, v in out.items()}
 
     def _store(self, resource, namespace, obj):
         meta = obj.setdefault("metadata", {})
@@ -393,6 +410,7 @@ class ClusterApi(App):
                     out["metadata"]["namespace"] = ns
                 return Response(201, out, self._warn(warnings))
             obj = self._store(resource, ns, body)
+            self.created_by_clients.add((resource, ns, body["metadata"]["name"]))
             out = copy.deepcopy(obj)
         self.notify("ADDED", resource, out)
         return Response(201, out, self._warn(warnings))
