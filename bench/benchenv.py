@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,3 +17,10 @@ def ansible_env(**extra):
     env = json.loads(out.strip().splitlines()[-1])
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def in_venv():
+    """Re-run this script with the repo's venv Python (bootstrap.sh makes it) when started with another one."""
+    venv_python = os.path.join(ROOT, ".venv", "bin", "python")
+    if os.path.realpath(sys.prefix) != os.path.realpath(os.path.join(ROOT, ".venv")) and os.path.exists(venv_python):
+        os.execv(venv_python, [venv_python] + sys.argv)

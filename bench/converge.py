@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import critical_path as cp  # noqa: E402
-from benchenv import ansible_env  # noqa: E402
+from benchenv import ansible_env, in_venv  # noqa: E402
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Google's read methods that travel as POST (custom verbs on a resource).
@@ -65,6 +65,7 @@ def playbook(args, env, playbook="site.yml"):
 
 
 def main():
+    in_venv()
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--inventory", default="inventories/sandbox")
@@ -79,13 +80,22 @@ def main():
         state_dir = env.get("SKYFORGE_SANDBOX_DIR", os.path.join(ROOT, ".sandbox"))
         with open(os.path.join(state_dir, "endpoints.json")) as fh:
             ep = json.load(fh)
+        started = time.time()
         wall, changed = playbook(args, env, args.playbook)
+        ended = time.time()
         timeline = get(ep["gcp_url"] + "/_sandbox/timeline")
         seconds, chain = cp.critical_path(timeline)
         print("converge: wall %.1fs, changed=%d, critical path %.1fs, ratio %.2f (goal <= 1.15)" % (
             wall, changed, seconds, wall / seconds if seconds else float("nan")))
         for op in chain:
             print("  critical: %-30s %6.1fs %s" % (op["kind"], op["end"] - op["start"], op.get("resource", "")))
+        spent = cp.overhead(chain, started, ended)
+        print("  off the path: %.1fs before its first operation (validation, APIs read), %.1fs between its operations, "
+              "%.1fs after its last one (verification, smoke flow run)" % (
+                  spent["before"], sum(g for _, _, g in spent["gaps"]), spent["after"]))
+        for before, after, gap in spent["gaps"]:
+            if gap >= 1.0:
+                print("    %5.1fs from %s ending to %s starting" % (gap, before, after))
         for op in cp.serial_waits(timeline, chain):
             print("  serial wait off the critical path: %-30s %6.1fs" % (op["kind"], op["end"] - op["start"]))
         before = len(get(ep["gcp_url"] + "/_sandbox/requests"))

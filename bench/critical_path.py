@@ -73,6 +73,15 @@ def serial_waits(timeline, chain):
     return out
 
 
+def overhead(chain, started, ended):
+    """Where the wall time off the critical path went: before its first operation, between its operations (the
+    Ansible tasks that ran after one finished and before the next one started), and after its last one."""
+    if not chain:
+        return {"before": ended - started, "gaps": [], "after": 0.0}
+    gaps = [(a["kind"], b["kind"], max(0.0, b["start"] - a["end"])) for a, b in zip(chain, chain[1:])]
+    return {"before": max(0.0, chain[0]["start"] - started), "gaps": gaps, "after": max(0.0, ended - chain[-1]["end"])}
+
+
 def main(path):
     with open(path) as fh:
         timeline = json.load(fh)

@@ -25,10 +25,11 @@ COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from benchenv import ansible_env  # noqa: E402
+from benchenv import ansible_env, in_venv  # noqa: E402
 
 
 def main():
+    in_venv()
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=15)
     args = parser.parse_args()

@@ -36,3 +36,12 @@ def test_unrelated_operations_do_not_chain():
 def test_failed_operations_are_ignored():
     timeline = [op("compute.network", 0, 10), dict(op("compute.subnetwork", 10, 50), error="boom")]
     assert cp.critical_path(timeline)[0] == 10
+
+
+def test_overhead_splits_the_wall_time_off_the_path():
+    chain = [op("compute.network", 5, 10), op("compute.subnetwork", 12, 15), op("compute.address", 15, 16)]
+    spent = cp.overhead(chain, started=0, ended=30)
+    assert spent["before"] == 5 and spent["after"] == 14
+    assert spent["gaps"] == [("compute.network", "compute.subnetwork", 2), ("compute.subnetwork", "compute.address", 0)]
+    # wall = before + gaps + operations + after
+    assert spent["before"] + sum(g for _, _, g in spent["gaps"]) + 5 + 3 + 1 + spent["after"] == 30
