@@ -243,10 +243,32 @@ def tfc_component_missing_outputs(component, outputs):
     return missing
 
 
+def tfc_component_variables(component, outputs):
+    """The variables of a normalised component as tfc_workspace_variables takes them, value_from resolved.
+
+    An output not produced yet (check mode before the first apply) stands in as a placeholder. A value that
+    is not a string (an output that is a list or map) is sent as JSON, which is valid HCL.
+    """
+    out = []
+    for var in component.get("variables") or []:
+        value = var.get("value")
+        if var.get("value_from"):
+            name, _sep, output = var["value_from"].partition(".")
+            value = ((outputs or {}).get(name) or {}).get(output, "(output %s after apply)" % var["value_from"])
+        hcl = bool(var.get("hcl")) or not _is_str(value)
+        item = {"key": var["key"], "value": value if _is_str(value) else json.dumps(value),
+                "category": var.get("category", "terraform"), "hcl": hcl, "sensitive": bool(var.get("sensitive"))}
+        if var.get("description"):
+            item["description"] = var["description"]
+        out.append(item)
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "tfc_component_problems": tfc_component_problems,
             "tfc_component_order": tfc_component_order,
             "tfc_component_missing_outputs": tfc_component_missing_outputs,
+            "tfc_component_variables": tfc_component_variables,
         }

@@ -13,6 +13,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import json
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
@@ -21,6 +23,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     EnsureMixin,
     Resource,
     RetryPolicy,
+    differs,
 )
 
 PYTFE_IMP_ERR = None
@@ -239,9 +242,40 @@ class TfcModule(EnsureMixin, AnsibleModule):
         if ws is None:
             if self.check_mode:
                 return None
-            self.fail_json(msg="HCP Terraform: workspace %s does not exist in organization %s. Fix: create it first "
-                               "(skyforge.prefect_platform.tfc_workspace)." % (name, self.organization))
+            self.missing_workspace(name)
         return ws
+
+    def missing_workspace(self, label):
+        self.fail_json(msg="HCP Terraform: workspace %s does not exist in organization %s. Fix: create it first "
+                           "(skyforge.prefect_platform.tfc_workspace)." % (label, self.organization))
+
+    def workspace_by_id(self, ws_id, allow_missing=True):
+        doc = self.jsonapi("GET", "/api/v2/workspaces/%s" % ws_id, action="read workspace", resource=ws_id,
+                           allow_404=allow_missing)
+        return (doc or {}).get("data")
+
+    def target_workspace(self):
+        """(workspace ID, label) from the workspace or workspace_id option.
+
+        An ID is taken as given (no read); a name is looked up once. In check mode a workspace that does not
+        exist yet gives (None, name): an earlier task would create it.
+        """
+        if self.params.get("workspace_id"):
+            return self.params["workspace_id"], self.params["workspace_id"]
+        name = self.params["workspace"]
+        ws = self.require_workspace(name)
+        return (ws["id"] if ws else None), name
+
+    def workspace_variables(self, ws_id, label):
+        """Every variable of the workspace as JSON:API documents, in one request (the endpoint is not paginated).
+
+        Raw JSON:API rather than pytfe: pytfe's Variable drops `version-id`, which tfc_run's digest needs.
+        """
+        doc = self.jsonapi("GET", "/api/v2/workspaces/%s/vars" % ws_id, action="list variables of", resource=label,
+                           allow_404=True)
+        if doc is None:
+            self.missing_workspace(label)
+        return doc.get("data") or []
 
     def agent_pool_by_name(self, name):
         for pool in self.call(lambda: list(self.client.agent_pools.list(self.organization)),
@@ -259,6 +293,164 @@ class TfcModule(EnsureMixin, AnsibleModule):
     def create_failed(self, resource, exc):
         if isinstance(exc, TfcApiError):
             self.fail("create %s" % resource.kind, resource.name, exc.status, exc.detail)
+
+
+# ---- workspace variables: tfc_variable and tfc_workspace_variables share these ---------------------------------
+
+PENDING = "(pending)"
+
+
+def variable_problem(spec):
+    """Why the API would refuse (or misread) a variable, as the message to fail with; None when it is fine."""
+    key = spec["key"]
+    if spec["category"] == "terraform" and not (key[:1].isalpha() or key[:1] == "_"):
+        return "key=%r is not a valid Terraform variable name: start with a letter or _" % key
+    if spec["hcl"] and spec["category"] == "env":
+        return "hcl=true has no effect on environment variables: drop hcl or use category=terraform"
+    return None
+
+
+def find_variable(docs, key, category):
+    for doc in docs or []:
+        a = doc.get("attributes") or {}
+        if a.get("key") == key and a.get("category") == category:
+            return doc
+    return None
+
+
+def variable_view(doc):
+    """The module's view of a JSON:API variable; a sensitive variable has no value in it."""
+    if doc is None:
+        return None
+    a = doc.get("attributes") or {}
+    out = {"id": doc.get("id"), "key": a.get("key"), "category": a.get("category"), "hcl": bool(a.get("hcl")),
+           "sensitive": bool(a.get("sensitive")), "description": a.get("description")}
+    if not a.get("sensitive"):
+        out["value"] = a.get("value")
+    return out
+
+
+def variables_digest(docs):
+    """Digest of the variables' versions: `version-id` changes whenever a value does, even a sensitive one.
+
+    tfc_run records it in the run message; tfc_workspace_variables returns it so tfc_run need not list again.
+    A variable about to change carries PENDING instead of a version, so a predicted digest never matches.
+    """
+    blob = json.dumps(sorted((d["attributes"]["key"], d["attributes"]["category"], d["attributes"].get("version-id"))
+                             for d in docs or []))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class WorkspaceVariable(TfcResource):
+    """One variable of a workspace, driven from a spec {key, value, category, hcl, sensitive, description}.
+
+    `docs` is the workspace's variable list already read by the caller, so a module lists once however many
+    variables it manages. The value of a sensitive variable cannot be read back: it is never compared, only
+    written on create, on force_update_sensitive, or when the variable becomes sensitive.
+    """
+
+    kind = "variable"
+    secret_keys = ("value",)
+    returns_resource = True
+
+    def __init__(self, module, ws_id, ws_label, spec, docs, force_update_sensitive=False):
+        super(WorkspaceVariable, self).__init__(module)
+        self.ws_id = ws_id
+        self.ws_label = ws_label
+        self.spec = spec
+        self.force = force_update_sensitive
+        self._docs = docs
+        self.sensitive_note = None
+
+    @property
+    def name(self):
+        return "%s/%s (%s)" % (self.ws_label, self.spec["key"], self.spec["category"])
+
+    def find(self, docs):
+        return find_variable(docs, self.spec["key"], self.spec["category"])
+
+    def get(self):
+        # The list the caller read serves the first lookup; a later one (a read-back) reads again.
+        if self._docs is None:
+            if self.ws_id is None:
+                return None
+            docs = self.module.workspace_variables(self.ws_id, self.ws_label)
+        else:
+            docs, self._docs = self._docs, None
+        return self.find(docs)
+
+    def unsensitive_problem(self, current, delete_with="state=absent"):
+        if current is not None and (current.get("attributes") or {}).get("sensitive") and not self.spec["sensitive"]:
+            return ("variable %s is sensitive and HCP Terraform cannot make it non-sensitive. Fix: delete it "
+                    "(%s) and create it again, or keep sensitive=true." % (self.name, delete_with))
+        return None
+
+    def view(self, resource):
+        if isinstance(resource, dict) and "attributes" not in resource:
+            return resource  # already a view (a prediction)
+        return variable_view(resource)
+
+    def desired(self):
+        s = self.spec
+        out = {"key": s["key"], "category": s["category"], "hcl": bool(s["hcl"]), "sensitive": bool(s["sensitive"])}
+        if s.get("description") is not None:
+            out["description"] = s["description"]
+        if not s["sensitive"]:
+            out["value"] = s["value"]
+        return out
+
+    def changes(self, desired, current):
+        found = differs(desired, current)
+        if current and current.get("sensitive") and self.spec["sensitive"]:
+            if self.force:
+                found.append("value")
+                self.sensitive_note = "written"
+            elif self.sensitive_note is None:
+                self.sensitive_note = "not_compared"
+        return found
+
+    def predict(self, current, desired):
+        out = dict(current or {}, **desired)
+        if out.get("sensitive"):
+            out.pop("value", None)
+        return out
+
+    def _send(self, method, path, attributes, action, var_id=None, allow=()):
+        data = {"type": "vars", "attributes": attributes}
+        if var_id:
+            data["id"] = var_id
+        doc = self.module.jsonapi(method, path, body={"data": data}, action=action, resource=self.name, allow=allow)
+        return doc.get("data")
+
+    def create(self, desired):
+        s = self.spec
+        attrs = {"key": s["key"], "value": s["value"], "category": s["category"], "hcl": bool(s["hcl"]),
+                 "sensitive": bool(s["sensitive"])}
+        if s.get("description") is not None:
+            attrs["description"] = s["description"]
+        created = self._send("POST", "/api/v2/workspaces/%s/vars" % self.ws_id, attrs, "create variable",
+                             allow=(422,))
+        if s["sensitive"]:
+            self.sensitive_note = "written"
+        return created
+
+    def update(self, current, desired, changes):
+        s = self.spec
+        attrs = {"hcl": bool(s["hcl"]), "sensitive": bool(s["sensitive"])}
+        if s.get("description") is not None:
+            attrs["description"] = s["description"]
+        was_sensitive = bool((current.get("attributes") or {}).get("sensitive"))
+        if "value" in changes or (s["sensitive"] and not was_sensitive):
+            # Making a variable sensitive rewrites its value too, so the stored value is the one asked for.
+            attrs["value"] = s["value"]
+            if s["sensitive"]:
+                self.sensitive_note = "written"
+        return self._send("PATCH", "/api/v2/workspaces/%s/vars/%s" % (self.ws_id, current["id"]), attrs,
+                          "update variable", var_id=current["id"])
+
+    def delete(self, current):
+        self.module.jsonapi("DELETE", "/api/v2/workspaces/%s/vars/%s" % (self.ws_id, current["id"]),
+                            action="delete variable", resource=self.name, allow_404=True)
 
 
 def rel_id(doc, name):

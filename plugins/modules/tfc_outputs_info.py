@@ -22,9 +22,16 @@ extends_documentation_fragment:
   - skyforge.prefect_platform.attributes.info_module
 options:
   workspace:
-    description: The workspace name.
+    description:
+      - The workspace name.
+      - One of O(workspace) and O(workspace_id) is required.
     type: str
-    required: true
+  workspace_id:
+    description:
+      - The workspace ID (C(ws-...)), for example from RV(skyforge.prefect_platform.tfc_workspace#module:workspace.id).
+      - Saves looking the workspace up by name; the workspace is read only when it has no state, to tell that
+        apart from a workspace that does not exist.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -65,14 +72,23 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc impo
 
 
 def main():
-    module = TfcModule(argument_spec=dict(workspace=dict(type="str", required=True)))
+    module = TfcModule(
+        argument_spec=dict(workspace=dict(type="str"), workspace_id=dict(type="str")),
+        required_one_of=[("workspace", "workspace_id")],
+        mutually_exclusive=[("workspace", "workspace_id")],
+    )
     p = module.params
-    ws = module.workspace(p["workspace"])
-    if ws is None:
+    label = p["workspace"] or p["workspace_id"]
+    ws_id = p["workspace_id"]
+    if ws_id is None:
+        ws = module.workspace(p["workspace"])
+        ws_id = ws["id"] if ws else None
+    items = module.call(lambda: list(module.client.state_version_outputs.read_current(ws_id)),
+                        action="read current outputs of", resource=label, allow_404=True) if ws_id else None
+    if items is None and (ws_id is None or (p["workspace_id"] and module.workspace_by_id(ws_id) is None)):
+        # The API answers 404 both for a workspace without state and for one that does not exist.
         module.fail_json(msg="workspace %s does not exist in organization %s. Fix: check the name, or create and "
-                             "apply it first." % (p["workspace"], module.organization))
-    items = module.call(lambda: list(module.client.state_version_outputs.read_current(ws["id"])),
-                        action="read current outputs of", resource=p["workspace"], allow_404=True)
+                             "apply it first." % (label, module.organization))
     outputs = {}
     for o in items or []:
         outputs[o.name] = {"value": None if o.sensitive else o.value, "sensitive": bool(o.sensitive), "type": o.type}

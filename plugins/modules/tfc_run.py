@@ -29,9 +29,24 @@ extends_documentation_fragment:
   - skyforge.prefect_platform.attributes
 options:
   workspace:
-    description: The workspace name.
+    description:
+      - The workspace name.
+      - At least one of O(workspace) and O(workspace_id) is required.
     type: str
-    required: true
+  workspace_id:
+    description:
+      - The workspace ID (C(ws-...)), for example from RV(skyforge.prefect_platform.tfc_workspace#module:workspace.id).
+      - With O(workspace) also set (the same workspace), the workspace is not read unless a run is queued; the
+        name then only labels run URLs and messages. With O(workspace_id) alone it is read by ID.
+    type: str
+  variables_digest:
+    description:
+      - The digest of the workspace's variables that
+        RV(skyforge.prefect_platform.tfc_workspace_variables#module:variables_digest) returned in the same play,
+        which saves listing the variables again.
+      - A value that is not such a digest (for example one masked by C(no_log)) is ignored and the variables
+        are listed.
+    type: str
   config_dir:
     description: Directory holding the configuration (its files are uploaded; C(.terraform) and C(.git) are skipped).
     type: path
@@ -91,13 +106,13 @@ skipped_reason:
 
 import hashlib
 import io
-import json
 import os
+import re
 import tarfile
 import time
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule, rel_id
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule, rel_id, variables_digest
 
 try:
     from pytfe.models import RunApplyOptions, RunCreateOptions, Workspace
@@ -109,6 +124,7 @@ FINAL_OK = ("applied", "planned_and_finished")
 FINAL_BAD = ("errored", "discarded", "canceled", "force_canceled", "policy_soft_failed")
 SKIP_DIRS = (".terraform", ".git")
 MARK = "skyforge:"
+DIGEST = re.compile(r"^[0-9a-f]{16}$")
 
 
 def collect(config_dir):
@@ -151,13 +167,14 @@ def pack(files):
 
 
 class Runner:
-    def __init__(self, module, ws):
+    def __init__(self, module, ws_id, name):
         self.m = module
-        self.ws = ws
+        self.ws_id = ws_id
+        self.name = name
         self.p = module.params
 
     def url(self, run_id):
-        return "%s/app/%s/workspaces/%s/runs/%s" % (self.m.address, self.m.organization, self.p["workspace"], run_id)
+        return "%s/app/%s/workspaces/%s/runs/%s" % (self.m.address, self.m.organization, self.name, run_id)
 
     def view(self, doc):
         a = doc.get("attributes") or {}
@@ -170,18 +187,18 @@ class Runner:
         return self.m.jsonapi("GET", "/api/v2/runs/%s" % run_id, action="read run", resource=run_id)["data"]
 
     def runs(self):
-        doc = self.m.jsonapi("GET", "/api/v2/workspaces/%s/runs" % self.ws["id"],
+        doc = self.m.jsonapi("GET", "/api/v2/workspaces/%s/runs" % self.ws_id,
                              params={"page[number]": 1, "page[size]": 50}, action="list runs of",
-                             resource=self.p["workspace"])
+                             resource=self.name, allow_404=True)
+        if doc is None:
+            self.m.missing_workspace(self.p["workspace_id"] or self.name)
         return doc.get("data") or []
 
     def vars_digest(self):
-        # Raw JSON:API: pytfe's Variable drops `version-id`, which changes whenever a value does.
-        doc = self.m.jsonapi("GET", "/api/v2/workspaces/%s/vars" % self.ws["id"], action="list variables of",
-                             resource=self.p["workspace"])
-        blob = json.dumps(sorted((v["attributes"]["key"], v["attributes"]["category"],
-                                  v["attributes"].get("version-id")) for v in doc.get("data") or []))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        given = self.p["variables_digest"]
+        if given and DIGEST.match(given):
+            return given
+        return variables_digest(self.m.workspace_variables(self.ws_id, self.name))
 
     def log_error(self, run_id):
         """The error lines of the run's plan log, or '' when they cannot be read."""
@@ -232,8 +249,8 @@ class Runner:
     def upload(self, blob):
         m = self.m
         opts = ConfigurationVersionCreateOptions(auto_queue_runs=False, speculative=self.p["plan_only"] or None)
-        cv = m.call(lambda: m.client.configuration_versions.create(self.ws["id"], opts),
-                    action="create configuration version in", resource=self.p["workspace"])
+        cv = m.call(lambda: m.client.configuration_versions.create(self.ws_id, opts),
+                    action="create configuration version in", resource=self.name)
         status = m.upload(cv.upload_url, blob, resource=cv.id)
         deadline = Deadline(min(self.p["timeout"], 300))
         attempt = 0
@@ -244,7 +261,7 @@ class Runner:
                 return cv.id
             if doc["status"] == "errored" or (doc["status"] == "pending" and status is None and deadline.expired):
                 m.fail_json(msg="HCP Terraform: configuration version %s of %s is %s: %s. Fix: check config_dir holds "
-                                "a valid Terraform configuration." % (cv.id, self.p["workspace"], doc["status"],
+                                "a valid Terraform configuration." % (cv.id, self.name, doc["status"],
                                                                       doc.get("error-message") or "upload refused"))
             if deadline.expired:
                 m.fail_json(msg="HCP Terraform: configuration version %s stayed %s. Fix: retry." % (cv.id, doc["status"]))
@@ -252,10 +269,18 @@ class Runner:
             attempt += 1
 
 
+def check_execution_mode(module, ws, name):
+    if (ws["attributes"] or {}).get("execution-mode") == "local":
+        module.fail_json(msg="workspace %s uses local execution: runs cannot be queued in HCP Terraform. Fix: set "
+                             "execution_mode to remote or agent (tfc_workspace)." % name)
+
+
 def main():
     module = TfcModule(
         argument_spec=dict(
-            workspace=dict(type="str", required=True),
+            workspace=dict(type="str"),
+            workspace_id=dict(type="str"),
+            variables_digest=dict(type="str"),
             config_dir=dict(type="path", required=True),
             run_message=dict(type="str", default="Queued by skyforge.prefect_platform.tfc_run"),
             apply=dict(type="bool", default=True),
@@ -264,6 +289,7 @@ def main():
             force=dict(type="bool", default=False),
             timeout=dict(type="int", default=1800),
         ),
+        required_one_of=[("workspace", "workspace_id")],
     )
     p = module.params
     if not os.path.isdir(p["config_dir"]):
@@ -274,16 +300,23 @@ def main():
     if p["plan_only"] and p["is_destroy"]:
         module.fail_json(msg="plan_only and is_destroy together would only preview a destroy: use one of them")
     config_sha = digest(files)
-    ws = module.workspace(p["workspace"])
-    if ws is None:
-        if module.check_mode:
-            module.exit_json(changed=True, config_sha256=config_sha, run=None)
-        module.fail_json(msg="workspace %s does not exist in organization %s. Fix: create it first "
-                             "(skyforge.prefect_platform.tfc_workspace)." % (p["workspace"], module.organization))
-    if (ws["attributes"] or {}).get("execution-mode") == "local":
-        module.fail_json(msg="workspace %s uses local execution: runs cannot be queued in HCP Terraform. Fix: set "
-                             "execution_mode to remote or agent (tfc_workspace)." % p["workspace"])
-    runner = Runner(module, ws)
+    name, ws_id, ws = p["workspace"], p["workspace_id"], None
+    if ws_id is None:
+        ws = module.workspace(name)
+        if ws is None:
+            if module.check_mode:
+                module.exit_json(changed=True, config_sha256=config_sha, run=None)
+            module.missing_workspace(name)
+        ws_id = ws["id"]
+    elif name is None:
+        # Run URLs name the workspace.
+        ws = module.workspace_by_id(ws_id)
+        if ws is None:
+            module.missing_workspace(ws_id)
+        name = ws["attributes"]["name"]
+    if ws is not None:
+        check_execution_mode(module, ws, name)
+    runner = Runner(module, ws_id, name)
     mark = "%s config sha256=%s vars=%s%s" % (MARK, config_sha, runner.vars_digest(), " destroy" if p["is_destroy"] else "")
     if not p["plan_only"] and not p["force"]:
         runs = [r for r in runner.runs() if not r["attributes"].get("plan-only")]
@@ -297,15 +330,24 @@ def main():
         if in_flight is not None and not module.check_mode:
             done = runner.follow(in_flight["id"])
             module.exit_json(changed=True, run=runner.view(done), config_sha256=config_sha, followed_existing=True)
+    if ws is None:
+        # Given both name and ID, the workspace is read only now that a run is due.
+        ws = module.workspace_by_id(ws_id)
+        if ws is None:
+            module.missing_workspace(ws_id)
+        if ws["attributes"]["name"] != name:
+            module.fail_json(msg="workspace_id %s is workspace %s, not %s. Fix: pass the ID and name of the same "
+                                 "workspace." % (ws_id, ws["attributes"]["name"], name))
+        check_execution_mode(module, ws, name)
     if module.check_mode:
         module.exit_json(changed=True, config_sha256=config_sha, run=None,
-                         diff={"before": {}, "after": {"config_sha256": config_sha, "workspace": p["workspace"]}})
+                         diff={"before": {}, "after": {"config_sha256": config_sha, "workspace": name}})
     cv_id = runner.upload(pack(files))
-    opts = RunCreateOptions(workspace=Workspace.model_construct(id=ws["id"]),
+    opts = RunCreateOptions(workspace=Workspace.model_construct(id=ws_id),
                             configuration_version=ConfigurationVersion.model_construct(id=cv_id),
                             message="%s %s" % (p["run_message"], mark),
                             plan_only=p["plan_only"] or None, is_destroy=p["is_destroy"] or None)
-    run = module.call(lambda: module.client.runs.create(opts), action="queue run in", resource=p["workspace"])
+    run = module.call(lambda: module.client.runs.create(opts), action="queue run in", resource=name)
     done = runner.follow(run.id)
     view = runner.view(done)
     changed = bool(view["has_changes"]) and not view["plan_only"] and view["status"] != "planned_and_finished"

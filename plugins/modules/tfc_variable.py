@@ -27,9 +27,15 @@ extends_documentation_fragment:
   - skyforge.prefect_platform.attributes
 options:
   workspace:
-    description: The workspace name.
+    description:
+      - The workspace name.
+      - One of O(workspace) and O(workspace_id) is required.
     type: str
-    required: true
+  workspace_id:
+    description:
+      - The workspace ID (C(ws-...)), for example from RV(skyforge.prefect_platform.tfc_workspace#module:workspace.id).
+      - Saves looking the workspace up by name.
+    type: str
   key:
     description: The variable name.
     type: str
@@ -104,109 +110,18 @@ changes:
   elements: str
 """
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule, TfcResource
-
-try:
-    from pytfe.models import VariableCreateOptions, VariableUpdateOptions
-except ImportError:
-    pass  # TfcModule reports the missing SDK
-
-
-class Variable(TfcResource):
-    kind = "variable"
-    secret_keys = ("value",)
-
-    def __init__(self, module, ws):
-        super(Variable, self).__init__(module)
-        self.ws = ws
-        self.sensitive_note = None
-
-    @property
-    def name(self):
-        return "%s/%s (%s)" % (self.params["workspace"], self.params["key"], self.params["category"])
-
-    def get(self):
-        if self.ws is None:
-            return None
-        m = self.module
-        for v in m.call(lambda: list(m.client.variables.list(self.ws["id"])), action="list variables of",
-                        resource=self.params["workspace"]):
-            if v.key == self.params["key"] and getattr(v.category, "value", v.category) == self.params["category"]:
-                return v
-        return None
-
-    def view(self, resource):
-        v = resource
-        if v is None:
-            return None
-        if isinstance(v, dict):
-            return v
-        out = {"id": v.id, "key": v.key, "category": getattr(v.category, "value", v.category), "hcl": bool(v.hcl),
-               "sensitive": bool(v.sensitive), "description": v.description}
-        if not v.sensitive:
-            out["value"] = v.value
-        return out
-
-    def desired(self):
-        p = self.params
-        out = {"key": p["key"], "category": p["category"], "hcl": p["hcl"], "sensitive": p["sensitive"]}
-        if p["description"] is not None:
-            out["description"] = p["description"]
-        if not p["sensitive"]:
-            out["value"] = p["value"]
-        return out
-
-    def changes(self, desired, current):
-        found = super(Variable, self).changes(desired, current)
-        if current and current.get("sensitive") and self.params["sensitive"]:
-            if self.params["force_update_sensitive"]:
-                found.append("value")
-                self.sensitive_note = "written"
-            elif self.sensitive_note is None:
-                self.sensitive_note = "not_compared"
-        return found
-
-    def predict(self, current, desired):
-        out = dict(current or {}, **desired)
-        if out.get("sensitive"):
-            out.pop("value", None)
-        return out
-
-    def create(self, desired):
-        m = self.module
-        p = self.params
-        opts = VariableCreateOptions(key=p["key"], value=p["value"], category=p["category"], hcl=p["hcl"],
-                                     sensitive=p["sensitive"], description=p["description"])
-        m.call(lambda: m.client.variables.create(self.ws["id"], opts), action="create variable",
-               resource=self.name, allow=(422,))
-        if p["sensitive"]:
-            self.sensitive_note = "written"
-
-    def update(self, current, desired, changes):
-        m = self.module
-        p = self.params
-        fields = dict(hcl=p["hcl"], sensitive=p["sensitive"])
-        if p["description"] is not None:
-            fields["description"] = p["description"]
-        if "value" in changes or (p["sensitive"] and not (current.sensitive if current else False)):
-            # Making a variable sensitive rewrites its value too, so the stored value is the one asked for.
-            fields["value"] = p["value"]
-            if p["sensitive"]:
-                self.sensitive_note = "written"
-        opts = VariableUpdateOptions(**fields)
-        m.call(lambda: m.client.variables.update(self.ws["id"], current.id, opts), action="update variable",
-               resource=self.name)
-
-    def delete(self, current):
-        m = self.module
-        m.call(lambda: m.client.variables.delete(self.ws["id"], current.id), action="delete variable",
-               resource=self.name, allow_404=True)
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
+    TfcModule,
+    WorkspaceVariable,
+    variable_problem,
+)
 
 
 def main():
     module = TfcModule(
         argument_spec=dict(
-            workspace=dict(type="str", required=True),
+            workspace=dict(type="str"),
+            workspace_id=dict(type="str"),
             key=dict(type="str", required=True, no_log=False),
             value=dict(type="str", no_log=True),
             category=dict(type="str", choices=["terraform", "env"], default="terraform"),
@@ -217,18 +132,21 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_if=[("state", "present", ["value"])],
+        required_one_of=[("workspace", "workspace_id")],
+        mutually_exclusive=[("workspace", "workspace_id")],
     )
     p = module.params
-    if p["category"] == "terraform" and not (p["key"][:1].isalpha() or p["key"][:1] == "_"):
-        module.fail_json(msg="key=%r is not a valid Terraform variable name: start with a letter or _" % p["key"])
-    if p["hcl"] and p["category"] == "env":
-        module.fail_json(msg="hcl=true has no effect on environment variables: drop hcl or use category=terraform")
-    ws = module.require_workspace(p["workspace"])
-    resource = Variable(module, ws)
-    current = resource.get() if p["state"] == "present" else None
-    if current is not None and current.sensitive and not p["sensitive"]:
-        module.fail_json(msg="variable %s is sensitive and HCP Terraform cannot make it non-sensitive. Fix: delete "
-                             "it (state=absent) and create it again, or keep sensitive=true." % resource.name)
+    problem = variable_problem(p)
+    if problem:
+        module.fail_json(msg=problem)
+    ws_id, label = module.target_workspace()
+    # One list serves the sensitivity check and ensure()'s lookup.
+    docs = module.workspace_variables(ws_id, label) if ws_id else []
+    resource = WorkspaceVariable(module, ws_id, label, p, docs, force_update_sensitive=p["force_update_sensitive"])
+    if p["state"] == "present":
+        refused = resource.unsensitive_problem(resource.find(docs))
+        if refused:
+            module.fail_json(msg=refused)
 
     def extra(_after):
         return {"sensitive_value": resource.sensitive_note} if p["sensitive"] and p["state"] == "present" else {}

@@ -186,6 +186,22 @@ def test_values_that_are_not_strings_become_hcl():
                    "h": ("3", False)}
 
 
+def test_component_variables_resolve_value_from_for_the_set_module():
+    tfc = filters()
+    [a, b] = tfc.tfc_component_order([comp("a"), comp("b", ["a"], variables=[
+        {"key": "name", "value_from": "a.bucket_name"}, {"key": "zones", "value_from": "a.zones"},
+        {"key": "later", "value_from": "a.not_yet", "description": "from a"},
+        {"key": "TOKEN", "value": "t", "category": "env", "sensitive": True}])], components_dir=COMPONENTS)
+    got = tfc.tfc_component_variables(b, {"a": {"bucket_name": "bkt", "zones": ["b", "c"]}})
+    assert got == [
+        {"key": "name", "value": "bkt", "category": "terraform", "hcl": False, "sensitive": False},
+        {"key": "zones", "value": '["b", "c"]', "category": "terraform", "hcl": True, "sensitive": False},
+        {"key": "later", "value": "(output a.not_yet after apply)", "category": "terraform", "hcl": False,
+         "sensitive": False, "description": "from a"},
+        {"key": "TOKEN", "value": "t", "category": "env", "hcl": False, "sensitive": True}]
+    assert tfc.tfc_component_variables(a, {}) == []
+
+
 @pytest.mark.parametrize("components,expected", [
     ([comp("a", ["b"]), comp("b", ["c"]), comp("c", ["a"])], "dependency cycle a -> b -> c -> a"),
     ([comp("a", ["a"])], "depends_on names the component itself"),
@@ -392,9 +408,19 @@ def test_outputs_become_facts(applied, sandbox):
 def test_second_run_changes_nothing(sandbox, env, applied):
     tfc = sandbox.apps["tfc"]
     runs_before = len(tfc.runs)
+    before = len(sandbox.log.entries)
     _rc, out = play(env, "site.yml")
     assert recap(out)["changed"] == 0, out[-6000:]
     assert len(tfc.runs) == runs_before, "a second run must not queue HCP Terraform runs"
+    calls = [(e["method"], e["path"]) for e in sandbox.log.entries[before:] if e["family"] == "tfc"]
+    assert [c for c in calls if c[0] != "GET"] == []
+    org = "/api/v2/organizations/%s" % env["ep"]["tfc_organization"]
+    # Each workspace, its variables and the agent pool are read once: later tasks get the IDs.
+    for ws in ("tfcr-bucket", "tfcr-registry"):
+        assert calls.count(("GET", "%s/workspaces/%s" % (org, ws))) == 1, calls
+    assert len([p for _m, p in calls if p.endswith("/vars")]) == 2, calls
+    assert calls.count(("GET", org + "/agent-pools")) == 1, calls
+    assert not [p for _m, p in calls if re.match(r"^/api/v2/workspaces/ws-[^/]+$", p)], calls
     with open(env["facts"]) as fh:
         assert json.load(fh)["outputs"] == applied["facts"]["outputs"]
 

@@ -124,3 +124,67 @@ def test_outputs_info_without_state_and_bad_dirs(sandbox, tfc_args, module_runne
     assert "no .tf files" in out["msg"]
     out = module_runner("tfc_run", dict(tfc_args, workspace=ws, config_dir=str(tmp_path / "nope")), expect_fail=True)
     assert "not a directory" in out["msg"]
+
+
+def tfc_reads(sandbox, since):
+    return sorted(e["path"] for e in sandbox.log.entries[since:] if e["family"] == "tfc" and e["method"] == "GET"
+                  and not e["path"].startswith("/_sandbox"))
+
+
+def test_by_id_and_digest_an_applied_run_is_recognised_without_reading_the_workspace(sandbox, tfc_args,
+                                                                                     module_runner, tmp_path):
+    ws = unique("runid")
+    ws_id = module_runner("tfc_workspace", dict(tfc_args, name=ws))["workspace"]["id"]
+    variables = [{"key": "name", "value": "b1"}, {"key": "password", "value": "pw-" + ws, "sensitive": True}]
+    vset = module_runner("tfc_workspace_variables", dict(tfc_args, workspace_id=ws_id, variables=variables))
+    cfg = write(tmp_path, MAIN_TF)
+    args = dict(tfc_args, workspace=ws, workspace_id=ws_id, variables_digest=vset["variables_digest"],
+                config_dir=cfg, timeout=60)
+    first = module_runner("tfc_run", args)
+    assert first["changed"] and first["run"]["status"] == "applied"
+    assert vset["variables_digest"] in first["run"]["message"]
+    assert first["run"]["url"].endswith("/workspaces/%s/runs/%s" % (ws, first["run"]["id"]))
+    before = len(sandbox.log.entries)
+    again = module_runner("tfc_run", args)
+    assert again["changed"] is False and again["run"]["id"] == first["run"]["id"]
+    assert tfc_reads(sandbox, before) == ["/api/v2/workspaces/%s/runs" % ws_id], "only the runs are read"
+    # The digest is the one the module computes itself, so a run by name alone agrees that nothing is due.
+    assert module_runner("tfc_run", dict(tfc_args, workspace=ws, config_dir=cfg))["changed"] is False
+    # A digest masked by no_log is not one: the variables are listed instead.
+    before = len(sandbox.log.entries)
+    masked = module_runner("tfc_run", dict(args, variables_digest="********"))
+    assert masked["changed"] is False and "/api/v2/workspaces/%s/vars" % ws_id in tfc_reads(sandbox, before)
+    # The ID alone: the workspace is read by ID for its name (run URLs), never by name.
+    before = len(sandbox.log.entries)
+    alone = module_runner("tfc_run", dict(tfc_args, workspace_id=ws_id, config_dir=cfg))
+    assert alone["changed"] is False and alone["run"]["url"].endswith("/workspaces/%s/runs/%s" % (ws, first["run"]["id"]))
+    assert "/api/v2/workspaces/%s" % ws_id in tfc_reads(sandbox, before)
+    assert not [p for p in tfc_reads(sandbox, before) if "/organizations/" in p]
+    # A changed variable gives another digest: check mode predicts the run, the real run queues it.
+    changed = module_runner("tfc_workspace_variables", dict(tfc_args, workspace_id=ws_id, variables=[
+        dict(variables[0], value="b2"), variables[1]]), check=True)
+    predicted = module_runner("tfc_run", dict(args, variables_digest=changed["variables_digest"]), check=True)
+    assert predicted["changed"] is True and predicted["run"] is None
+    # Outputs by ID.
+    outs = module_runner("tfc_outputs_info", dict(tfc_args, workspace_id=ws_id))
+    assert outs["has_state"] and outs["output_values"]["name"] == "b1"
+
+
+def test_by_id_mismatches_and_missing_workspaces_fail_clearly(sandbox, tfc_args, module_runner, tmp_path):
+    ws = unique("runmis")
+    ws_id = module_runner("tfc_workspace", dict(tfc_args, name=ws))["workspace"]["id"]
+    other = unique("runmis")
+    module_runner("tfc_workspace", dict(tfc_args, name=other))
+    cfg = write(tmp_path, MAIN_TF)
+    out = module_runner("tfc_run", dict(tfc_args, workspace=other, workspace_id=ws_id, config_dir=cfg), expect_fail=True)
+    assert "is workspace %s, not %s" % (ws, other) in out["msg"]
+    out = module_runner("tfc_run", dict(tfc_args, workspace_id="ws-doesnotexist1", config_dir=cfg), expect_fail=True)
+    assert "ws-doesnotexist1 does not exist" in out["msg"]
+    out = module_runner("tfc_outputs_info", dict(tfc_args, workspace_id="ws-doesnotexist1"), expect_fail=True)
+    assert "ws-doesnotexist1 does not exist" in out["msg"]
+    out = module_runner("tfc_outputs_info", dict(tfc_args, workspace_id=ws_id))
+    assert out["has_state"] is False and out["outputs"] == {}
+    out = module_runner("tfc_outputs_info", dict(tfc_args, workspace=ws, workspace_id=ws_id), expect_fail=True)
+    assert "mutually exclusive" in out["msg"]
+    out = module_runner("tfc_run", dict(tfc_args, config_dir=cfg), expect_fail=True)
+    assert "workspace" in out["msg"]

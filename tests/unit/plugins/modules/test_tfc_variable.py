@@ -69,3 +69,26 @@ def test_variable_bad_input(sandbox, tfc_args, module_runner):
     out = module_runner("tfc_variable", dict(tfc_args, workspace=unique("missing"), key="a", value="some-value"),
                         expect_fail=True)
     assert "does not exist" in out["msg"] and "tfc_workspace" in out["msg"]
+
+
+def test_one_variable_list_per_call_and_none_by_id(sandbox, tfc_args, module_runner):
+    ws = unique("varreads")
+    ws_id = module_runner("tfc_workspace", dict(tfc_args, name=ws))["workspace"]["id"]
+    args = dict(tfc_args, workspace=ws, key="region", value="europe-west1")
+    module_runner("tfc_variable", args)
+
+    def reads(since):
+        return sorted(e["path"] for e in sandbox.log.entries[since:] if e["family"] == "tfc" and e["method"] == "GET"
+                      and not e["path"].startswith("/_sandbox"))
+
+    before = len(sandbox.log.entries)
+    assert module_runner("tfc_variable", args)["changed"] is False
+    assert reads(before) == ["/api/v2/organizations/%s/workspaces/%s" % (tfc_args["organization"], ws),
+                             "/api/v2/workspaces/%s/vars" % ws_id]
+    before = len(sandbox.log.entries)
+    by_id = dict(tfc_args, workspace_id=ws_id, key="region", value="europe-west4")
+    out = module_runner("tfc_variable", by_id)
+    assert out["changes"] == ["value"] and var_row(sandbox, ws, "region")["value"] == "europe-west4"
+    assert reads(before) == ["/api/v2/workspaces/%s/vars" % ws_id], "the PATCH answer is the read-back"
+    out = module_runner("tfc_variable", dict(by_id, workspace=ws), expect_fail=True)
+    assert "mutually exclusive" in out["msg"]
