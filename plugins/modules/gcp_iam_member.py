@@ -13,7 +13,7 @@ short_description: Grant or revoke roles for members on a project or a service a
 version_added: 0.1.0
 description:
   - Adds or removes members of role bindings, leaving every other binding and member alone.
-  - One call manages any number of role/member pairs of one policy (O(roles) or O(bindings)): it reads the policy once
+  - One call manages any number of role/member pairs of one policy (O(roles) or O(bindings)); it reads the policy once
     and writes it once, only when a pair is missing (or, with O(state=absent), still present).
   - Reads the policy, changes it and writes it back with the etag it read; when someone else changed the policy in
     between, the write is refused and the module reads again and retries.
