@@ -15,6 +15,8 @@ description:
   - Reads the cluster's endpoint and CA from the GKE API and writes a kubeconfig (mode 0600) holding an access token
     from google-auth, so no C(gcloud) or C(gke-gcloud-auth-plugin) is needed (AWX execution environments rarely have
     them).
+  - Given the cluster a playbook already read (O(cluster_resource)), it takes the endpoint and CA from there and makes
+    no GKE call.
   - The token is refreshed into the file on every run, but the module reports a change only when the endpoint, the
     CA, the proxy or the context differ; the token is never returned or shown in a diff. Tokens last about an hour,
     so run this module again before later Kubernetes tasks of a long play.
@@ -45,6 +47,12 @@ options:
       - Written as the cluster's C(proxy-url), how a private endpoint is reached through a bastion or, in the local
         sandbox, through its CONNECT proxy.
     type: str
+  cluster_resource:
+    description:
+      - The cluster as M(skyforge.prefect_platform.gcp_autopilot_cluster) returned it (its C(cluster) result).
+      - When it names this cluster, is C(RUNNING) and has an endpoint, the module uses it instead of reading the
+        cluster; otherwise (for example a cluster still provisioning, or predicted in check mode) it reads the cluster.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -54,6 +62,14 @@ EXAMPLES = r"""
     cluster: prefect
     location: europe-west1
     path: "{{ playbook_dir }}/.kube/prefect.json"
+
+- name: The same, from the cluster the create task returned (no second read)
+  skyforge.prefect_platform.gcp_gke_kubeconfig:
+    project: my-project
+    cluster: prefect
+    location: europe-west1
+    path: "{{ playbook_dir }}/.kube/prefect.json"
+    cluster_resource: "{{ created.cluster }}"
 """
 
 RETURN = r"""
@@ -95,12 +111,22 @@ def main():
             path=dict(type="path", required=True),
             use_private_endpoint=dict(type="bool", default=False),
             proxy_url=dict(type="str"),
+            cluster_resource=dict(type="dict"),
         ),
     )
     p = module.params
     name = "projects/%s/locations/%s/clusters/%s" % (p["project"], p["location"], p["cluster"])
     label = "cluster %s" % p["cluster"]
-    cluster = module.get(module.client("container").projects().locations().clusters().get(name=name), resource=label)
+    given = p["cluster_resource"] or None
+    if given and (given.get("name", p["cluster"]) != p["cluster"] or given.get("location", p["location"]) != p["location"]):
+        module.fail_json(msg="cluster_resource is cluster %s in %s, not %s in %s. Fix: pass the result of the task that "
+                             "manages %s." % (given.get("name"), given.get("location"), p["cluster"], p["location"],
+                                              p["cluster"]))
+    if given and given.get("status") == "RUNNING" and given.get("endpoint"):
+        cluster = given
+    else:
+        cluster = module.get(module.client("container").projects().locations().clusters().get(name=name),
+                             resource=label)
     context = "gke_%s_%s_%s" % (p["project"], p["location"], p["cluster"])
     if cluster is None:
         if module.check_mode:

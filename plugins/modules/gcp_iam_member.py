@@ -9,10 +9,12 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: gcp_iam_member
-short_description: Grant or revoke one role for one member on a project or a service account
+short_description: Grant or revoke roles for members on a project or a service account
 version_added: 0.1.0
 description:
-  - Adds or removes a single member of a single role binding, leaving every other binding alone.
+  - Adds or removes members of role bindings, leaving every other binding and member alone.
+  - One call manages any number of role/member pairs of one policy (O(roles) or O(bindings)); it reads the policy once
+    and writes it once, only when a pair is missing (or, with O(state=absent), still present).
   - Reads the policy, changes it and writes it back with the etag it read; when someone else changed the policy in
     between, the write is refused and the module reads again and retries.
   - On a service account, this is how Workload Identity is granted, for example role
@@ -24,7 +26,7 @@ extends_documentation_fragment:
   - skyforge.prefect_platform.attributes
 options:
   resource_type:
-    description: Where the binding lives.
+    description: Where the bindings live.
     type: str
     choices: [project, service_account]
     default: project
@@ -32,15 +34,34 @@ options:
     description: The service account email, with O(resource_type=service_account).
     type: str
   role:
-    description: The role, for example C(roles/run.developer).
+    description:
+      - The role, for example C(roles/run.developer), granted to O(member).
+      - Exactly one of O(role), O(roles) and O(bindings) is required.
     type: str
-    required: true
+  roles:
+    description: Several roles, each granted to O(member).
+    type: list
+    elements: str
   member:
-    description: The member, for example C(serviceAccount:worker@my-project.iam.gserviceaccount.com).
+    description:
+      - The member, for example C(serviceAccount:worker@my-project.iam.gserviceaccount.com). Required with O(role) or
+        O(roles).
     type: str
-    required: true
+  bindings:
+    description: Role/member pairs of the one policy, when the members differ.
+    type: list
+    elements: dict
+    suboptions:
+      role:
+        description: The role.
+        type: str
+        required: true
+      member:
+        description: The member.
+        type: str
+        required: true
   state:
-    description: Whether the member should hold the role.
+    description: Whether the members should hold the roles.
     type: str
     choices: [present, absent]
     default: present
@@ -54,14 +75,42 @@ EXAMPLES = r"""
     service_account: prefect-worker@my-project.iam.gserviceaccount.com
     role: roles/iam.workloadIdentityUser
     member: serviceAccount:my-project.svc.id.goog[prefect/prefect-worker]
+
+- name: What a VM may do, in one read and at most one write of the project policy
+  skyforge.prefect_platform.gcp_iam_member:
+    project: my-project
+    roles: [roles/secretmanager.secretAccessor, roles/storage.admin]
+    member: serviceAccount:agent@my-project.iam.gserviceaccount.com
+
+- name: Two members of the project policy
+  skyforge.prefect_platform.gcp_iam_member:
+    project: my-project
+    bindings:
+      - role: roles/run.developer
+        member: serviceAccount:worker@my-project.iam.gserviceaccount.com
+      - role: roles/secretmanager.secretAccessor
+        member: serviceAccount:runtime@my-project.iam.gserviceaccount.com
 """
 
 RETURN = r"""
 members:
   description: The role's members after the run (predicted in check mode).
-  returned: success
+  returned: with O(role)
   type: list
   elements: str
+bindings:
+  description: Every named role with its members after the run (predicted in check mode), sorted by role.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    role:
+      description: The role.
+      type: str
+    members:
+      description: Its members.
+      type: list
+      elements: str
 """
 
 import re
@@ -70,6 +119,34 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 
 MEMBER_RE = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):.+$")
+ATTEMPTS = 5
+
+
+def wanted_pairs(module):
+    """The (role, member) pairs asked for, checked, grouped by role in the order given."""
+    p = module.params
+    if p["bindings"] is not None:
+        pairs = [(b["role"], b["member"]) for b in p["bindings"]]
+    else:
+        if not p["member"]:
+            module.fail_json(msg="member is required with role or roles: name who gets them, for example "
+                                 "serviceAccount:x@p.iam.gserviceaccount.com")
+        pairs = [(role, p["member"]) for role in ([p["role"]] if p["role"] is not None else p["roles"])]
+    if not pairs:
+        module.fail_json(msg="no role/member pair given: set role, a non-empty roles or bindings")
+    wanted = {}
+    for role, member in pairs:
+        if not role.startswith(("roles/", "projects/", "organizations/")):
+            module.fail_json(msg="role=%r is not a role name: use roles/<name> or a custom role path" % role)
+        if not MEMBER_RE.match(member):
+            module.fail_json(msg="member=%r needs a type prefix, for example serviceAccount:x@p.iam.gserviceaccount.com "
+                                 "or user:someone@example.com" % member)
+        wanted.setdefault(role, set()).add(member)
+    return wanted
+
+
+def unconditional(bindings, role):
+    return next((b for b in bindings if b["role"] == role and not b.get("condition")), None)
 
 
 def main():
@@ -77,18 +154,19 @@ def main():
         argument_spec=dict(
             resource_type=dict(type="str", choices=["project", "service_account"], default="project"),
             service_account=dict(type="str"),
-            role=dict(type="str", required=True),
-            member=dict(type="str", required=True),
+            role=dict(type="str"),
+            roles=dict(type="list", elements="str"),
+            member=dict(type="str"),
+            bindings=dict(type="list", elements="dict", options=dict(role=dict(type="str", required=True),
+                                                                     member=dict(type="str", required=True))),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_if=[("resource_type", "service_account", ["service_account"])],
+        required_one_of=[("role", "roles", "bindings")],
+        mutually_exclusive=[("role", "roles", "bindings"), ("member", "bindings")],
     )
     p = module.params
-    if not p["role"].startswith(("roles/", "projects/", "organizations/")):
-        module.fail_json(msg="role=%r is not a role name: use roles/<name> or a custom role path" % p["role"])
-    if not MEMBER_RE.match(p["member"]):
-        module.fail_json(msg="member=%r needs a type prefix, for example serviceAccount:x@p.iam.gserviceaccount.com "
-                             "or user:someone@example.com" % p["member"])
+    wanted = wanted_pairs(module)
     if p["resource_type"] == "project":
         api = module.client("cloudresourcemanager", "v3").projects()
         resource = "projects/%s" % p["project"]
@@ -97,25 +175,29 @@ def main():
         resource = "projects/%s/serviceAccounts/%s" % (p["project"], p["service_account"])
     label = "IAM policy of %s" % resource
 
-    for _attempt in range(5):
+    for _attempt in range(ATTEMPTS):
         if p["resource_type"] == "project":
             policy = module.execute(api.getIamPolicy(resource=resource, body={}), "getIamPolicy", label)
         else:
             policy = module.execute(api.getIamPolicy(resource=resource), "getIamPolicy", label)
         bindings = policy.get("bindings", [])
-        binding = next((b for b in bindings if b["role"] == p["role"] and not b.get("condition")), None)
-        before = sorted(binding["members"]) if binding else []
-        if p["state"] == "present":
-            after = sorted(set(before) | {p["member"]})
-        else:
-            after = [m for m in before if m != p["member"]]
+        before, after = {}, {}
+        for role, members in wanted.items():
+            binding = unconditional(bindings, role)
+            before[role] = sorted(binding["members"]) if binding else []
+            if p["state"] == "present":
+                after[role] = sorted(set(before[role]) | members)
+            else:
+                after[role] = [m for m in before[role] if m not in members]
         changed = after != before
         if not changed or module.check_mode:
             break
-        if binding is None:
-            bindings.append({"role": p["role"], "members": after})
-        else:
-            binding["members"] = after
+        for role in wanted:
+            binding = unconditional(bindings, role)
+            if binding is None:
+                bindings.append({"role": role, "members": after[role]})
+            else:
+                binding["members"] = after[role]
         new_policy = {"bindings": [b for b in bindings if b.get("members")], "etag": policy.get("etag"),
                       "version": policy.get("version", 1)}
         try:
@@ -125,10 +207,20 @@ def main():
         except GcpApiError:
             continue  # concurrent change: read again and redo
     else:
-        module.fail_json(msg="%s kept changing under us (5 etag conflicts). Fix: run again when other IAM changes "
-                             "have settled." % label)
-    module.exit_json(changed=changed, members=after,
-                     diff=diff_dict({"role": p["role"], "members": before}, {"role": p["role"], "members": after}))
+        module.fail_json(msg="%s kept changing under us (%d etag conflicts). Fix: run again when other IAM changes "
+                             "have settled." % (label, ATTEMPTS))
+
+    def listed(members_by_role):
+        return [{"role": role, "members": members_by_role[role]} for role in sorted(members_by_role)]
+
+    result = dict(changed=changed, bindings=listed(after))
+    if p["role"] is not None:
+        result["members"] = after[p["role"]]
+        result["diff"] = diff_dict({"role": p["role"], "members": before[p["role"]]},
+                                   {"role": p["role"], "members": after[p["role"]]})
+    else:
+        result["diff"] = diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -234,17 +234,20 @@ class SqlInstance(GcpResource):
 
 
 def settle(module):
-    """Wait for whatever is running on the instance, then exit with it (never a change)."""
+    """Wait for whatever is running on the instance, then exit with it (never a change).
+
+    The operations are listed before the one read of the instance, so the read shows what they did.
+    """
     res = SqlInstance(module)
-    current = res.get()
-    if current is not None and not module.check_mode:
+    if not module.check_mode:
         sql = module.client("sqladmin")
+        # A missing instance has no operations; the read below reports it.
         ops = module.execute(sql.operations().list(project=module.params["project"], instance=res.name),
-                             "list operations of", "Cloud SQL instance %s" % res.name) or {}
+                             "list operations of", "Cloud SQL instance %s" % res.name, allow_404=True) or {}
         for op in ops.get("items", []):
             if op.get("status") != "DONE":
                 module.wait("sqladmin", op, resource="Cloud SQL instance %s" % res.name)
-        current = res.get()
+    current = res.get()
     module.exit_json(changed=False, instance=current or {}, **private_ip(current))
 
 

@@ -30,7 +30,13 @@ options:
     type: str
     required: true
   password:
-    description: The password. Required when the user is created.
+    description: The password. This or O(password_secret) is required when the user is created.
+    type: str
+  password_secret:
+    description:
+      - A Secret Manager secret (its name in O(project), or C(projects/P/secrets/S)) whose latest version is the
+        password. The module reads it only when it sets the password, so a run that finds the user reads no secret,
+        and the password never passes through the playbook.
     type: str
   update_password:
     description: When to set the password.
@@ -52,6 +58,13 @@ EXAMPLES = r"""
     name: prefect
     password: "{{ db_password.secret_value }}"
   no_log: false  # the password option is no_log already
+
+- name: The same, the password read from Secret Manager only if the user must be created
+  skyforge.prefect_platform.gcp_sql_user:
+    project: my-project
+    instance: prefect-db
+    name: prefect
+    password_secret: prefect-db-password
 """
 
 RETURN = r"""
@@ -60,6 +73,8 @@ user:
   returned: success
   type: dict
 """
+
+import base64
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
@@ -71,15 +86,33 @@ def main():
             name=dict(type="str", required=True),
             instance=dict(type="str", required=True),
             password=dict(type="str", no_log=True),
+            password_secret=dict(type="str", no_log=False),
             update_password=dict(type="str", choices=["on_create", "always"], default="on_create"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
+        mutually_exclusive=[("password", "password_secret")],
     )
     p = module.params
     users = module.client("sqladmin").users()
     args = dict(project=p["project"], instance=p["instance"])
     label = "user %s of Cloud SQL instance %s" % (p["name"], p["instance"])
     current = module.get(users.get(name=p["name"], **args), resource=label)
+    has_password = bool(p["password"] or p["password_secret"])
+
+    def password():
+        if p["password"]:
+            return p["password"]
+        secret = p["password_secret"]
+        if not secret.startswith("projects/"):
+            secret = "projects/%s/secrets/%s" % (p["project"], secret)
+        latest = module.get(module.client("secretmanager").projects().secrets().versions().access(
+            name="%s/versions/latest" % secret), resource="secret %s" % secret.rsplit("/", 1)[-1])
+        if not latest:
+            module.fail_json(msg="%s needs a password, but secret %s has no version. Fix: create it first "
+                                 "(skyforge.prefect_platform.gcp_secret with generate: true)." % (label, secret))
+        value = base64.b64decode(latest["payload"]["data"]).decode("utf-8")
+        module.no_log_values.add(value)
+        return value
 
     def view(user):
         return {"name": user["name"], "instance": p["instance"], "type": user.get("type", "BUILT_IN")} if user else None
@@ -90,13 +123,14 @@ def main():
         module.exit_json(changed=bool(current), user={}, diff=diff_dict(view(current), None))
 
     if current is None:
-        if not p["password"]:
-            module.fail_json(msg="%s does not exist yet: password is required to create it (keep it in Secret Manager "
-                                 "with skyforge.prefect_platform.gcp_secret)" % label)
+        if not has_password:
+            module.fail_json(msg="%s does not exist yet: password or password_secret is required to create it (keep "
+                                 "it in Secret Manager with skyforge.prefect_platform.gcp_secret)" % label)
         after = {"name": p["name"], "instance": p["instance"], "type": "BUILT_IN"}
         if not module.check_mode:
+            value = password()
             try:
-                op = module.execute(users.insert(body={"name": p["name"], "password": p["password"], "type": "BUILT_IN"},
+                op = module.execute(users.insert(body={"name": p["name"], "password": value, "type": "BUILT_IN"},
                                                  **args), "insert", label, allow_409=True)
                 module.wait("sqladmin", op, resource=label)
             except GcpApiError:
@@ -104,9 +138,9 @@ def main():
 
         module.exit_json(changed=True, user=after, diff=diff_dict(None, after))
 
-    if p["update_password"] == "always" and p["password"]:
+    if p["update_password"] == "always" and has_password:
         if not module.check_mode:
-            op = module.execute(users.update(name=p["name"], body={"name": p["name"], "password": p["password"]}, **args),
+            op = module.execute(users.update(name=p["name"], body={"name": p["name"], "password": password()}, **args),
                                 "update", label)
             module.wait("sqladmin", op, resource=label)
         module.exit_json(changed=True, user=view(current),

@@ -98,3 +98,78 @@ def test_cloudsql_private_ip_tier_change_and_real_connection(sandbox, gcp_args, 
     module_runner("gcp_sql_instance", protected)
     refused = module_runner("gcp_sql_instance", dict(protected, state="absent"), expect_fail=True)
     assert "deletion protection" in refused["msg"]
+
+
+def sql_calls(sandbox, start, name):
+    """(instance reads, operation lists) since log entry `start`."""
+    entries = [e for e in sandbox.log.entries[start:] if e["method"] == "GET"]
+    reads = [e for e in entries if e["path"].split("?")[0].endswith("/instances/%s" % name)]
+    # The log keeps no query string: each test runs one module at a time, so every list is of this instance.
+    lists = [e for e in entries if e["path"].split("?")[0].endswith("/operations")]
+    return len(reads), len(lists)
+
+
+def test_wait_only_lists_operations_then_reads_once(sandbox, gcp_args, module_runner, psa):
+    inst = dict(gcp_args, name="settle-db", region=REGION, network="sql-net", deletion_protection=False)
+    started = module_runner("gcp_sql_instance", dict(inst, wait=False))
+    assert started["changed"] and started["instance"]["state"] == "PENDING_CREATE"
+
+    start = len(sandbox.log.entries)
+    settled = module_runner("gcp_sql_instance", dict(inst, wait_only=True))
+    assert settled["changed"] is False and settled["instance"]["state"] == "RUNNABLE"
+    assert settled["private_ip"].startswith("10.120.")
+    assert sql_calls(sandbox, start, "settle-db") == (1, 1), "the running create is waited for, then one read"
+    list_at = next(i for i, e in enumerate(sandbox.log.entries[start:]) if e["path"].split("?")[0].endswith("/operations"))
+    read_at = next(i for i, e in enumerate(sandbox.log.entries[start:])
+                   if e["path"].split("?")[0].endswith("/instances/settle-db"))
+    assert list_at < read_at, "the read comes after the wait, so it shows what the operations did"
+
+    start = len(sandbox.log.entries)
+    assert module_runner("gcp_sql_instance", dict(inst, wait_only=True))["instance"]["state"] == "RUNNABLE"
+    assert sql_calls(sandbox, start, "settle-db") == (1, 1), "nothing running: one list, one read"
+
+    start = len(sandbox.log.entries)
+    check = module_runner("gcp_sql_instance", dict(inst, wait_only=True), check=True)
+    assert check["instance"]["state"] == "RUNNABLE" and sql_calls(sandbox, start, "settle-db") == (1, 0)
+
+    missing = module_runner("gcp_sql_instance", dict(inst, name="no-such-db", wait_only=True))
+    assert missing["changed"] is False and missing["instance"] == {} and "private_ip" not in missing
+    module_runner("gcp_sql_instance", dict(inst, state="absent"))
+
+
+def test_user_password_from_a_secret_read_only_to_create(sandbox, gcp_args, module_runner, psa):
+    module_runner("gcp_sql_instance", dict(gcp_args, name="pwsecret-db", region=REGION, network="sql-net",
+                                           deletion_protection=False))
+    value = module_runner("gcp_secret", dict(gcp_args, name="pwsecret-password", generate=True,
+                                             return_value=True))["secret_value"]
+    args = dict(gcp_args, instance="pwsecret-db", name="app", password_secret="pwsecret-password")
+
+    def secret_reads(start):
+        return [e for e in sandbox.log.entries[start:] if "/secrets/pwsecret-password" in e["path"]]
+
+    start = len(sandbox.log.entries)
+    check = module_runner("gcp_sql_user", args, check=True)
+    assert check["changed"] and secret_reads(start) == [], "check mode predicts without the password"
+
+    start = len(sandbox.log.entries)
+    created = module_runner("gcp_sql_user", args)
+    assert created["changed"] and len(secret_reads(start)) == 1
+    assert value not in created["_stdout"] + created["_stderr"]
+    pg_host, pg_port = sandbox.resolve(module_runner("gcp_sql_instance", dict(gcp_args, name="pwsecret-db", region=REGION, network="sql-net",
+                                                                               wait_only=True))["private_ip"], 5432)
+    env = dict(os.environ, PGPASSWORD=value, PGSSLMODE="require")
+    subprocess.run(["psql", "-h", pg_host, "-p", str(pg_port), "-U", "app", "-d", "postgres", "-qAt", "-c", "SELECT 1"],
+                   capture_output=True, text=True, env=env, check=True)
+
+    start = len(sandbox.log.entries)
+    again = module_runner("gcp_sql_user", args)
+    assert again["changed"] is False and secret_reads(start) == [], "an existing user needs no password"
+
+    always = module_runner("gcp_sql_user", dict(args, update_password="always"))
+    assert always["changed"] and value not in always["_stdout"] + always["_stderr"]
+
+    missing = module_runner("gcp_sql_user", dict(args, name="other", password_secret="no-such-secret"), expect_fail=True)
+    assert "has no version" in missing["msg"] and "generate: true" in missing["msg"]
+    both = module_runner("gcp_sql_user", dict(args, password="x" * 16), expect_fail=True)
+    assert "mutually exclusive" in both["msg"]
+    module_runner("gcp_sql_instance", dict(gcp_args, name="pwsecret-db", state="absent"))

@@ -70,3 +70,39 @@ def test_kubeconfig_written_0600_without_gcloud_and_token_never_returned(sandbox
     again = module_runner("gcp_gke_kubeconfig", args)
     assert again["changed"] is False, "a refreshed token alone is not a change"
     assert json.load(open(path))["users"][0]["user"]["token"] != token, "but the file holds a fresh token"
+
+
+def cluster_reads(sandbox, start, name):
+    return [e for e in sandbox.log.entries[start:]
+            if e["method"] == "GET" and e["path"].split("?")[0].endswith("/clusters/%s" % name)]
+
+
+def test_kubeconfig_from_the_cluster_a_task_returned_reads_nothing(sandbox, gcp_args, module_runner, vpc, tmp_path):
+    created = module_runner("gcp_autopilot_cluster", dict(gcp_args, name="kc2", location=REGION, network="gke-net",
+                                                          subnetwork="gke-sub", master_ipv4_cidr_block="172.16.0.32/28"))
+    assert created["cluster"]["status"] == "RUNNING"
+    path = str(tmp_path / "config.json")
+    args = dict(gcp_args, cluster="kc2", location=REGION, path=path)
+    read = module_runner("gcp_gke_kubeconfig", dict(args, path=str(tmp_path / "read.json")))
+
+    start = len(sandbox.log.entries)
+    given = module_runner("gcp_gke_kubeconfig", dict(args, cluster_resource=created["cluster"]))
+    assert cluster_reads(sandbox, start, "kc2") == [], "the endpoint and CA come from the result passed in"
+    assert given["changed"] and given["server"] == read["server"]
+    written, reference = json.load(open(path)), json.load(open(str(tmp_path / "read.json")))
+    assert written["clusters"] == reference["clusters"], "the same endpoint and CA as a fresh read"
+    assert written["users"][0]["user"]["token"].startswith("ya29."), "the token is still fetched"
+    assert created["cluster"]["masterAuth"]["clusterCaCertificate"] in json.dumps(written["clusters"])
+
+    check = module_runner("gcp_gke_kubeconfig", dict(args, cluster_resource=created["cluster"]), check=True)
+    assert check["changed"] is False and cluster_reads(sandbox, start, "kc2") == []
+
+    # A cluster that is not known to be running (here: a check-mode prediction) is read.
+    start = len(sandbox.log.entries)
+    predicted = {k: v for k, v in created["cluster"].items() if k not in ("status", "endpoint", "masterAuth")}
+    again = module_runner("gcp_gke_kubeconfig", dict(args, cluster_resource=predicted))
+    assert len(cluster_reads(sandbox, start, "kc2")) == 1 and again["changed"] is False
+
+    other = module_runner("gcp_gke_kubeconfig", dict(args, cluster="prefect", cluster_resource=created["cluster"]),
+                          expect_fail=True)
+    assert "cluster_resource is cluster kc2" in other["msg"] and "Fix:" in other["msg"]
