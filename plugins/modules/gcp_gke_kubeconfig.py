@@ -17,6 +17,8 @@ description:
     them).
   - Given the cluster a playbook already read (O(cluster_resource)), it takes the endpoint and CA from there and makes
     no GKE call.
+  - A cluster still C(PROVISIONING) or C(RECONCILING) (one started with C(wait=false)) is waited for, up to
+    O(wait_timeout) seconds; V(0) fails at once. Check mode never waits.
   - The token is refreshed into the file on every run, but the module reports a change only when the endpoint, the
     CA, the proxy or the context differ; the token is never returned or shown in a diff. Tokens last about an hour,
     so run this module again before later Kubernetes tasks of a long play.
@@ -90,8 +92,13 @@ server:
 import json
 import os
 import tempfile
+import time
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+
+# The states a cluster passes through on its way to RUNNING.
+SETTLING = ("PROVISIONING", "RECONCILING")
 
 
 def _without_token(config):
@@ -101,6 +108,20 @@ def _without_token(config):
     for user in out.get("users", []):
         user.get("user", {}).pop("token", None)
     return out
+
+
+def read_when_running(module, name, label):
+    """The cluster, once it is RUNNING (or at once in check mode, or when it is in a state that will not pass)."""
+    deadline = Deadline(module.params["wait_timeout"])
+    attempt = 0
+    while True:
+        cluster = module.get(module.client("container").projects().locations().clusters().get(name=name),
+                             resource=label)
+        status = (cluster or {}).get("status")
+        if module.check_mode or status not in SETTLING or deadline.expired:
+            return cluster
+        time.sleep(min(poll_interval(attempt, 2.0, 15.0), max(0.05, deadline.remaining())))
+        attempt += 1
 
 
 def main():
@@ -125,16 +146,18 @@ def main():
     if given and given.get("status") == "RUNNING" and given.get("endpoint"):
         cluster = given
     else:
-        cluster = module.get(module.client("container").projects().locations().clusters().get(name=name),
-                             resource=label)
+        cluster = read_when_running(module, name, label)
     context = "gke_%s_%s_%s" % (p["project"], p["location"], p["cluster"])
     if cluster is None:
         if module.check_mode:
             module.exit_json(changed=True, path=p["path"], context=context, server="(cluster not created yet)")
         module.fail_json(msg="%s does not exist in %s. Fix: create it first (gke_autopilot role)." % (label, p["location"]))
     if cluster.get("status") != "RUNNING" and not module.check_mode:
-        module.fail_json(msg="%s is %s, not RUNNING. Fix: wait for it (gcp_autopilot_cluster with wait: true)."
-                             % (label, cluster.get("status")))
+        waited = " after waiting %ss (wait_timeout)" % p["wait_timeout"] if cluster.get("status") in SETTLING else ""
+        module.fail_json(msg="%s is %s, not RUNNING%s. Fix: %s." % (
+            label, cluster.get("status"), waited,
+            "raise wait_timeout, or look at the cluster's operations in the console" if waited
+            else "look at the cluster's status message (gcloud container clusters describe), repair or re-create it"))
     endpoint = cluster.get("endpoint")
     if p["use_private_endpoint"]:
         endpoint = (cluster.get("privateClusterConfig") or {}).get("privateEndpoint", endpoint)

@@ -106,3 +106,23 @@ def test_kubeconfig_from_the_cluster_a_task_returned_reads_nothing(sandbox, gcp_
     other = module_runner("gcp_gke_kubeconfig", dict(args, cluster="prefect", cluster_resource=created["cluster"]),
                           expect_fail=True)
     assert "cluster_resource is cluster kc2" in other["msg"] and "Fix:" in other["msg"]
+
+
+def test_kubeconfig_waits_for_a_cluster_still_provisioning(sandbox, gcp_args, module_runner, vpc, tmp_path):
+    args = dict(gcp_args, name="kc3", location=REGION, network="gke-net", subnetwork="gke-sub",
+                master_ipv4_cidr_block="172.16.0.48/28")
+    kube = dict(gcp_args, cluster="kc3", location=REGION, path=str(tmp_path / "config.json"))
+    scale = sandbox.config.time_scale
+    sandbox.config.time_scale = 0.01  # about 5 s of provisioning: long enough to catch it, short enough to wait
+    try:
+        started = module_runner("gcp_autopilot_cluster", dict(args, wait=False))
+    finally:
+        sandbox.config.time_scale = scale
+    assert started["cluster"]["status"] == "PROVISIONING"
+    hasty = module_runner("gcp_gke_kubeconfig", dict(kube, cluster_resource=started["cluster"], wait_timeout=0),
+                          expect_fail=True)
+    assert "is PROVISIONING, not RUNNING after waiting 0s" in hasty["msg"] and "raise wait_timeout" in hasty["msg"]
+    assert not os.path.exists(kube["path"]), "nothing is written for a cluster that cannot be reached yet"
+    waited = module_runner("gcp_gke_kubeconfig", dict(kube, cluster_resource=started["cluster"]))
+    assert waited["changed"] and waited["server"].startswith("https://")
+    assert json.load(open(kube["path"]))["clusters"][0]["cluster"]["certificate-authority-data"]
