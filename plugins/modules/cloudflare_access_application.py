@@ -13,7 +13,9 @@ short_description: Manage a self-hosted Cloudflare Access application
 version_added: 0.1.0
 description:
   - Creates, updates or deletes a self-hosted Access application, found by name in the account.
-  - Policies are reusable Access policies named in the order they apply (the first gets precedence 1).
+  - Policies are reusable Access policies, by name or id, in the order they apply (the first gets precedence 1).
+    Those the application already links are matched on what it returns; the account's policies are listed only
+    for the others.
   - Updates use PUT, as the API has no PATCH for applications, so settings this module does not manage are reset
     to their defaults when the application changes.
   - Access applies only to hosts whose DNS record is proxied.
@@ -97,7 +99,6 @@ import re
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudflare import (
     CloudflareModule,
     CloudflareResource,
-    find_policy,
 )
 
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
@@ -110,20 +111,29 @@ class Application(CloudflareResource):
     def __init__(self, module):
         super(Application, self).__init__(module)
         self.unresolved = []
+        self.current = None
 
     def get(self):
         apps = self.module.paginate(self.client.zero_trust.access.applications.list, per_page=50,
                                     account_id=self.module.account_id, action="list", resource="Access applications",
                                     area=self.area)
-        for app in apps:
-            if app.get("name") == self.name:
-                return app
-        return None
+        self.current = next((app for app in apps if app.get("name") == self.name), None)
+        return self.current
 
     def policy_links(self):
+        # The policies the app links already come with their names: only a reference that is not among them
+        # needs the account's policies, listed once for all such references.
+        known = [pol for pol in (self.current or {}).get("policies") or [] if pol.get("id")]
+        listed = None
         links = []
         for idx, ref in enumerate(self.params["policies"]):
-            found = find_policy(self.module, ref)
+            found = next((pol for pol in known if ref in (pol.get("id"), pol.get("name"))), None)
+            if found is None:
+                if listed is None:
+                    listed = self.module.paginate(self.client.zero_trust.access.policies.list, per_page=50,
+                                                  account_id=self.module.account_id, action="list",
+                                                  resource="Access policies", area=self.area)
+                found = next((pol for pol in listed if ref in (pol.get("id"), pol.get("name"))), None)
             if found is None:
                 if not self.module.check_mode:
                     self.module.fail_json(msg="Access application %s: policy %s was not found in account %s. Fix: "

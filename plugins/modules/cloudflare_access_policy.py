@@ -16,7 +16,8 @@ description:
   - Applications reference reusable policies by id (M(skyforge.prefect_platform.cloudflare_access_application)
     resolves them by name).
   - Rules are given as a short list of one-key dicts; IP lists and service tokens may be named instead of
-    giving their ids.
+    giving their ids. A name is looked up on every run; an id the policy already holds is not, so a caller that
+    has the id (for example registered from the module that manages the list or token) saves those reads.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
@@ -116,9 +117,21 @@ class Policy(CloudflareResource):
     def __init__(self, module):
         super(Policy, self).__init__(module)
         self.unresolved = []
+        self.current = None
 
     def get(self):
-        return find_policy(self.module, self.name)
+        self.current = find_policy(self.module, self.name)
+        return self.current
+
+    def referenced(self, key, field):
+        """Ids of `key` rules (ip_list, service_token) the current policy holds: given by id, they need no look-up."""
+        ids = set()
+        for field_name in FIELDS:
+            for rule in (self.current or {}).get(field_name) or []:
+                ref = (rule or {}).get(key) or {}
+                if ref.get(field):
+                    ids.add(ref[field])
+        return ids
 
     def rule(self, item):
         key = [k for k in RULE_KEYS if item.get(k) not in (None, False)][0]
@@ -126,11 +139,15 @@ class Policy(CloudflareResource):
         if key == "ip":
             return {"ip": {"ip": value}}
         if key == "ip_list":
+            if value in self.referenced("ip_list", "id"):
+                return {"ip_list": {"id": value}}
             found = find_list(self.module, value, "IP")
             if found is None:
                 return self._missing("IP list", value, {"ip_list": {"id": value}})
             return {"ip_list": {"id": found["id"]}}
         if key == "service_token":
+            if value in self.referenced("service_token", "token_id"):
+                return {"service_token": {"token_id": value}}
             found = find_service_token(self.module, value)
             if found is None:
                 return self._missing("service token", value, {"service_token": {"token_id": value}})

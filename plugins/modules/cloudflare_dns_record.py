@@ -86,6 +86,13 @@ changes:
   returned: when an existing record changed
   type: list
   elements: str
+host_records:
+  description:
+    - Every record named O(name), of any type, after the run (this record as RV(record) shows it), so a caller can
+      check, for example, that none bypasses the proxy without listing them again.
+  returned: success
+  type: list
+  elements: dict
 """
 
 import ipaddress
@@ -115,6 +122,7 @@ class Record(CloudflareResource):
         super(Record, self).__init__(module)
         self.zone_id = module.zone_id(self.params["zone"])
         self.fqdn = fqdn(self.params["name"], self.params["zone"])
+        self.others = []
 
     @property
     def name(self):
@@ -122,11 +130,12 @@ class Record(CloudflareResource):
 
     def get(self):
         p = self.params
-        # `name` is the filter the API description documents (the SDK would send name.exact).
-        found = self.module.paginate(self.client.dns.records.list, per_page=100, action="list", resource=self.name,
-                                     area=self.area, zone_id=self.zone_id, type=p["type"],
-                                     extra_query={"name": self.fqdn})
-        found = [r for r in found if r.get("name") == self.fqdn and r.get("type") == p["type"]]
+        # `name` is the filter the API description documents (the SDK would send name.exact). Every type is listed,
+        # so the records that share the name come back too (RV(host_records)) without a second read.
+        named = self.module.paginate(self.client.dns.records.list, per_page=100, action="list", resource=self.name,
+                                     area=self.area, zone_id=self.zone_id, extra_query={"name": self.fqdn})
+        named = [r for r in named if r.get("name") == self.fqdn]
+        found = [r for r in named if r.get("type") == p["type"]]
         if p["multiple"]:
             content = normalize(p["type"], p["content"]) if p["content"] is not None else None
             found = [r for r in found if normalize(p["type"], r.get("content")) == content]
@@ -135,7 +144,9 @@ class Record(CloudflareResource):
                 msg="%d %s records named %s exist (%s). Fix: set multiple=true to manage one of them by content, or "
                 "delete the extra records." % (len(found), p["type"], self.fqdn,
                                                ", ".join(sorted(r.get("content", "") for r in found))))
-        return found[0] if found else None
+        current = found[0] if found else None
+        self.others = [r for r in named if current is None or r.get("id") != current.get("id")]
+        return current
 
     def desired(self):
         p = self.params
@@ -230,7 +241,8 @@ def main():
         ),
     )
     check_input(module)
-    module.ensure(Record(module))
+    record = Record(module)
+    module.ensure(record, extra=lambda after: {"host_records": record.others + ([after] if after else [])})
 
 
 if __name__ == "__main__":

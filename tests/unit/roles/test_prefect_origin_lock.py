@@ -1,6 +1,7 @@
 """prefect_server's origin lock, run as Ansible runs it: the role's own tasks (taken from present.yml and absent.yml)
 against the sandbox's GCP and a sandbox cluster. The rest of the role (Cloud SQL, helm) is covered elsewhere."""
 
+import base64
 import json
 import os
 import subprocess
@@ -14,8 +15,10 @@ from sandbox.cloudflare.app import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ROLE = os.path.join(REPO, "roles", "prefect_server")
-LOCK_TASKS = ("Lock the origin", "Say why the origin is not locked", "BackendConfig that attaches")
+LOCK_TASKS = ("Lock the origin", "Say why the origin is not locked", "Read the BackendConfig", "Read the Secrets",
+              "BackendConfig that attaches")
 UNLOCK_TASKS = ("Remove the origin's Cloud Armor policy",)
+SECRET_TASKS = ("Read the Secrets this role keeps", "Database connection")
 DEFAULT = 2147483647
 
 PLAYBOOK = """
@@ -29,6 +32,7 @@ PLAYBOOK = """
       api_endpoint_template: "{{ gcp_api_endpoint_template }}"
   vars_files:
     - %(defaults)s
+    - %(vars)s
   tasks:
     - name: The role's tasks
       ansible.builtin.include_tasks: "{{ tasks_file }}"
@@ -62,7 +66,9 @@ def setup(sandbox, tmp_path_factory):
     (tmp / "kubeconfig").write_text(json.dumps(kc))
     (tmp / "lock.yml").write_text(yaml.safe_dump(role_tasks("present.yml", LOCK_TASKS), sort_keys=False))
     (tmp / "unlock.yml").write_text(yaml.safe_dump(role_tasks("absent.yml", UNLOCK_TASKS), sort_keys=False))
-    (tmp / "play.yml").write_text(PLAYBOOK % {"defaults": os.path.join(ROLE, "defaults", "main.yml")})
+    (tmp / "secrets.yml").write_text(yaml.safe_dump(role_tasks("present.yml", SECRET_TASKS), sort_keys=False))
+    (tmp / "play.yml").write_text(PLAYBOOK % {"defaults": os.path.join(ROLE, "defaults", "main.yml"),
+                                              "vars": os.path.join(ROLE, "vars", "main.yml")})
     ep = sandbox.endpoints()
     inventory = tmp / "hosts.yml"
     inventory.write_text(json.dumps({"all": {"hosts": {"localhost": {
@@ -74,10 +80,10 @@ def setup(sandbox, tmp_path_factory):
     kube.unregister_cluster(key)
 
 
-def play(setup, tasks_file, extra):
+def play(setup, tasks_file, extra, *flags):
     tmp, _api = setup
     cmd = ["ansible-playbook", str(tmp / "play.yml"), "-i", str(tmp / "hosts.yml"),
-           "-e", json.dumps(dict(extra, tasks_file=str(tmp / tasks_file))), "--diff"]
+           "-e", json.dumps(dict(extra, tasks_file=str(tmp / tasks_file))), "--diff", *flags]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=os.path.join(REPO, "roles"))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
     out = proc.stdout + proc.stderr
@@ -100,7 +106,14 @@ def test_role_locks_the_origin_idempotently_and_removes_the_policy(sandbox, setu
     assert [b["metadata"]["name"] for b in bc] == ["prefect-server-backend"]
     assert bc[0]["spec"] == {"securityPolicy": {"name": "rl-origin-cloudflare-only"}}
 
+    mark = len(sandbox.log.entries)
     assert play(setup, "lock.yml", ranges)[0] == 0, "a second run changes nothing"
+    kube = [e for e in sandbox.log.entries[mark:] if e["family"] == "kube" and e["method"] != "CONNECT"]
+    assert [e["method"] for e in kube if e["method"] != "GET"] == [], "objects that match are not patched"
+    assert [e["path"].split("?")[0] for e in kube if e["path"] != "/version"] == [
+        "/apis/cloud.google.com/v1/namespaces/prefect/backendconfigs/prefect-server-backend",
+        "/api/v1/namespaces/prefect/secrets"], "one read each"
+    assert play(setup, "lock.yml", ranges, "--check")[0] == 0, "nor does a check run"
 
     # Without the ranges the role says so and leaves the attached policy alone.
     changed, out = play(setup, "lock.yml", {})
@@ -110,3 +123,42 @@ def test_role_locks_the_origin_idempotently_and_removes_the_policy(sandbox, setu
 
     assert play(setup, "unlock.yml", {})[0] == 1 and key not in policies
     assert play(setup, "unlock.yml", {})[0] == 0
+
+
+def test_cluster_secrets_are_read_once_and_written_only_when_they_differ(sandbox, setup):
+    _tmp, api = setup
+    passwords = {"prefect_server_auth_password": {"secret_value": "auth-Pw-0001"},
+                 "prefect_server_db_password": {"secret_value": "db:Pw@0002"},
+                 "prefect_server_db_host": "10.9.0.3"}
+
+    def secrets():
+        return dict((o["metadata"]["name"], o) for o in api.find("secrets", "prefect"))
+
+    def kube_since(mark):
+        return [e for e in sandbox.log.entries[mark:] if e["family"] == "kube" and e["method"] != "CONNECT"]
+
+    changed, out = play(setup, "secrets.yml", passwords, "--check", "-v")
+    assert changed == 1 and not secrets(), "check mode predicts (a server-side dry run), stores nothing"
+    changed, out = play(setup, "secrets.yml", passwords, "-v")
+    assert changed == 1
+    got = secrets()
+    assert got["prefect-basic-auth"]["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "skyforge"}
+    assert base64.b64decode(got["prefect-basic-auth"]["data"]["auth-string"]).decode() == "admin:auth-Pw-0001"
+    assert base64.b64decode(got["prefect-server-database"]["data"]["connection-string"]).decode() == \
+        "postgresql+asyncpg://prefect:db%3APw%400002@10.9.0.3:5432/prefect?ssl=require"
+    assert "last-applied-configuration" not in json.dumps(got["prefect-basic-auth"]["metadata"]), "no copy in annotations"
+
+    mark = len(sandbox.log.entries)
+    changed, out = play(setup, "secrets.yml", passwords, "-v")
+    assert changed == 0
+    reads = [e for e in kube_since(mark) if "/secrets" in e["path"]]
+    assert [e["method"] for e in reads] == ["GET"], "one list reads both Secrets, and nothing is written"
+
+    rotated = dict(passwords, prefect_server_auth_password={"secret_value": "auth-Pw-0003"})
+    mark = len(sandbox.log.entries)
+    changed, out = play(setup, "secrets.yml", rotated, "-v")
+    writes = [e for e in kube_since(mark) if e["method"] != "GET"]
+    assert changed == 1 and len(writes) == 1 and "/secrets/prefect-basic-auth" in writes[0]["path"]
+    assert base64.b64decode(secrets()["prefect-basic-auth"]["data"]["auth-string"]).decode() == "admin:auth-Pw-0003"
+    for value in ("auth-Pw-0001", "auth-Pw-0003", "db:Pw@0002", "db%3APw%400002"):
+        assert value not in out

@@ -161,3 +161,52 @@ def _get(url, headers):
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+
+
+def reads(sandbox, since):
+    """The Cloudflare GETs since `since`, by path without the query and the account prefix."""
+    out = []
+    for e in sandbox.log.entries[since:]:
+        if e["family"] == "cloudflare" and e["method"] == "GET":
+            path = e["path"].split("?")[0]
+            out.append(path.split("/", 4)[-1] if path.startswith("/client/v4/accounts/") or "/accounts/" in path
+                       else path)
+    return out
+
+
+def test_reruns_read_only_their_own_resource(sandbox, cf_args, module_runner):
+    lst = module_runner("cloudflare_zero_trust_list", dict(cf_args, name="r-allow", items=[{"value": "203.0.113.0/24"}]))
+    tok = module_runner("cloudflare_access_service_token", dict(cf_args, name="r-automation"))
+    ip_pol = dict(cf_args, name="r-ips", decision="non_identity", include=[{"ip_list": lst["list"]["id"]}])
+    svc_pol = dict(cf_args, name="r-svc", decision="non_identity",
+                   include=[{"service_token": tok["service_token"]["id"]}])
+    assert module_runner("cloudflare_access_policy", ip_pol)["changed"]
+    assert module_runner("cloudflare_access_policy", svc_pol)["changed"]
+    app_args = dict(cf_args, name="r-app", domain="r." + ZONE, policies=["r-svc", "r-ips"])
+    mark = len(sandbox.log.entries)
+    assert module_runner("cloudflare_access_application", app_args)["changed"]
+    assert sum(1 for p in reads(sandbox, mark) if p.endswith("access/policies")) == 1, \
+        "policies the app does not link yet are listed once for all of them"
+
+    # Re-runs: an id the policy already holds and a policy the app already links need no look-up.
+    mark = len(sandbox.log.entries)
+    assert module_runner("cloudflare_access_policy", ip_pol)["changed"] is False
+    assert module_runner("cloudflare_access_policy", svc_pol)["changed"] is False
+    assert module_runner("cloudflare_access_application", app_args)["changed"] is False
+    got = reads(sandbox, mark)
+    assert [p.rsplit("/", 2)[-2:] for p in got] == [["access", "policies"], ["access", "policies"], ["access", "apps"]], got
+
+    # A name is still looked up, and an id the policy does not hold yet is checked before it is used.
+    mark = len(sandbox.log.entries)
+    by_name_args = dict(ip_pol, include=[{"ip_list": "r-allow"}])
+    assert module_runner("cloudflare_access_policy", by_name_args)["changed"] is False
+    assert any(p.endswith("gateway/lists") for p in reads(sandbox, mark))
+    unknown = module_runner("cloudflare_access_policy", dict(ip_pol, include=[{"ip_list": "0000-not-a-list"}]),
+                            expect_fail=True)
+    assert "IP list 0000-not-a-list was not found" in unknown["msg"]
+    # A policy swapped in for a linked one is found by listing, and the change is made.
+    swapped = module_runner("cloudflare_access_application", dict(app_args, policies=["r-ips", "r-svc"]))
+    assert swapped["changed"] and [p["name"] for p in swapped["app"]["policies"]] == ["r-ips", "r-svc"]
+    missing = module_runner("cloudflare_access_application", dict(app_args, policies=["r-ips", "nope"]),
+                            expect_fail=True)
+    assert "policy nope was not found" in missing["msg"]

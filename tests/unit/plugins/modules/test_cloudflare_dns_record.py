@@ -55,6 +55,23 @@ def test_multiple_and_one_per_name(sandbox, cf_args, module_runner):
     assert "2 TXT records named txt-multi.%s exist" % ZONE in out["msg"] and "multiple=true" in out["msg"]
 
 
+def test_host_records_come_from_the_one_read(sandbox, cf_args, module_runner):
+    name = "dns-host." + ZONE
+    aaaa = module_runner("cloudflare_dns_record", dict(cf_args, zone=ZONE, name=name, type="AAAA",
+                                                       content="2001:db8::5", proxied=False))
+    args = dict(cf_args, zone=ZONE, name=name, type="A", content="203.0.113.20", proxied=True)
+    created = module_runner("cloudflare_dns_record", args)
+    assert sorted((r["type"], r["proxied"]) for r in created["host_records"]) == [("A", True), ("AAAA", False)]
+    mark = len(sandbox.log.entries)
+    again = module_runner("cloudflare_dns_record", args)
+    assert again["changed"] is False
+    dns_reads = [e for e in sandbox.log.entries[mark:] if e["family"] == "cloudflare" and "/dns_records" in e["path"]]
+    assert len(dns_reads) == 1, "one list of the name's records serves the record and host_records"
+    assert sorted(r["id"] for r in again["host_records"]) == sorted([aaaa["record"]["id"], created["record"]["id"]])
+    gone = module_runner("cloudflare_dns_record", dict(args, state="absent"))
+    assert [r["type"] for r in gone["host_records"]] == ["AAAA"]
+
+
 def test_bad_input_fails_before_any_call(sandbox, cf_args, module_runner):
     mark = len(sandbox.log.entries)
     cases = [
