@@ -92,7 +92,7 @@ def main():
         spent = cp.overhead(chain, started, ended)
         print("  off the path: %.1fs before its first operation (validation, APIs read), %.1fs between its operations, "
               "%.1fs after its last one (verification, smoke flow run)" % (
-                  spent["before"], sum(g for _, _, g in spent["gaps"]), spent["after"]))
+                  spent["before"], sum(gap[2] for gap in spent["gaps"]), spent["after"]))
         for before, after, gap in spent["gaps"]:
             if gap >= 1.0:
                 print("    %5.1fs from %s ending to %s starting" % (gap, before, after))

@@ -44,4 +44,4 @@ def test_overhead_splits_the_wall_time_off_the_path():
     assert spent["before"] == 5 and spent["after"] == 14
     assert spent["gaps"] == [("compute.network", "compute.subnetwork", 2), ("compute.subnetwork", "compute.address", 0)]
     # wall = before + gaps + operations + after
-    assert spent["before"] + sum(g for _, _, g in spent["gaps"]) + 5 + 3 + 1 + spent["after"] == 30
+    assert spent["before"] + sum(gap[2] for gap in spent["gaps"]) + 5 + 3 + 1 + spent["after"] == 30

@@ -155,8 +155,9 @@ def test_user_password_from_a_secret_read_only_to_create(sandbox, gcp_args, modu
     created = module_runner("gcp_sql_user", args)
     assert created["changed"] and len(secret_reads(start)) == 1
     assert value not in created["_stdout"] + created["_stderr"]
-    pg_host, pg_port = sandbox.resolve(module_runner("gcp_sql_instance", dict(gcp_args, name="pwsecret-db", region=REGION, network="sql-net",
-                                                                               wait_only=True))["private_ip"], 5432)
+    settled = module_runner("gcp_sql_instance", dict(gcp_args, name="pwsecret-db", region=REGION, network="sql-net",
+                                                     wait_only=True))
+    pg_host, pg_port = sandbox.resolve(settled["private_ip"], 5432)
     env = dict(os.environ, PGPASSWORD=value, PGSSLMODE="require")
     subprocess.run(["psql", "-h", pg_host, "-p", str(pg_port), "-U", "app", "-d", "postgres", "-qAt", "-c", "SELECT 1"],
                    capture_output=True, text=True, env=env, check=True)
