@@ -52,11 +52,15 @@ def get(url):
         return json.load(resp)
 
 
-def playbook(args, env, playbook="site.yml"):
+def playbook(args, env, playbook="site.yml", log_name=None):
     started = time.monotonic()
     proc = subprocess.run(["ansible-playbook", playbook, "-i", args.inventory] + args.extra, cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
+    if args.log_dir and log_name:
+        os.makedirs(args.log_dir, exist_ok=True)
+        with open(os.path.join(args.log_dir, log_name), "w") as fh:
+            fh.write(proc.stdout)
     recap = re.search(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+).*failed=(\d+)", proc.stdout)
     if proc.returncode or not recap:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
@@ -70,10 +74,14 @@ def main():
     parser.add_argument("--scale", type=float, default=0.05)
     parser.add_argument("--inventory", default="inventories/sandbox")
     parser.add_argument("--playbook", default="site.yml")
+    parser.add_argument("--log-dir", help="keep both runs' output here, with each task's start time and duration "
+                                          "(profile_tasks), to see which tasks sat between two operations of the path")
     parser.add_argument("--dump", help="write the no-op run's requests and the sandbox inventory to this JSON file")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     env = ansible_env(SKYFORGE_SANDBOX_TIME_SCALE=args.scale)
+    if args.log_dir:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
     sandbox(["down"], env)
     sandbox(["up", "--fresh"], env)
     try:
@@ -81,7 +89,7 @@ def main():
         with open(os.path.join(state_dir, "endpoints.json")) as fh:
             ep = json.load(fh)
         started = time.time()
-        wall, changed = playbook(args, env, args.playbook)
+        wall, changed = playbook(args, env, args.playbook, "converge.log")
         ended = time.time()
         timeline = get(ep["gcp_url"] + "/_sandbox/timeline")
         seconds, chain = cp.critical_path(timeline)
@@ -99,7 +107,7 @@ def main():
         for op in cp.serial_waits(timeline, chain):
             print("  serial wait off the critical path: %-30s %6.1fs" % (op["kind"], op["end"] - op["start"]))
         before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
-        wall2, changed2 = playbook(args, env, args.playbook)
+        wall2, changed2 = playbook(args, env, args.playbook, "noop.log")
         requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
         # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
         api = [r for r in requests
