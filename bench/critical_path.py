@@ -22,7 +22,9 @@ DEPENDS = {
     "container.cluster.create": ["compute.subnetwork"],
     "sqladmin.instance.create": ["servicenetworking.connection"],
     "sqladmin.database": ["sqladmin.instance.create"],
-    "sqladmin.user": ["sqladmin.instance.create"],
+    # Cloud SQL runs one operation at a time per instance (another is refused "operation in progress"), so the user
+    # waits for the database.
+    "sqladmin.user": ["sqladmin.instance.create", "sqladmin.database"],
     "helm.release": ["container.cluster.create", "sqladmin.user", "sqladmin.database", "helm.release"],
     "tfc.plan": ["compute.instance"],
     "tfc.apply": ["tfc.plan"],

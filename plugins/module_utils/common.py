@@ -75,6 +75,13 @@ def poll_interval(attempt, first=1.0, maximum=15.0):
     return min(maximum, first * (1.5 ** attempt))
 
 
+def poll_after(elapsed, first=0.5, maximum=10.0, share=0.1):
+    """Seconds to the next poll of a wait that has run `elapsed` seconds: a growing interval that stays a small share of
+    the time waited, so the end of an operation is noticed at most ~10% (and `maximum` seconds) late. An operation on
+    the platform's critical path (VPC, peering, Cloud SQL) costs its duration, not its duration plus a long last poll."""
+    return min(maximum, max(first, share * elapsed))
+
+
 def strip_none(value):
     if isinstance(value, dict):
         return dict((k, strip_none(v)) for k, v in value.items() if v is not None)

@@ -24,6 +24,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     Deadline,
     EnsureMixin,
+    poll_after,
     poll_interval,
     Resource,
     RETRYABLE_STATUS,
@@ -401,7 +402,6 @@ class GcpModule(EnsureMixin, AnsibleModule):
             return op
         timeout = timeout or self.params["wait_timeout"]
         deadline = Deadline(timeout)
-        attempt = 0
         max_poll = float(os.environ.get("SKYFORGE_POLL_MAX", "10"))
         first_poll = float(os.environ.get("SKYFORGE_POLL_FIRST", "0.5"))
         while not self._op_done(api, op):
@@ -412,8 +412,7 @@ class GcpModule(EnsureMixin, AnsibleModule):
                     % (API_SERVICE.get(api, api), timeout, op.get("name"), resource or "?"),
                     operation=op,
                 )
-            time.sleep(min(poll_interval(attempt, first_poll, max_poll), max(0.05, deadline.remaining())))
-            attempt += 1
+            time.sleep(min(poll_after(deadline.elapsed, first_poll, max_poll), max(0.05, deadline.remaining())))
             op = self.execute(self._op_request(api, op), action="poll operation", resource=op.get("name", ""))
         self.operations_waited += 1
         error = self._op_error(api, op)

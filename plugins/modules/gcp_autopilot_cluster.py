@@ -141,10 +141,9 @@ class Cluster(GcpResource):
     def wait_running(self):
         import time
 
-        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
 
         deadline = Deadline(self.params["wait_timeout"])
-        attempt = 0
         while True:
             current = self.module.get(self.clusters().get(name=self.path()), resource="cluster %s" % self.name)
             if current is None or current.get("status") not in ("PROVISIONING", "RECONCILING"):
@@ -152,8 +151,7 @@ class Cluster(GcpResource):
             if deadline.expired:
                 self.module.fail_json(msg="cluster %s is still %s after %ds. Fix: raise wait_timeout and run again."
                                           % (self.name, current.get("status"), self.params["wait_timeout"]))
-            time.sleep(min(poll_interval(attempt, 0.5, 10.0), max(0.05, deadline.remaining())))
-            attempt += 1
+            time.sleep(min(poll_after(deadline.elapsed, 0.5, 10.0), max(0.05, deadline.remaining())))
 
     def desired(self):
         p = self.params

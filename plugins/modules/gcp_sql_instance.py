@@ -160,10 +160,9 @@ class SqlInstance(GcpResource):
     def wait_runnable(self):
         import time
 
-        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
 
         deadline = Deadline(self.params["wait_timeout"])
-        attempt = 0
         while True:
             current = self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
                                       resource="Cloud SQL instance %s" % self.name)
@@ -172,8 +171,7 @@ class SqlInstance(GcpResource):
             if deadline.expired:
                 self.module.fail_json(msg="Cloud SQL instance %s is still being created after %ds. Fix: raise "
                                           "wait_timeout and run again." % (self.name, self.params["wait_timeout"]))
-            time.sleep(min(poll_interval(attempt, 0.5, 10.0), max(0.05, deadline.remaining())))
-            attempt += 1
+            time.sleep(min(poll_after(deadline.elapsed, 0.5, 10.0), max(0.05, deadline.remaining())))
 
     def desired(self):
         p = self.params

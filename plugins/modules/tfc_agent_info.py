@@ -64,7 +64,7 @@ agent_pool_id:
 
 import time
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 
 
@@ -97,7 +97,6 @@ def main():
 
     agents = read()
     deadline = Deadline(p["timeout"])
-    attempt = 0
     while p["wait_for_idle"] and sum(1 for a in agents if a["status"] == "idle") < p["wait_for_idle"]:
         if deadline.expired:
             counts = {}
@@ -108,8 +107,7 @@ def main():
                                  "timeout." % (p["agent_pool"], counts.get("idle", 0), p["timeout"],
                                                p["wait_for_idle"], counts or "none"),
                              agents=agents)
-        time.sleep(min(poll_interval(attempt, 0.25, 10.0), max(0.05, deadline.remaining())))
-        attempt += 1
+        time.sleep(min(poll_after(deadline.elapsed, 0.25, 10.0), max(0.05, deadline.remaining())))
         agents = read()
     module.exit_json(changed=False, agents=agents, idle=sum(1 for a in agents if a["status"] == "idle"),
                      agent_pool_id=pool_id)

@@ -89,3 +89,16 @@ def test_deadline():
     assert not d.expired and d.remaining() == 10
     now[0] = 10.5
     assert d.expired and d.remaining() == 0
+
+
+def test_a_wait_notices_an_operation_at_most_a_tenth_of_its_time_late():
+    # Polls at 0.5 s while the wait is young, then every ~10% of the time waited, never more than 10 s apart.
+    assert common.poll_after(0.0) == 0.5
+    assert common.poll_after(30.0) == 3.0
+    assert common.poll_after(600.0) == 10.0
+    # Simulate waits on operations of several lengths: the end is seen at most max(first, 10%, capped) late.
+    for duration in (4.0, 25.0, 60.0, 600.0):
+        elapsed = 0.0
+        while elapsed < duration:
+            elapsed += common.poll_after(elapsed)
+        assert elapsed - duration <= max(0.5, min(10.0, 0.1 * duration)) + 1e-9, duration
