@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import uuid
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpResource
 
@@ -72,7 +73,9 @@ class ComputeResource(GcpResource):
         return self.module.wait("compute", op, resource=self.label())
 
     def create(self, desired):
-        return self._run(self._coll().insert(body=desired, **self._args()), "insert")
+        # requestId makes the insert idempotent: a retry after a dropped reply gets the first attempt's operation
+        # back (and waits on it), where a plain retry would get 409 and miss that operation failing.
+        return self._run(self._coll().insert(body=desired, requestId=str(uuid.uuid4()), **self._args()), "insert")
 
     def update(self, current, desired, changes):
         body = dict(desired)
@@ -81,7 +84,8 @@ class ComputeResource(GcpResource):
         return self._run(self._coll().patch(body=body, **self._args(**{self.name_param: self.name})), "patch")
 
     def delete(self, current):
-        return self._run(self._coll().delete(**self._args(**{self.name_param: self.name})), "delete")
+        return self._run(self._coll().delete(requestId=str(uuid.uuid4()), **self._args(**{self.name_param: self.name})),
+                         "delete")
 
     def view(self, resource):
         if not resource:

@@ -12,6 +12,7 @@ A handler gets (req, params) where params holds the path parameters in both the 
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 
 from ..web import ApiError, App, Response
@@ -52,6 +53,8 @@ class GcpApp(App):
     def __init__(self, sandbox):
         super().__init__(sandbox)
         self.handlers = {}
+        self.request_ids = {}  # (method id, project, requestId) -> compute operation name
+        self.request_ids_lock = threading.Lock()
         self.project = sandbox.config.project
         self.project_number = "123456789012"
         self.auth = auth.Auth(sandbox)
@@ -145,7 +148,20 @@ class GcpApp(App):
         if fn is None:
             raise ApiError(501, "the sandbox does not implement %s" % method["id"], status="UNIMPLEMENTED")
         req.method_id = method["id"]
-        out = fn(req, params)
+        # Compute's requestId: a retried mutation with the same id (for 60 minutes) gets the first request's
+        # operation back instead of running again (no 409 for an insert whose first attempt got through).
+        request_id = req.query.get("requestId") if api == "compute" else None
+        if request_id:
+            key = (method["id"], params.get("project"), request_id)
+            with self.request_ids_lock:
+                seen = self.request_ids.get(key)
+                if seen is not None and seen in self.compute.ops:
+                    return Response(200, self.compute.render_op(self.compute.ops[seen]))
+                out = fn(req, params)
+                if isinstance(out, dict) and out.get("kind") == "compute#operation":
+                    self.request_ids[key] = out["name"]
+        else:
+            out = fn(req, params)
         return out if isinstance(out, Response) else Response(200, out)
 
     def require_project(self, api, params, method):

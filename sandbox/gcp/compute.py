@@ -80,11 +80,13 @@ class Compute:
         return self.store.table("compute.%s" % coll)
 
     # ---- operations ------------------------------------------------------------------
-    def operation(self, kind_key, op_type, target_path, scope, on_done, can_fail=True):
+    def operation(self, kind_key, op_type, target_path, scope, on_done, can_fail=True, on_fail=None):
         def release():
             # A failed insert leaves nothing behind in GCP: the name is free for the next attempt.
             with self.lock:
                 self.pending.discard(target_path)
+            if on_fail is not None:
+                on_fail()
 
         op = self.sandbox.ops.start(kind_key, on_done, resource=target_path, can_fail=can_fail, on_fail=release)
         project = target_path.split("/")[1]

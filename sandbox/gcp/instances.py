@@ -113,8 +113,21 @@ class Instances:
             row["lastStartTimestamp"] = compute_timestamp()
             self.boot(path, row)
 
+        def failed():
+            # A failed insert leaves no instance behind (and frees its internal IP).
+            with self.lock:
+                if self.table.get(path) is row:
+                    self.table.pop(path, None)
+            for addr in self.sandbox.store.table("compute.addresses").values():
+                users = addr.get("users") or []
+                if link(path) in users:
+                    users.remove(link(path))
+                    if not users:
+                        addr.pop("users", None)
+                        addr["status"] = "RESERVED"
+
         row["status"] = "STAGING"
-        return self.compute.operation("compute.instance", "insert", path, "zones/%s" % zone, done)
+        return self.compute.operation("compute.instance", "insert", path, "zones/%s" % zone, done, on_fail=failed)
 
     def _nic(self, nic, idx, project, region, instance_path):
         net = self.compute.resolve_ref(nic.get("network") or "global/networks/default", "networks", project)

@@ -29,6 +29,18 @@ def recap(output):
     return (int(m.group(1)), int(m.group(2)), int(m.group(4))) if m else None
 
 
+def changed_tasks(output):
+    """The tasks that reported a change, with what they printed: what a failed idempotence check should show first."""
+    out = []
+    task = None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line.rstrip("* ")
+        elif line.startswith("changed:") and task:
+            out.append("%s\n  %s" % (task, line[:300]))
+    return "\n".join(out)
+
+
 def try_site(sandbox, name, tmp_path, timeout=1200):
     """Run the site; return (returncode, recap or None, output)."""
     argv, env = site_command(sandbox, name, tmp_path)

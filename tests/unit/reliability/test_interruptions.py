@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .site_runner import REPO, counts, owned, record_figures, run_site, site_command
+from .site_runner import REPO, changed_tasks, counts, owned, record_figures, run_site, site_command
 
 # (platform name, signal, task line to wait for, seconds to let the task run before the signal)
 POINTS = [
@@ -96,7 +96,8 @@ def test_rerun_after_interruption_matches_a_clean_run(sandbox, tmp_path, clean, 
     changed, _output = run_site(sandbox, name, tmp_path)
     assert changed > 0, "the re-run should have finished the interrupted work"
     again, again_out = run_site(sandbox, name, tmp_path)
-    assert again == 0, "the run after the recovery must change nothing:\n" + again_out[-4000:]
+    assert again == 0, "the run after the recovery must change nothing; changed:\n%s\n\n%s" % (
+        changed_tasks(again_out), again_out[-3000:])
     mine = owned(sandbox, name)
     assert counts(mine) == dict(counts(clean)), \
         "resources differ from a clean run (duplicates or orphans):\n clean: %r\n %s: %r" % (

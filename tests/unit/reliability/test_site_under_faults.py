@@ -12,7 +12,7 @@ Helm's, not ours, so their retry behaviour is not what this test measures (sandb
 
 import time
 
-from .site_runner import counts, owned, record_figures, run_site, try_site
+from .site_runner import changed_tasks, counts, owned, record_figures, run_site, try_site
 
 NAME = "faulty"
 # One of each, however often a create was retried: a second row would be a duplicate the retry made.
@@ -36,8 +36,10 @@ def test_whole_site_converges_under_faults(sandbox, tmp_path):
             if returncode == 0:
                 break
             failures = [line for line in output.splitlines() if line.startswith("fatal:")]
+            boots = [row.get("bootReport") for row in sandbox.store.table("compute.instances").values()]
             assert failures and all("injected operation failure" in line for line in failures), \
-                "only a failed operation may stop a run; HTTP faults must be retried:\n" + output[-5000:]
+                "only a failed operation may stop a run; HTTP faults must be retried (VM boot reports: %s):\n%s" % (
+                    boots, output[-5000:])
             reruns += 1
         assert returncode == 0 and rc, "the site did not converge in %d runs:\n%s" % (reruns + 1, output[-5000:])
         assert "ended Completed" in output
@@ -53,7 +55,8 @@ def test_whole_site_converges_under_faults(sandbox, tmp_path):
     injected = sum(by_kind.values())
     assert changed > 0 or reruns
     assert injected >= 20, "too few faults were injected (%r) for this test to mean anything" % by_kind
-    assert changed_again == 0, "a second run under faults must change nothing:\n" + second_out[-4000:]
+    assert changed_again == 0, "a second run under faults must change nothing; changed:\n%s\n\n%s" % (
+        changed_tasks(second_out), second_out[-3000:])
     assert counts(second) == counts(first), "the second run added or removed resources: %r -> %r" % (
         counts(first), counts(second))
     dupes = {t: first.get(t, []) for t in SINGLE if len(first.get(t, [])) != 1}

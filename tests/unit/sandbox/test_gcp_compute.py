@@ -1,5 +1,7 @@
 """compute v1 and servicenetworking v1 in the sandbox, replayed through google-api-python-client."""
 
+import time
+
 import pytest
 from googleapiclient.errors import HttpError
 
@@ -143,3 +145,43 @@ def test_private_service_access(sandbox, compute, project):
     with pytest.raises(HttpError) as exc:
         compute.globalAddresses().delete(project=project, address="psa").execute()
     assert exc.value.resp.status == 400, "a peered range cannot be deleted"
+
+
+def test_request_id_makes_a_retried_insert_return_the_first_operation(compute, project):
+    body = {"name": "reqid-net", "autoCreateSubnetworks": False}
+    first = compute.networks().insert(project=project, body=body, requestId="7d3b5c0e-0000-4000-8000-000000000001").execute()
+    again = compute.networks().insert(project=project, body=body, requestId="7d3b5c0e-0000-4000-8000-000000000001").execute()
+    assert again["name"] == first["name"], "the same requestId answers with the first request's operation"
+    wait_compute(compute, project, first)
+    with pytest.raises(HttpError) as exc:
+        compute.networks().insert(project=project, body=body, requestId="7d3b5c0e-0000-4000-8000-000000000002").execute()
+    assert exc.value.resp.status == 409, "a new requestId is a new request: the network exists"
+    wait_compute(compute, project, compute.networks().delete(project=project, network="reqid-net").execute())
+
+
+def test_a_failed_instance_insert_leaves_no_instance(sandbox, compute, project):
+    enable(sandbox, "compute.googleapis.com")
+    wait_compute(compute, project, compute.networks().insert(
+        project=project, body={"name": "vm-fail-net", "autoCreateSubnetworks": False}).execute())
+    wait_compute(compute, project, compute.subnetworks().insert(
+        project=project, region="europe-west1",
+        body={"name": "vm-fail-sub", "network": "global/networks/vm-fail-net", "ipCidrRange": "10.77.0.0/24"}).execute())
+    body = {"name": "vm-fail", "machineType": "zones/europe-west1-b/machineTypes/e2-micro",
+            "disks": [{"boot": True, "initializeParams": {"sourceImage": "projects/cos-cloud/global/images/family/cos-stable"}}],
+            "networkInterfaces": [{"network": "global/networks/vm-fail-net",
+                                   "subnetwork": "regions/europe-west1/subnetworks/vm-fail-sub"}]}
+    rate = sandbox.ops.fail_rate
+    sandbox.ops.fail_rate = 1.0
+    try:
+        op = compute.instances().insert(project=project, zone="europe-west1-b", body=body).execute()
+    finally:
+        sandbox.ops.fail_rate = rate
+    deadline = time.time() + 30
+    while op["status"] != "DONE":
+        assert time.time() < deadline
+        time.sleep(0.1)
+        op = compute.zoneOperations().get(project=project, zone="europe-west1-b", operation=op["name"]).execute()
+    assert "error" in op
+    with pytest.raises(HttpError) as exc:
+        compute.instances().get(project=project, zone="europe-west1-b", instance="vm-fail").execute()
+    assert exc.value.resp.status == 404, "GCP removes an instance whose insert failed"
