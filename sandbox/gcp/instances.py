@@ -118,16 +118,20 @@ class Instances:
             with self.lock:
                 if self.table.get(path) is row:
                     self.table.pop(path, None)
-            for addr in self.sandbox.store.table("compute.addresses").values():
-                users = addr.get("users") or []
-                if link(path) in users:
-                    users.remove(link(path))
-                    if not users:
-                        addr.pop("users", None)
-                        addr["status"] = "RESERVED"
+            self.release_addresses(path)
 
         row["status"] = "STAGING"
         return self.compute.operation("compute.instance", "insert", path, "zones/%s" % zone, done, on_fail=failed)
+
+    def release_addresses(self, path):
+        """The reserved internal addresses the instance used go back to RESERVED."""
+        for addr in self.sandbox.store.table("compute.addresses").values():
+            users = addr.get("users") or []
+            if link(path) in users:
+                users.remove(link(path))
+                if not users:
+                    addr.pop("users", None)
+                    addr["status"] = "RESERVED"
 
     def _nic(self, nic, idx, project, region, instance_path):
         net = self.compute.resolve_ref(nic.get("network") or "global/networks/default", "networks", project)
@@ -240,13 +244,7 @@ class Instances:
             with self.lock:
                 self.table.pop(path, None)
             self.shutdown(path)
-            for addr in self.sandbox.store.table("compute.addresses").values():
-                users = addr.get("users") or []
-                if link(path) in users:
-                    users.remove(link(path))
-                    if not users:
-                        addr.pop("users", None)
-                        addr["status"] = "RESERVED"
+            self.release_addresses(path)
 
         return self.compute.operation("compute.delete", "delete", path, "zones/%s" % p["zone"], done)
 
