@@ -396,6 +396,17 @@ class GcpModule(EnsureMixin, AnsibleModule):
         return self.execute(request, action="get", resource=resource, allow_404=True)
 
     # ---- long-running operations -----------------------------------------------------
+    def wait_while(self, read, settling, first=0.5, maximum=10.0):
+        """Read a resource until settling(resource) is false, it is gone (None) or wait_timeout passes; return the
+        last read. For resources that settle without an operation to wait on (one started by an earlier run, or by a
+        task with wait=false): a result that is still settling means the wait timed out."""
+        deadline = Deadline(self.params["wait_timeout"])
+        while True:
+            current = read()
+            if current is None or not settling(current) or deadline.expired:
+                return current
+            time.sleep(min(poll_after(deadline.elapsed, first, maximum), max(0.05, deadline.remaining())))
+
     def wait(self, api, op, resource="", timeout=None):
         """Wait for any operation kind these APIs return; fail with the operation's error."""
         if not isinstance(op, dict):

@@ -139,19 +139,13 @@ class Cluster(GcpResource):
         return current
 
     def wait_running(self):
-        import time
-
-        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
-
-        deadline = Deadline(self.params["wait_timeout"])
-        while True:
-            current = self.module.get(self.clusters().get(name=self.path()), resource="cluster %s" % self.name)
-            if current is None or current.get("status") not in ("PROVISIONING", "RECONCILING"):
-                return current
-            if deadline.expired:
-                self.module.fail_json(msg="cluster %s is still %s after %ds. Fix: raise wait_timeout and run again."
-                                          % (self.name, current.get("status"), self.params["wait_timeout"]))
-            time.sleep(min(poll_after(deadline.elapsed, 0.5, 10.0), max(0.05, deadline.remaining())))
+        current = self.module.wait_while(
+            lambda: self.module.get(self.clusters().get(name=self.path()), resource="cluster %s" % self.name),
+            lambda c: c.get("status") in ("PROVISIONING", "RECONCILING"))
+        if current is not None and current.get("status") in ("PROVISIONING", "RECONCILING"):
+            self.module.fail_json(msg="cluster %s is still %s after %ds. Fix: raise wait_timeout and run again."
+                                      % (self.name, current.get("status"), self.params["wait_timeout"]))
+        return current
 
     def desired(self):
         p = self.params

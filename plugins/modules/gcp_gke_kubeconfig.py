@@ -92,9 +92,7 @@ server:
 import json
 import os
 import tempfile
-import time
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 
 # The states a cluster passes through on its way to RUNNING.
@@ -111,15 +109,13 @@ def _without_token(config):
 
 
 def read_when_running(module, name, label):
-    """The cluster, once it is RUNNING (or at once in check mode, or when it is in a state that will not pass)."""
-    deadline = Deadline(module.params["wait_timeout"])
-    while True:
-        cluster = module.get(module.client("container").projects().locations().clusters().get(name=name),
-                             resource=label)
-        status = (cluster or {}).get("status")
-        if module.check_mode or status not in SETTLING or deadline.expired:
-            return cluster
-        time.sleep(min(poll_after(deadline.elapsed, 2.0, 15.0), max(0.05, deadline.remaining())))
+    """The cluster, once it is RUNNING (at once in check mode, or when it is in a state that will not pass)."""
+    def read():
+        return module.get(module.client("container").projects().locations().clusters().get(name=name), resource=label)
+
+    if module.check_mode:
+        return read()
+    return module.wait_while(read, lambda c: c.get("status") in SETTLING, first=2.0, maximum=15.0)
 
 
 def main():

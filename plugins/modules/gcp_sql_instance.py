@@ -158,20 +158,14 @@ class SqlInstance(GcpResource):
         return current
 
     def wait_runnable(self):
-        import time
-
-        from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
-
-        deadline = Deadline(self.params["wait_timeout"])
-        while True:
-            current = self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
-                                      resource="Cloud SQL instance %s" % self.name)
-            if current is None or current.get("state") != "PENDING_CREATE":
-                return current
-            if deadline.expired:
-                self.module.fail_json(msg="Cloud SQL instance %s is still being created after %ds. Fix: raise "
-                                          "wait_timeout and run again." % (self.name, self.params["wait_timeout"]))
-            time.sleep(min(poll_after(deadline.elapsed, 0.5, 10.0), max(0.05, deadline.remaining())))
+        current = self.module.wait_while(
+            lambda: self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
+                                    resource="Cloud SQL instance %s" % self.name),
+            lambda c: c.get("state") == "PENDING_CREATE")
+        if current is not None and current.get("state") == "PENDING_CREATE":
+            self.module.fail_json(msg="Cloud SQL instance %s is still being created after %ds. Fix: raise "
+                                      "wait_timeout and run again." % (self.name, self.params["wait_timeout"]))
+        return current
 
     def desired(self):
         p = self.params
