@@ -160,7 +160,8 @@ class Discovery:
         elif kind == "number":
             bad = isinstance(value, bool) or not isinstance(value, (int, float, str))
         elif kind == "boolean":
-            bad = not isinstance(value, bool) if not from_query else str(value) not in ("true", "false")
+            # In a query string Google takes either case (gcloud's apitools sends includeAllScopes=True).
+            bad = not isinstance(value, bool) if not from_query else str(value).lower() not in ("true", "false")
         if bad:
             type_name = INT_FORMATS.get(fmt, "TYPE_%s" % (kind or "unknown").upper())
             raise invalid("Invalid value at '%s' (%s), %s" % (path, type_name, json.dumps(value)))
