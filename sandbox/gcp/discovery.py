@@ -75,11 +75,22 @@ class Discovery:
         for name, value in query.items():
             if name in SYSTEM_PARAMS:
                 continue
-            spec = params.get(name)
+            spec = params.get(name) or self._described_flag(method, name)
             if spec is None or spec.get("location") != "query":
                 raise invalid('Invalid JSON payload received. Unknown name "%s": Cannot bind query parameter. '
                               "Field '%s' could not be found in request message." % (name, name))
             self._check_scalar(spec, value, name, from_query=True)
+
+    @staticmethod
+    def _described_flag(method, name):
+        """A boolean query flag the method's own description tells callers to set but its parameters omit.
+
+        Compute's packaged document says of every aggregatedList "set the `returnPartialSuccess` parameter to
+        `true`" without listing it; gcloud sends it and Compute accepts it.
+        """
+        if re.search(r"`%s`\s+parameter\s+to\s+`true`" % re.escape(name), method.get("description") or ""):
+            return {"type": "boolean", "location": "query"}
+        return None
 
     # ---- bodies --------------------------------------------------------------------
     def validate_body(self, method, body):

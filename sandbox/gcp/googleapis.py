@@ -297,6 +297,8 @@ class GoogleApis:
             "NO_PROXY": no_proxy, "no_proxy": no_proxy,
             "REQUESTS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file, "CURL_CA_BUNDLE": self.ca_file,
             "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": self.ca_file,
+            # httplib2 (google-api-python-client's transport, prefect-gcp's) reads neither of the above.
+            "HTTPLIB2_CA_CERTS": self.ca_file,
             "CLOUDSDK_PROXY_TYPE": "http", "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1", "CLOUDSDK_PROXY_PORT": proxy_port,
             "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": self.ca_file,
             "CLOUDSDK_CORE_PROJECT": self.gcp.project, "GOOGLE_CLOUD_PROJECT": self.gcp.project,

@@ -41,7 +41,8 @@ def _container(c):
 
 def to_v1(app, row):
     """A run v2 job as run v1 renders it."""
-    _, _, location, _, name = row["name"].split("/", 4)
+    parts = row["name"].split("/")  # projects/<p>/locations/<region>/jobs/<name>
+    location, name = parts[3], parts[5]
     tmpl = row.get("template") or {}
     task = tmpl.get("template") or {}
     task_spec = {"containers": [_container(c) for c in task.get("containers") or []],
