@@ -289,3 +289,23 @@ def test_cli_env_prints_the_exports(sandbox):
     exported = dict(re.findall(r"^export (\w+)=(\S+)$", proc.stdout, re.M))
     assert exported["HTTPS_PROXY"] == env["HTTPS_PROXY"]
     assert exported["CLOUDSDK_CORE_PROJECT"] == sandbox.config.project
+
+
+def test_prefect_gcp_cloud_run_client_under_workload_identity(sandbox, world, project):
+    """prefect-gcp's cloud-run-v2 worker builds its client for https://run.googleapis.com itself; a pod that stands
+    for the worker reaches the sandbox with the pod's network env alone (proxy, CA, metadata server)."""
+    pytest.importorskip("prefect_gcp")
+    _bind(world, project, world["sa"], "serviceAccount:%s.svc.id.goog[prefect/pgcp-worker]" % project)
+    env = sandbox.network_env({"namespace": "prefect", "service_account": "pgcp-worker",
+                               "annotations": {"iam.gke.io/gcp-service-account": world["sa"]}})
+    env["PREFECT_HOME"] = sandbox.config.state_dir + "/prefect-gcp-home"
+    out = child(env, r'''
+from types import SimpleNamespace
+from prefect_gcp.credentials import GcpCredentials
+from prefect_gcp.workers.cloud_run_v2 import CloudRunWorkerV2
+client = CloudRunWorkerV2._get_client(SimpleNamespace(credentials=GcpCredentials()))
+project = GcpCredentials().project
+job = client.jobs().get(name="projects/%s/locations/europe-west1/jobs/gapis-job" % project).execute()
+print("JOB", job["name"])
+''', timeout=120)
+    assert out.split()[-2:] == ["JOB", "projects/%s/locations/%s/jobs/gapis-job" % (project, REGION)]
