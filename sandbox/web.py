@@ -209,7 +209,7 @@ def make_handler(app, sandbox):
                     code = int(fault)
                     headers = {"Retry-After": "1"} if code == 429 else {}
                     raise ApiError(code, "injected fault %s" % fault, reason="sandboxFault", headers=headers)
-                if req.path.startswith("/_sandbox/"):
+                if req.path.startswith("/_sandbox/") and getattr(app, "admin_api", True):
                     resp = sandbox.admin(req, app)
                 else:
                     resp = app.dispatch(req)

@@ -86,7 +86,7 @@ class GcpApp(App):
             "gcp_service_account_file": self.auth.key_file,
             "gcp_project": self.project,
             "gcp_project_number": self.project_number,
-            "googleapis_ca_file": self.googleapis.ca_file,
+            "googleapis_ca_file": self.googleapis.ca_file if self.googleapis else None,
             "googleapis_proxy_url": self.sandbox.url("kube") if "kube" in self.sandbox.servers else None,
         }
 

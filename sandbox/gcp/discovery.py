@@ -73,7 +73,9 @@ class Discovery:
     def validate_query(self, method, query):
         params = method.get("parameters", {})
         for name, value in query.items():
-            if name in SYSTEM_PARAMS:
+            # System parameters may also be spelt with a leading '$' (google-cloud-* REST clients send
+            # `$alt=json;enum-encoding=int`).
+            if name in SYSTEM_PARAMS or (name.startswith("$") and name[1:] in SYSTEM_PARAMS):
                 continue
             spec = params.get(name) or self._described_flag(method, name)
             if spec is None or spec.get("location") != "query":

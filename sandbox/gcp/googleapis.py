@@ -101,6 +101,7 @@ class Frontend(App):
     """https://<api>.googleapis.com -> the GCP app's /<api>/ routes."""
 
     family = "googleapis"
+    admin_api = False  # Google's hosts have no /_sandbox/: a process given only the proxy cannot reach the admin API
 
     def __init__(self, sandbox, gcp):
         super().__init__(sandbox)
@@ -153,6 +154,7 @@ class Metadata(App):
 
     family = "metadata"
     rate_faults = False
+    admin_api = False
 
     def __init__(self, sandbox, gcp, identity):
         super().__init__(sandbox)

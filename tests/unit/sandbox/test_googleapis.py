@@ -309,3 +309,29 @@ job = client.jobs().get(name="projects/%s/locations/europe-west1/jobs/gapis-job"
 print("JOB", job["name"])
 ''', timeout=120)
     assert out.split()[-2:] == ["JOB", "projects/%s/locations/%s/jobs/gapis-job" % (project, REGION)]
+
+
+def test_google_cloud_library_and_www_host(sandbox, world, project):
+    """A google-cloud-* library over REST, and the older www.googleapis.com/<service path> form."""
+    pytest.importorskip("google.cloud.secretmanager")
+    enable(sandbox, "secretmanager.googleapis.com")
+    out = child(sandbox.network_env(), r'''
+import google.auth, google.auth.transport.requests as gtr
+from google.cloud import secretmanager
+sm = secretmanager.SecretManagerServiceClient(transport="rest")
+project = google.auth.default()[1]
+secret = sm.create_secret(parent="projects/%s" % project, secret_id="gapis-lib",
+                          secret={"replication": {"automatic": {}}})
+creds = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])[0]
+www = gtr.AuthorizedSession(creds).get("https://www.googleapis.com/compute/v1/projects/%s/global/networks" % project)
+admin = gtr.AuthorizedSession(creds).get("https://run.googleapis.com/_sandbox/endpoints")
+import json
+print(json.dumps({"secret": secret.name, "www": www.status_code, "networks": [n["name"] for n in www.json()["items"]],
+                  "admin": admin.status_code}))
+''', timeout=120)
+    seen = json.loads(out.strip().splitlines()[-1])
+    number = sandbox.apps["gcp"].project_number
+    assert seen["secret"] == "projects/%s/secrets/gapis-lib" % number  # Secret Manager names use the number
+    assert seen["www"] == 200 and "gapis-vpc" in seen["networks"]
+    assert seen["admin"] == 404  # Google's hosts have no sandbox admin API
+    assert any(k.endswith("/secrets/gapis-lib") for k in sandbox.store.table("secretmanager.secrets"))
