@@ -335,3 +335,20 @@ print(json.dumps({"secret": secret.name, "www": www.status_code, "networks": [n[
     assert seen["www"] == 200 and "gapis-vpc" in seen["networks"]
     assert seen["admin"] == 404  # Google's hosts have no sandbox admin API
     assert any(k.endswith("/secrets/gapis-lib") for k in sandbox.store.table("secretmanager.secrets"))
+
+
+def test_self_signed_jwt_must_name_the_api(sandbox, world, project):
+    from google.auth import jwt as gjwt
+    from google.auth.transport.requests import AuthorizedSession
+
+    env = sandbox.network_env()
+    url = "https://run.googleapis.com/v2/projects/%s/locations/%s/jobs" % (project, REGION)
+
+    def status(audience):
+        creds = gjwt.Credentials.from_service_account_file(env["GOOGLE_APPLICATION_CREDENTIALS"], audience=audience)
+        session = AuthorizedSession(creds)
+        return session.get(url, proxies={"https": env["HTTPS_PROXY"]}, verify=env["REQUESTS_CA_BUNDLE"],
+                           timeout=10).status_code
+
+    assert status("https://run.googleapis.com/") == 200
+    assert status("https://secretmanager.googleapis.com/") == 401
