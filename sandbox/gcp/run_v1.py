@@ -7,6 +7,7 @@ regional endpoint (`<region>-run.googleapis.com`) only that region's.
 
 from __future__ import annotations
 
+import json
 import re
 
 from ..web import ApiError
@@ -53,8 +54,6 @@ def to_v1(app, row):
     exec_annotations = {}
     vpc = task.get("vpcAccess") or {}
     if vpc.get("networkInterfaces"):
-        import json
-
         exec_annotations["run.googleapis.com/network-interfaces"] = json.dumps(vpc["networkInterfaces"],
                                                                              separators=(",", ":"))
     if vpc.get("egress"):

@@ -50,10 +50,11 @@ def world(sandbox, project):
 
 def child(env, code, timeout=60):
     """Run Python in a clean process whose only sandbox settings are `env` (nothing points a client elsewhere)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "GCE_", "CLOUDSDK_", "HTTP", "http",
-                                                                       "NO_PROXY", "no_proxy", "REQUESTS_", "SSL_"))}
+    cleared = ("GOOGLE_", "GCE_", "CLOUDSDK_", "HTTP", "http", "NO_PROXY", "no_proxy", "REQUESTS_", "SSL_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(cleared)}
     base.update(env)
-    proc = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True, timeout=timeout,
+                          check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
@@ -213,7 +214,8 @@ def gcloud(sandbox, world, tmp_path_factory):
     env["CLOUDSDK_CONFIG"] = str(tmp_path_factory.mktemp("gcloud-config"))
 
     def run(*args):
-        proc = subprocess.run([exe, *args, "--format=json"], env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run([exe, *args, "--format=json"], env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
         assert proc.returncode == 0, "gcloud %s: %s" % (" ".join(args), proc.stderr)
         assert "did not succeed" not in proc.stderr, proc.stderr
         return json.loads(proc.stdout or "null")
@@ -248,7 +250,10 @@ def test_readme_gcloud_commands_run(gcloud, built, project):
     commands = readme_gcloud_commands()
     assert len(commands) >= 8
     out = {" ".join(cmd): gcloud(*cmd) for cmd in commands}
-    names = lambda key: sorted(item.get("name", "").rsplit("/", 1)[-1] for item in out[key])  # noqa: E731
+
+    def names(key):
+        return sorted(item.get("name", "").rsplit("/", 1)[-1] for item in out[key])
+
     assert out["projects describe %s" % project]["projectId"] == project
     assert out["projects describe %s" % project]["lifecycleState"] == "ACTIVE"
     assert "gapis-sql" in names("sql instances list")
@@ -284,7 +289,7 @@ def test_cli_env_prints_the_exports(sandbox):
     assert oct(os.stat(env["GOOGLE_APPLICATION_CREDENTIALS"]).st_mode & 0o777) == "0o600"
     cfg_env = dict(os.environ, SKYFORGE_SANDBOX_DIR=sandbox.config.state_dir)
     proc = subprocess.run([sys.executable, "-m", "sandbox", "env"], cwd=REPO, env=cfg_env, capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     exported = dict(re.findall(r"^export (\w+)=(\S+)$", proc.stdout, re.M))
     assert exported["HTTPS_PROXY"] == env["HTTPS_PROXY"]
