@@ -260,11 +260,26 @@ class GoogleApis:
         self.metadata = {}  # identity key -> Server
         state = sandbox.config.state_dir
         ca_cert, ca_key, self.ca_file = load_or_create_ca(state)
+        self.bundle_file = self._write_bundle(state)
         self.frontend = Frontend(sandbox, gcp)
         self.server = Server(self.frontend, sandbox, sandbox.free_port(),
                              ssl_context=serving_context(state, ca_cert, ca_key)).start()
         sandbox.map_hosts(HOSTS, 443, "127.0.0.1", self.server.port, "googleapis")
         self.key_file = os.path.join(state, "gcp-deployer-key-googleapis.json")
+
+    def _write_bundle(self, state):
+        """The public roots plus the sandbox CA: a process given SSL_CERT_FILE still trusts what it trusted before."""
+        import certifi
+
+        path = os.path.join(state, "googleapis-ca-bundle.pem")
+        with open(certifi.where(), "rb") as fh:
+            roots = fh.read()
+        with open(self.ca_file, "rb") as fh:
+            ours = fh.read()
+        with open(path + ".tmp", "wb") as fh:
+            fh.write(roots.rstrip(b"\n") + b"\n" + ours)
+        os.replace(path + ".tmp", path)
+        return path
 
     def write_key(self):
         """The deployer's key with Google's own token URI, for clients that are not pointed at the sandbox."""
@@ -297,12 +312,12 @@ class GoogleApis:
         out = {
             "HTTPS_PROXY": proxy, "https_proxy": proxy,
             "NO_PROXY": no_proxy, "no_proxy": no_proxy,
-            "REQUESTS_CA_BUNDLE": self.ca_file, "SSL_CERT_FILE": self.ca_file, "CURL_CA_BUNDLE": self.ca_file,
-            "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": self.ca_file,
+            "REQUESTS_CA_BUNDLE": self.bundle_file, "SSL_CERT_FILE": self.bundle_file,
+            "CURL_CA_BUNDLE": self.bundle_file, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": self.bundle_file,
             # httplib2 (google-api-python-client's transport, prefect-gcp's) reads neither of the above.
-            "HTTPLIB2_CA_CERTS": self.ca_file,
+            "HTTPLIB2_CA_CERTS": self.bundle_file,
             "CLOUDSDK_PROXY_TYPE": "http", "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1", "CLOUDSDK_PROXY_PORT": proxy_port,
-            "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": self.ca_file,
+            "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": self.bundle_file,
             "CLOUDSDK_CORE_PROJECT": self.gcp.project, "GOOGLE_CLOUD_PROJECT": self.gcp.project,
             # Nothing gcloud would fetch besides the APIs may leave the machine (the proxy refuses it anyway).
             "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
