@@ -289,7 +289,9 @@ class Sandbox:
         stand-in of that pod's own (GCE_METADATA_HOST) that issues the Google service account its Kubernetes service
         account is annotated with (`iam.gke.io/gcp-service-account`, read from the cluster at token time, or
         `identity["annotations"]` without a cluster) only under a `roles/iam.workloadIdentityUser` binding for
-        `serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]`, as GKE's metadata server does.
+        `serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]`, as GKE's metadata server does. With
+        `{"google_service_account": email}` (a Cloud Run task or a VM) the metadata server issues that runtime
+        account's tokens while the account exists.
         """
         return self.apps["gcp"].googleapis.env(identity)
 

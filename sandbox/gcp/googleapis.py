@@ -184,6 +184,8 @@ class Metadata(App):
 
     def google_account(self):
         """The Google service account's email, or raise as GKE's metadata server refuses."""
+        if self.identity.get("google_service_account"):  # a Cloud Run task or a VM: its own runtime account
+            return self.identity["google_service_account"]
         ann = self.ksa_annotations()
         if ann is None:
             raise ApiError(404, "Kubernetes service account %s/%s not found" % (
@@ -199,6 +201,8 @@ class Metadata(App):
         resource = "projects/%s/serviceAccounts/%s" % (self.gcp.project, email)
         if resource not in self.sandbox.store.table("iam.serviceAccounts"):
             return False
+        if self.identity.get("google_service_account"):
+            return True
         policy = self.sandbox.store.table("iam.policies").get(resource) or {}
         return any(b.get("role") == WI_ROLE and self.member() in (b.get("members") or [])
                    for b in policy.get("bindings") or [])
@@ -240,6 +244,8 @@ class Metadata(App):
             raise ApiError(501, "the sandbox's metadata server issues no identity tokens")
         if not self._granted(email):
             # GKE's metadata server passes IAM's refusal on as its own 403.
+            if self.identity.get("google_service_account"):
+                raise ApiError(403, "Unable to generate access token: service account %s does not exist" % email)
             raise ApiError(403, "Unable to generate access token; IAM returned 403 Forbidden: Permission "
                                 "'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist). "
                                 "Grant %s on %s to %s." % (WI_ROLE, email, self.member()))
@@ -330,8 +336,9 @@ class GoogleApis:
             out["CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"] = self.key_file
         else:
             missing = [k for k in ("namespace", "service_account") if not identity.get(k)]
-            if missing:
-                raise ValueError("a pod identity needs %s" % " and ".join(missing))
+            if missing and not identity.get("google_service_account"):
+                raise ValueError("an identity is a pod's (namespace and service_account) or a Google service "
+                                 "account's (google_service_account); missing %s" % " and ".join(missing))
             server = self.metadata_server(identity)
             out["GCE_METADATA_HOST"] = "127.0.0.1:%d" % server.port
             out["GCE_METADATA_IP"] = "127.0.0.1:%d" % server.port

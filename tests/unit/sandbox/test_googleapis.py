@@ -357,3 +357,15 @@ def test_self_signed_jwt_must_name_the_api(sandbox, world, project):
 
     assert status("https://run.googleapis.com/") == 200
     assert status("https://secretmanager.googleapis.com/") == 401
+
+
+def test_runtime_service_account_identity(sandbox, world, project):
+    """A Cloud Run task's metadata server issues its runtime service account's tokens, no binding needed."""
+    env = sandbox.network_env({"google_service_account": world["sa"]})
+    assert _metadata(env, "instance/service-accounts/default/email").text == world["sa"]
+    token = _metadata(env, "instance/service-accounts/default/token")
+    assert token.status_code == 200
+    gone = sandbox.network_env({"google_service_account": "gone@%s.iam.gserviceaccount.com" % project})
+    assert _metadata(gone, "instance/service-accounts/default/token").status_code == 403
+    with pytest.raises(ValueError):
+        sandbox.network_env({"namespace": "prefect"})
