@@ -1,4 +1,4 @@
-"""python -m sandbox up|down|status|serve|endpoints"""
+"""python -m sandbox up|down|status|serve|endpoints|summary|env"""
 
 from __future__ import annotations
 
@@ -151,18 +151,39 @@ def summary(cfg, args):
     return 0
 
 
+def env(cfg, args):
+    """The exports that let a shell or process (gcloud, google-cloud-*, prefect-gcp) reach the sandbox's googleapis."""
+    import shlex
+    import urllib.parse
+
+    with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
+        ep = json.load(fh)
+    query = {k: v for k, v in (("namespace", args.namespace), ("service_account", args.service_account),
+                               ("cluster", args.cluster)) if v}
+    url = ep["gcp_url"] + "/_sandbox/env" + ("?" + urllib.parse.urlencode(query) if query else "")
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        values = json.load(resp)
+    for key, value in sorted(values.items()):
+        print("export %s=%s" % (key, shlex.quote(value)))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary"])
+    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary", "env"])
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--fresh", action="store_true", help="with up: forget all state from an earlier run")
+    parser.add_argument("--namespace", help="with env: a pod's namespace (Workload Identity through a metadata server)")
+    parser.add_argument("--service-account", help="with env: the pod's Kubernetes service account")
+    parser.add_argument("--cluster", help="with env: the container cluster key the pod runs in")
     args = parser.parse_args(argv)
     cfg = Config()
     if args.command == "endpoints":
         with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
             print(fh.read())
         return 0
-    return {"up": up, "down": down, "serve": serve, "status": status, "summary": summary}[args.command](cfg, args)
+    return {"up": up, "down": down, "serve": serve, "status": status, "summary": summary,
+            "env": env}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

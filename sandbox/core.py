@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -194,6 +195,8 @@ class Sandbox:
         # serves them registers the loopback endpoint here, and every consumer resolves through it.
         self.address_map = {}
         self.address_lock = threading.Lock()
+        # Host names (a pattern each) served on loopback, e.g. every *.googleapis.com:443 by the GCP front end.
+        self.host_routes = []
         self._port_counter = itertools.count(20)
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -259,13 +262,38 @@ class Sandbox:
         with self.address_lock:
             self.address_map.pop((ip, int(port)), None)
 
+    def map_hosts(self, pattern, port, host, host_port, what=""):
+        """Serve every host name matching `pattern` (a regex, whole name, case-insensitive) on port from loopback."""
+        with self.address_lock:
+            self.host_routes.append((re.compile(pattern, re.IGNORECASE), int(port), (host, int(host_port), what)))
+
     def resolve(self, ip, port):
         """The loopback (host, port) that stands for a cloud address; raises if none is mapped."""
         with self.address_lock:
             entry = self.address_map.get((ip, int(port)))
+            if entry is None:
+                for rx, route_port, target in self.host_routes:
+                    if route_port == int(port) and rx.fullmatch(ip):
+                        entry = target
+                        break
         if entry is None:
             raise LookupError("sandbox: nothing serves %s:%s (it is never dialled directly)" % (ip, port))
         return entry[0], entry[1]
+
+    def network_env(self, identity=None):
+        """Environment that lets an unmodified Google client reach the sandbox as https://<api>.googleapis.com.
+
+        Proxy (the sandbox's CONNECT bastion), CA bundle, gcloud's CLOUDSDK_* settings and the project. Without an
+        identity: the deployer's service-account key (GOOGLE_APPLICATION_CREDENTIALS). With a pod identity
+        `{"namespace": ..., "service_account": ..., "cluster": <container cluster key, optional>}`: a metadata-server
+        stand-in of that pod's own (GCE_METADATA_HOST) that issues the Google service account its Kubernetes service
+        account is annotated with (`iam.gke.io/gcp-service-account`, read from the cluster at token time, or
+        `identity["annotations"]` without a cluster) only under a `roles/iam.workloadIdentityUser` binding for
+        `serviceAccount:<project>.svc.id.goog[<namespace>/<ksa>]`, as GKE's metadata server does. With
+        `{"google_service_account": email}` (a Cloud Run task or a VM) the metadata server issues that runtime
+        account's tokens while the account exists.
+        """
+        return self.apps["gcp"].googleapis.env(identity)
 
     def url(self, family):
         return self.servers[family].url

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import select
+import socket
 import threading
 import time
 import urllib.parse
@@ -207,7 +209,7 @@ def make_handler(app, sandbox):
                     code = int(fault)
                     headers = {"Retry-After": "1"} if code == 429 else {}
                     raise ApiError(code, "injected fault %s" % fault, reason="sandboxFault", headers=headers)
-                if req.path.startswith("/_sandbox/"):
+                if req.path.startswith("/_sandbox/") and getattr(app, "admin_api", True):
                     resp = sandbox.admin(req, app)
                 else:
                     resp = app.dispatch(req)
@@ -266,6 +268,49 @@ def make_handler(app, sandbox):
                              "status": status, "fault": None, "ms": round((time.monotonic() - started) * 1000, 2)})
 
     return Handler
+
+
+def connect_tunnel(handler, sandbox, host, port, refused):
+    """Answer an HTTP CONNECT: splice the client to the loopback endpoint the sandbox maps host:port to.
+
+    The target comes only from `sandbox.resolve` (cluster endpoints, the googleapis.com front end), so a proxy
+    built on this never dials anything else; `refused` says what the proxy serves, for the 403 of any other host.
+    """
+    handler.close_connection = True
+    try:
+        target = sandbox.resolve(host, port)
+    except LookupError:
+        handler.send_error(403, "sandbox proxy: %s:%s is not reachable from here (%s; it never dials out)"
+                           % (host, port, refused))
+        return 403
+    try:
+        upstream = socket.create_connection(target, timeout=10)
+    except OSError:
+        handler.send_error(502, "%s:%s is mapped but not answering" % (host, port))
+        return 502
+    handler.send_response(200, "Connection established")
+    handler.end_headers()
+    client = handler.connection
+    sockets = [client, upstream]
+    try:
+        while True:
+            readable, _, broken = select.select(sockets, [], sockets, 300)
+            if broken or not readable:
+                break
+            done = False
+            for sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    done = True
+                    break
+                (upstream if sock is client else client).sendall(data)
+            if done:
+                break
+    except OSError:
+        pass
+    finally:
+        upstream.close()
+    return 200
 
 
 class Server:

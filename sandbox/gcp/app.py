@@ -16,21 +16,21 @@ import threading
 import time
 
 from ..web import ApiError, App, Response
-from . import auth, discovery, iam_enforce
+from . import auth, discovery, googleapis, iam_enforce
 
 APIS = {
     "compute": ("v1",),
     "container": ("v1",),
-    "sqladmin": ("v1",),
+    "sqladmin": ("v1", "v1beta4"),  # gcloud sql uses v1beta4
     "secretmanager": ("v1",),
     "iam": ("v1",),
     "cloudresourcemanager": ("v1", "v3"),
     "serviceusage": ("v1",),
     "servicenetworking": ("v1",),
-    "run": ("v2",),
+    "run": ("v2", "v1"),  # gcloud run jobs uses v1 (namespaces/<project>/jobs)
 }
 SERVICE_MODULES = ("serviceusage", "compute", "servicenetworking", "container", "sqladmin", "secretmanager",
-                   "iam", "crm", "run")
+                   "iam", "crm", "run", "run_v1")
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",
@@ -58,6 +58,7 @@ class GcpApp(App):
         self.project = sandbox.config.project
         self.project_number = "123456789012"
         self.auth = auth.Auth(sandbox)
+        self.googleapis = None  # the https://<api>.googleapis.com front end, from started()
         self.iam = iam_enforce.Enforcer(lambda: getattr(self.auth, "deployer_email", None))
         self.enabled = self.sandbox.store.table("serviceusage.services")
         for svc in DEFAULT_SERVICES:
@@ -85,9 +86,17 @@ class GcpApp(App):
             "gcp_service_account_file": self.auth.key_file,
             "gcp_project": self.project,
             "gcp_project_number": self.project_number,
+            "googleapis_ca_file": self.googleapis.ca_file if self.googleapis else None,
+            "googleapis_proxy_url": self.sandbox.url("kube") if "kube" in self.sandbox.servers else None,
         }
 
     def admin(self, req, path):
+        if path == "env":
+            identity = {k: req.query[k] for k in ("namespace", "service_account", "cluster") if req.query.get(k)}
+            try:
+                return self.sandbox.network_env(identity or None)
+            except ValueError as exc:
+                raise ApiError(400, str(exc))
         if path == "iam/deployer-roles":
             if req.method == "POST":
                 self.iam.set_roles((req.json or {}).get("roles"))
@@ -96,11 +105,14 @@ class GcpApp(App):
 
     def started(self):
         self.auth.ensure_deployer_key(self.sandbox.url("gcp") + "/token")
+        self.googleapis = googleapis.GoogleApis(self.sandbox, self)
         for mod in self.modules:
             if hasattr(mod, "started"):
                 mod.started(self)
 
     def stopping(self):
+        if self.googleapis is not None:
+            self.googleapis.stop()
         for mod in self.modules:
             if hasattr(mod, "stopping"):
                 mod.stopping(self)

@@ -170,6 +170,35 @@ class Compute:
             out["nextPageToken"] = str(start + size)
         return out
 
+    def aggregated_list(self, collection, req, p):
+        """aggregatedList as Compute answers it: items keyed by scope ("regions/x", "zones/x", "global").
+
+        Scopes without resources are left out; under includeAllScopes (what gcloud asks for) the scopes that hold
+        none of the project's resources answer with Compute's NO_RESULTS_ON_PAGE warning.
+        """
+        kind = {"instances": "compute#instance"}.get(collection) or COLLECTIONS[collection][1]
+        prefix = "projects/%s/" % p["project"]
+        rows = [(k, r) for k, r in sorted(self.store.table("compute.%s" % collection).items()) if k.startswith(prefix)]
+        flt = req.query.get("filter", "")
+        m = re.match(r'^\s*\(?\s*name\s*(=|eq)\s*"?([^")\s]+)"?\s*\)?\s*$', flt)
+        if m:
+            rows = [(k, r) for k, r in rows if re.fullmatch(m.group(2), r["name"])]
+        items = {}
+        for key, row in rows:
+            scope = key[len(prefix):].rsplit("/", 2)[0]
+            items.setdefault(scope, {collection: []})[collection].append(row)
+        if str(req.query.get("includeAllScopes", "")).lower() == "true":
+            scopes = {"regions/%s" % k.split("/")[3] for k in self.store.table("compute.subnetworks")
+                      if k.startswith(prefix)}
+            if collection == "instances":
+                scopes = {"zones/%s-%s" % (s.split("/")[1], z) for s in scopes for z in "abc"}
+            for scope in sorted(scopes - set(items)):
+                items[scope] = {"warning": {"code": "NO_RESULTS_ON_PAGE",
+                                            "message": "There are no results for scope '%s' on this page." % scope,
+                                            "data": [{"key": "scope", "value": scope}]}}
+        path = "projects/%s/aggregated/%s" % (p["project"], collection)
+        return {"kind": kind + "AggregatedList", "id": path, "items": dict(sorted(items.items())), "selfLink": link(path)}
+
     def insert(self, collection, req, p):
         body = dict(req.json)
         name = body.get("name") or ""
@@ -733,6 +762,8 @@ def register(app):
         app.handle("compute.%s.patch" % coll, lambda req, p, c=coll: compute.patch(c, req, p))
     for coll in ("firewalls", "routers"):
         app.handle("compute.%s.update" % coll, lambda req, p, c=coll: compute.patch(c, req, p, replace=True))
+    for coll in ("subnetworks", "addresses", "routers", "instances"):
+        app.handle("compute.%s.aggregatedList" % coll, lambda req, p, c=coll: compute.aggregated_list(c, req, p))
     app.handle("compute.subnetworks.setPrivateIpGoogleAccess", compute.set_private_ip_google_access)
     app.handle("compute.routers.getRouterStatus", compute.router_status)
     for scope in ("globalOperations", "regionOperations", "zoneOperations"):

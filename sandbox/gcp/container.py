@@ -96,7 +96,9 @@ class Container:
         return row
 
     def list(self, req, p):
-        prefix = "projects/%s/locations/%s/clusters/" % (self.app.project, p["locationsId"])
+        # locations/- lists every location's clusters (what gcloud asks for without --location).
+        location = "" if p["locationsId"] == "-" else p["locationsId"] + "/clusters/"
+        prefix = "projects/%s/locations/%s" % (self.app.project, location)
         return {"clusters": [r for k, r in sorted(self.clusters.items()) if k.startswith(prefix)]}
 
     def create(self, req, p):
@@ -148,6 +150,8 @@ class Container:
             "network": network.rsplit("/", 1)[-1], "subnetwork": sub["name"], "status": "PROVISIONING",
             "selfLink": SELF + "projects/%s/locations/%s/clusters/%s" % (self.app.project, location, name),
             "createTime": now_rfc3339(), "currentMasterVersion": VERSIONS[channel], "initialClusterVersion": VERSIONS[channel],
+            # Autopilot manages the nodes at the control plane's version; GKE still reports the (deprecated) field.
+            "currentNodeVersion": VERSIONS[channel],
             "endpoint": pcc["publicEndpoint"] if not pcc.get("enablePrivateEndpoint") else endpoint,
             "privateClusterConfig": pcc, "releaseChannel": {"channel": channel},
             "masterAuth": {"clusterCaCertificate": self.ca()}, "id": self.sandbox.store.next_id(),
@@ -186,6 +190,7 @@ class Container:
             row[mapping[field]] = value
             if field == "desiredReleaseChannel":
                 row["currentMasterVersion"] = VERSIONS.get(value.get("channel"), row["currentMasterVersion"])
+                row["currentNodeVersion"] = row["currentMasterVersion"]
             row["status"] = "RUNNING"
 
         row["status"] = "RECONCILING"

@@ -73,13 +73,26 @@ class Discovery:
     def validate_query(self, method, query):
         params = method.get("parameters", {})
         for name, value in query.items():
-            if name in SYSTEM_PARAMS:
+            # System parameters may also be spelt with a leading '$' (google-cloud-* REST clients send
+            # `$alt=json;enum-encoding=int`).
+            if name in SYSTEM_PARAMS or (name.startswith("$") and name[1:] in SYSTEM_PARAMS):
                 continue
-            spec = params.get(name)
+            spec = params.get(name) or self._described_flag(method, name)
             if spec is None or spec.get("location") != "query":
                 raise invalid('Invalid JSON payload received. Unknown name "%s": Cannot bind query parameter. '
                               "Field '%s' could not be found in request message." % (name, name))
             self._check_scalar(spec, value, name, from_query=True)
+
+    @staticmethod
+    def _described_flag(method, name):
+        """A boolean query flag the method's own description tells callers to set but its parameters omit.
+
+        Compute's packaged document says of every aggregatedList "set the `returnPartialSuccess` parameter to
+        `true`" without listing it; gcloud sends it and Compute accepts it.
+        """
+        if re.search(r"`%s`\s+parameter\s+to\s+`true`" % re.escape(name), method.get("description") or ""):
+            return {"type": "boolean", "location": "query"}
+        return None
 
     # ---- bodies --------------------------------------------------------------------
     def validate_body(self, method, body):
@@ -160,7 +173,8 @@ class Discovery:
         elif kind == "number":
             bad = isinstance(value, bool) or not isinstance(value, (int, float, str))
         elif kind == "boolean":
-            bad = not isinstance(value, bool) if not from_query else str(value) not in ("true", "false")
+            # In a query string Google takes either case (gcloud's apitools sends includeAllScopes=True).
+            bad = not isinstance(value, bool) if not from_query else str(value).lower() not in ("true", "false")
         if bad:
             type_name = INT_FORMATS.get(fmt, "TYPE_%s" % (kind or "unknown").upper())
             raise invalid("Invalid value at '%s' (%s), %s" % (path, type_name, json.dumps(value)))

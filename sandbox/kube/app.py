@@ -1,4 +1,5 @@
-"""The kube family: the bastion (an HTTP CONNECT proxy) in front of every sandbox Autopilot cluster's API.
+"""The kube family: the bastion (an HTTP CONNECT proxy) in front of every sandbox Autopilot cluster's API and of
+the sandbox's `*.googleapis.com` front end (sandbox/gcp/googleapis.py).
 
 A cluster's endpoint is a private address that is never dialled. When the container stand-in marks a cluster
 RUNNING it calls `register_cluster`, which starts that cluster's Kubernetes API on a loopback TLS port and maps the
@@ -8,11 +9,9 @@ helm reach the cluster the way they reach a private GKE endpoint through a basti
 
 from __future__ import annotations
 
-import select
-import socket
 import threading
 
-from ..web import ApiError, App
+from ..web import ApiError, App, connect_tunnel
 from .cluster import ClusterApi
 from .releases import ReleaseController
 
@@ -75,37 +74,5 @@ class KubeApp(App):
 
     # ---- CONNECT ---------------------------------------------------------------------
     def connect(self, handler, host, port):
-        handler.close_connection = True
-        try:
-            target = self.sandbox.resolve(host, port)
-        except LookupError:
-            handler.send_error(502, "no route to %s:%s" % (host, port))
-            return 502
-        try:
-            upstream = socket.create_connection(target, timeout=10)
-        except OSError:
-            handler.send_error(502, "cluster endpoint %s:%s is not answering" % (host, port))
-            return 502
-        handler.send_response(200, "Connection established")
-        handler.end_headers()
-        client = handler.connection
-        sockets = [client, upstream]
-        try:
-            while True:
-                readable, _, broken = select.select(sockets, [], sockets, 300)
-                if broken or not readable:
-                    break
-                done = False
-                for sock in readable:
-                    data = sock.recv(65536)
-                    if not data:
-                        done = True
-                        break
-                    (upstream if sock is client else client).sendall(data)
-                if done:
-                    break
-        except OSError:
-            pass
-        finally:
-            upstream.close()
-        return 200
+        return connect_tunnel(handler, self.sandbox, host, port,
+                              "it serves sandbox cluster endpoints and *.googleapis.com:443 only")
