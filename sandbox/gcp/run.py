@@ -1,8 +1,8 @@
 """run v2: Cloud Run jobs and their executions, with the checks Cloud Run makes against the rest of the project.
 
 A job's service account, Direct VPC egress network/subnetwork and Secret Manager references must exist, as Cloud
-Run refuses a job whose template names something missing. An execution never runs a container (the sandbox cannot
-run one): it ends FAILED with a condition that says so, after the scaled "run.job" duration.
+Run refuses a job whose template names something missing. An execution runs its tasks as local processes
+(sandbox/gcp/run_executions.py), with Cloud Run's status, conditions, retries and timeouts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import uuid
 from ..web import ApiError
 from .app import lro, now_rfc3339
 from .compute import unlink
+from .run_executions import ExecutionRunner, task_view
 
 JOB_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DURATION_RE = re.compile(r"^-?\d+(\.\d{1,9})?s$")
@@ -29,8 +30,6 @@ TYPE = "type.googleapis.com/google.cloud.run.v2.%s"
 # The fields a client writes; everything else on a Job is output only and ignored on input, as Cloud Run does.
 JOB_INPUT = ("labels", "annotations", "client", "clientVersion", "launchStage", "binaryAuthorization", "template",
              "runExecutionToken", "startExecutionToken", "functionalType")
-NO_CONTAINERS = ("The sandbox runs no containers: image %s was never pulled or started. The job itself is real "
-                 "(template, VPC, service account and secrets were checked); run the flow elsewhere.")
 
 
 def violation(request, path, message):
@@ -48,6 +47,7 @@ class Run:
         self.sandbox = app.sandbox
         self.jobs = app.sandbox.store.table("run.jobs")
         self.executions = app.sandbox.store.table("run.executions")
+        self.tasks = app.sandbox.store.table("run.tasks")
         self.ops = {}
         self.lock = threading.RLock()
 
@@ -411,6 +411,8 @@ class Run:
                 self.jobs.pop(key, None)
                 for name in [n for n in self.executions if n.startswith(key + "/executions/")]:
                     self.executions.pop(name)
+                for name in [n for n in self.tasks if n.startswith(key + "/executions/")]:
+                    self.tasks.pop(name)
             row["reconciling"] = False
             return self.typed("Job", row)
 
@@ -438,25 +440,20 @@ class Run:
                                              "completionStatus": "EXECUTION_RUNNING"}
 
         def done():
-            now = now_rfc3339()
-            image = execution["template"]["containers"][0]["image"]
-            message = NO_CONTAINERS % image
-            execution.update({
-                "completionTime": now, "updateTime": now, "reconciling": False, "runningCount": 0,
-                "failedCount": execution["taskCount"], "etag": _etag(),
-                "conditions": [
-                    {"type": "ResourcesAvailable", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now},
-                    {"type": "Completed", "state": "CONDITION_FAILED", "severity": "ERROR", "message": message,
-                     "lastTransitionTime": now},
-                ],
-            })
-            latest = job.get("latestCreatedExecution") or {}
-            if latest.get("name") == execution["name"]:
-                latest.update({"completionStatus": "EXECUTION_FAILED", "completionTime": now})
-            raise ApiError(400, message)
+            completed = next(c for c in execution["conditions"] if c["type"] == "Completed")
+            if completed["state"] != "CONDITION_SUCCEEDED":
+                raise ApiError(400, completed.get("message") or "Execution failed.")
+            return self.typed("Execution", execution)
 
-        return self.operation(location, "run.job", execution["name"], done,
-                              lambda: (self.typed("Execution", execution), None))
+        tmpl = execution["template"]
+        attempts = int(tmpl.get("maxRetries", 3)) + 1
+        # Ended by the runner when the execution completes; this bound only guards a runner that died.
+        bound = duration_seconds(tmpl.get("timeout", "600s"), "timeout", "RunJobRequest") * attempts * \
+            int(execution["taskCount"]) + 300
+        rendered = self.operation(location, "run.job", execution["name"], done,
+                                  lambda: (self.typed("Execution", execution), None), duration=bound)
+        ExecutionRunner(self, job, execution, self.ops[rendered["name"]][0]).start()
+        return rendered
 
     def new_execution(self, req, job, overrides, location):
         suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(5))
@@ -496,7 +493,7 @@ class Run:
             "observedGeneration": "1", "createTime": now, "startTime": now, "updateTime": now,
             "launchStage": job.get("launchStage", "GA"), "job": job_id, "taskCount": task_count,
             "parallelism": min(tmpl.get("parallelism") or task_count, task_count), "template": task,
-            "reconciling": True, "runningCount": task_count, "labels": dict(tmpl.get("labels") or {}),
+            "reconciling": True, "runningCount": 0, "labels": dict(tmpl.get("labels") or {}),
             "annotations": dict(tmpl.get("annotations") or {}), "etag": _etag(),
             "logUri": "https://console.cloud.google.com/logs/viewer?project=%s&advancedFilter=resource.type%%3D"
                       "%%22cloud_run_job%%22%%20resource.labels.job_name%%3D%%22%s%%22" % (project, job_id),
@@ -513,6 +510,25 @@ class Run:
                            % (p["executionsId"], p["locationsId"], p["projectsId"]), reason="notFound",
                            status="NOT_FOUND")
         return row
+
+    def task_get(self, req, p):
+        self.execution_get(req, p)
+        name = "%s/executions/%s/tasks/%s" % (self.job_key(p), p["executionsId"], p["tasksId"])
+        row = self.tasks.get(name)
+        if row is None:
+            raise ApiError(404, "Resource '%s' of kind 'TASK' in region '%s' in project '%s' does not exist."
+                           % (p["tasksId"], p["locationsId"], p["projectsId"]), reason="notFound", status="NOT_FOUND")
+        return task_view(row)
+
+    def task_list(self, req, p):
+        execution = self.execution_get(req, p)
+        prefix = execution["name"] + "/tasks/"
+        rows = sorted((r for n, r in list(self.tasks.items()) if n.startswith(prefix)), key=lambda r: r["index"])
+        page, token = paginate([task_view(r) for r in rows], req)
+        out = {"tasks": page} if page else {}
+        if token:
+            out["nextPageToken"] = token
+        return out
 
     def execution_list(self, req, p):
         key = self.job_key(p)
@@ -564,6 +580,8 @@ def register(app):
     app.handle(base + "run", r.run)
     app.handle(base + "executions.get", r.execution_get)
     app.handle(base + "executions.list", r.execution_list)
+    app.handle(base + "executions.tasks.get", r.task_get)
+    app.handle(base + "executions.tasks.list", r.task_list)
     ops = "run.projects.locations.operations."
     app.handle(ops + "get", r.op_get)
     app.handle(ops + "wait", r.op_wait)
