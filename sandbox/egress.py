@@ -157,14 +157,18 @@ class EgressProxy:
         return "http://127.0.0.1:%d" % self.server.server_address[1]
 
     def env(self):
-        """What the task's process gets: every HTTP stack's proxy settings, and the edge CA as its trust store."""
+        """Every HTTP stack's proxy settings: the network path is the platform's, not the container's to choose."""
         out = {}
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
             out[name] = out[name.lower()] = self.url
         out["NO_PROXY"] = out["no_proxy"] = "localhost,127.0.0.1,::1"
-        for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            out[name] = self.ca.ca_file
         return out
+
+    def trust_env(self):
+        """The edge CA where each HTTP stack looks for its trust store (Prefect's client reads only its own
+        setting, else certifi's bundle); a container may override these, as an image may ship another bundle."""
+        return {name: self.ca.ca_file for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                                                   "PREFECT_API_SSL_CERT_FILE")}
 
     def edge_for(self, host):
         cloudflare = self.sandbox.apps.get("cloudflare")

@@ -271,11 +271,11 @@ class ExecutionRunner:
         bindir = os.path.dirname(argv[0]) if os.path.isabs(argv[0]) else ""
         penv = {"PATH": ":".join(p for p in (bindir, "/usr/local/bin", "/usr/bin", "/bin") if p), "HOME": home,
                 "LANG": "C.UTF-8"}
+        penv.update(proxy.trust_env())
         penv.update(env)
         penv.update({"CLOUD_RUN_JOB": self.execution["job"], "CLOUD_RUN_EXECUTION": self.exec_id,
                      "CLOUD_RUN_TASK_INDEX": str(task["index"]), "CLOUD_RUN_TASK_ATTEMPT": str(attempt),
                      "CLOUD_RUN_TASK_COUNT": str(self.execution["taskCount"])})
-        # The network path is the platform's, not the container's to choose.
         penv.update(proxy.env())
         self.log("starting %s" % argv[0].rsplit("/", 1)[-1], who)
         tail = collections.deque(maxlen=5)

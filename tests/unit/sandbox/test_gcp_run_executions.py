@@ -329,3 +329,128 @@ def test_egress_proxy_refuses_anything_but_cloudflare_hostnames(sandbox, world, 
         assert origin[-1]["CF-Connecting-IP"] == world["nat_ip"], "the source is the proxy's to set, not the client's"
     finally:
         proxy.stop()
+
+
+# ---- item 6's shape: a real Prefect flow run executed by a Cloud Run task -----------------------
+PREFECT_ORIGIN_IP = "203.0.113.81"
+AUTH_STRING = "admin:exec-flow-pw"
+FLOW_SOURCE = '''from prefect import flow
+
+
+@flow(log_prints=True)
+def hello(who: str = "nobody"):
+    print("hello %s from a Cloud Run task" % who)
+    return 42
+'''
+
+
+@pytest.fixture(scope="module")
+def prefect_api(sandbox, world, tmp_path_factory):
+    """A real Prefect server (SQLite, basic auth) behind the edge as flows-prefect.<zone>, same Access app policy."""
+    from sandbox.kube.releases import offline_env
+
+    home = tmp_path_factory.mktemp("prefect-origin")
+    port = sandbox.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(offline_env())
+    env.update({"PREFECT_HOME": str(home), "PREFECT_SERVER_API_AUTH_STRING": AUTH_STRING,
+                "PREFECT_API_DATABASE_CONNECTION_URL": "sqlite+aiosqlite:///%s/p.db" % home})
+    log = open(str(home / "server.log"), "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                             str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    local = "http://127.0.0.1:%d/api" % port
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(local + "/health", timeout=2):
+                break
+        except Exception:  # noqa: BLE001
+            assert proc.poll() is None, (home / "server.log").read_text()
+            assert time.time() < deadline, "prefect server did not answer in 180s"
+            time.sleep(0.5)
+    sandbox.map_address(PREFECT_ORIGIN_IP, 80, "127.0.0.1", port, "test prefect server")
+    cf, acc = world["cf"], world["acc"]
+    ep = sandbox.endpoints()
+    zone_id = cf.zones.list(name=ep["cloudflare_zone"]).result[0].id
+    host = "flows-prefect.%s" % ep["cloudflare_zone"]
+    cf.dns.records.create(zone_id=zone_id, name="flows-prefect", type="A", content=PREFECT_ORIGIN_IP, ttl=1,
+                          proxied=True)
+    pol = cf.zero_trust.access.policies.list(account_id=acc).result
+    pol_id = next(p.id for p in pol if p.name == "exec-egress")
+    cf.zero_trust.access.applications.create(account_id=acc, type="self_hosted", name="exec-prefect-api",
+                                             domain=host, policies=[{"id": pol_id, "precedence": 1}])
+    flows = tmp_path_factory.mktemp("flows")
+    (flows / "flows.py").write_text(FLOW_SOURCE)
+    yield {"local": local, "public": "https://%s/api" % host, "flows": str(flows)}
+    sandbox.unmap_address(PREFECT_ORIGIN_IP, 80)
+    os.killpg(proc.pid, 15)
+    proc.wait(30)
+
+
+def prefect_call(api, method, path, body=None):
+    req = urllib.request.Request(api["local"] + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json", "Authorization": "Basic %s" %
+                                          base64.b64encode(AUTH_STRING.encode()).decode()})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+def flow_run(api, who):
+    """A deployment whose pull step names the folder holding the flow's code, and a run of it."""
+    flow_id = prefect_call(api, "POST", "/flows/", {"name": "hello"})["id"]
+    deployment = prefect_call(api, "POST", "/deployments/", {
+        "name": "cloud-run-%s" % who, "flow_id": flow_id, "entrypoint": "flows.py:hello",
+        "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": api["flows"]}}]})
+    return prefect_call(api, "POST", "/deployments/%s/create_flow_run" % deployment["id"],
+                        {"parameters": {"who": who}})["id"]
+
+
+def flow_job_body(world, api, run_id, **task):
+    """What the role's cloud-run-v2 pool makes of a flow run: public API URL in clear, auth by secretKeyRef."""
+    body = job_body(world, **task)
+    container = body["template"]["template"]["containers"][0]
+    container.update({"command": ["prefect", "flow-run", "execute"], "args": []})
+    container["env"] = [{"name": "PREFECT_API_URL", "value": api["public"]},
+                        {"name": "PREFECT__FLOW_RUN_ID", "value": run_id},
+                        {"name": "PREFECT_API_AUTH_STRING",
+                         "valueSource": {"secretKeyRef": {"secret": "exec-prefect-auth", "version": "latest"}}}]
+    return body
+
+
+@pytest.fixture(scope="module")
+def auth_secret(sandbox, world):
+    sm = client(sandbox, "secretmanager")
+    parent = "projects/%s" % world["project"]
+    sm.projects().secrets().create(parent=parent, secretId="exec-prefect-auth",
+                                   body={"replication": {"automatic": {}}}).execute()
+    sm.projects().secrets().addVersion(parent=parent + "/secrets/exec-prefect-auth", body={
+        "payload": {"data": base64.b64encode(AUTH_STRING.encode()).decode()}}).execute()
+
+
+def test_a_prefect_flow_run_completes_in_a_cloud_run_task_through_the_edge(sandbox, world, prefect_api, auth_secret):
+    run_id = flow_run(prefect_api, "cloud-run")
+    body = flow_job_body(world, prefect_api, run_id, timeout="300s")
+    _op, execution, _job = execute(world, "exec-flow", body)
+    log = read_log(sandbox, execution)
+    assert completed(execution)["state"] == "CONDITION_SUCCEEDED", log
+    state = prefect_call(prefect_api, "GET", "/flow_runs/%s" % run_id)["state"]
+    assert state["type"] == "COMPLETED", state
+    assert "hello cloud-run from a Cloud Run task" in log, "the flow's code ran, from the deployment's pull step"
+    assert "from %s -> 200" % world["nat_ip"] in log
+    assert AUTH_STRING not in log and AUTH_STRING.split(":")[1] not in json.dumps(execution)
+
+
+def test_a_prefect_flow_run_cannot_reach_the_api_without_the_nat_ip(sandbox, world, prefect_api, auth_secret):
+    run_id = flow_run(prefect_api, "locked-out")
+    cf, acc = world["cf"], world["acc"]
+    cf.zero_trust.gateway.lists.edit(world["list"], account_id=acc, remove=[world["nat_ip"]])
+    try:
+        _op, execution, _job = execute(world, "exec-flow-denied", flow_job_body(world, prefect_api, run_id))
+    finally:
+        cf.zero_trust.gateway.lists.edit(world["list"], account_id=acc, append=[{"value": world["nat_ip"]}])
+    cond = completed(execution)
+    assert cond["state"] == "CONDITION_FAILED"
+    assert "no Access policy of exec-prefect-api admits this request" in cond["message"], cond
+    state = prefect_call(prefect_api, "GET", "/flow_runs/%s" % run_id)["state"]
+    assert state["type"] != "COMPLETED"
