@@ -48,6 +48,7 @@ class Run:
         self.jobs = app.sandbox.store.table("run.jobs")
         self.executions = app.sandbox.store.table("run.executions")
         self.tasks = app.sandbox.store.table("run.tasks")
+        self.runners = {}  # execution name -> ExecutionRunner
         self.ops = {}
         self.lock = threading.RLock()
 
@@ -405,12 +406,16 @@ class Run:
             row["reconciling"] = True
             row["deleteTime"] = now_rfc3339()
             row["expireTime"] = row["deleteTime"]
+            for name, runner in list(self.runners.items()):
+                if name.startswith(key + "/executions/"):
+                    runner.cancel()
 
         def done():
             with self.lock:
                 self.jobs.pop(key, None)
                 for name in [n for n in self.executions if n.startswith(key + "/executions/")]:
                     self.executions.pop(name)
+                    self.runners.pop(name, None)
                 for name in [n for n in self.tasks if n.startswith(key + "/executions/")]:
                     self.tasks.pop(name)
             row["reconciling"] = False
@@ -452,7 +457,9 @@ class Run:
             int(execution["taskCount"]) + 300
         rendered = self.operation(location, "run.job", execution["name"], done,
                                   lambda: (self.typed("Execution", execution), None), duration=bound)
-        ExecutionRunner(self, job, execution, self.ops[rendered["name"]][0]).start()
+        runner = ExecutionRunner(self, job, execution, self.ops[rendered["name"]][0])
+        self.runners[execution["name"]] = runner
+        runner.start()
         return rendered
 
     def new_execution(self, req, job, overrides, location):
@@ -510,6 +517,62 @@ class Run:
                            % (p["executionsId"], p["locationsId"], p["projectsId"]), reason="notFound",
                            status="NOT_FOUND")
         return row
+
+    def after_runner(self, location, execution, on_done):
+        """An operation that ends once the execution's runner has stopped (it may still be killing processes)."""
+        runner = self.runners.get(execution["name"])
+        rendered = self.operation(location, "run.job", execution["name"], on_done,
+                                  lambda: (self.typed("Execution", execution), None), duration=3600)
+        op = self.ops[rendered["name"]][0]
+
+        def wait():
+            if runner is not None:
+                runner.done.wait(3000)
+            op.end = time.monotonic()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return rendered
+
+    def execution_cancel(self, req, p):
+        execution = self.execution_get(req, p)
+        body = req.json or {}
+        if body.get("etag") and body["etag"] != execution["etag"]:
+            raise ApiError(409, "The etag '%s' does not match the execution's current etag." % body["etag"],
+                           reason="aborted", status="ABORTED")
+        if execution.get("completionTime"):
+            raise ApiError(400, "Execution '%s' has already completed; only a running execution can be cancelled."
+                           % p["executionsId"], reason="failedPrecondition", status="FAILED_PRECONDITION")
+        if body.get("validateOnly"):
+            return self.operation(p["locationsId"], "run.job", execution["name"], None,
+                                  lambda: (self.typed("Execution", execution), self.typed("Execution", execution)),
+                                  duration=0)
+        self.runners[execution["name"]].cancel()
+        return self.after_runner(p["locationsId"], execution, lambda: self.typed("Execution", execution))
+
+    def execution_delete(self, req, p):
+        execution = self.execution_get(req, p)
+        if req.query.get("etag") and req.query["etag"] != execution["etag"]:
+            raise ApiError(409, "The etag '%s' does not match the execution's current etag." % req.query["etag"],
+                           reason="aborted", status="ABORTED")
+        if req.query.get("validateOnly") == "true":
+            return self.operation(p["locationsId"], "run.job", execution["name"], None,
+                                  lambda: (self.typed("Execution", execution), self.typed("Execution", execution)),
+                                  duration=0)
+        runner = self.runners.get(execution["name"])
+        if runner is not None and not execution.get("completionTime"):
+            runner.cancel()
+        execution["deleteTime"] = execution["expireTime"] = now_rfc3339()
+
+        def done():
+            name = execution["name"]
+            with self.lock:
+                self.executions.pop(name, None)
+                self.runners.pop(name, None)
+                for task in [n for n in self.tasks if n.startswith(name + "/tasks/")]:
+                    self.tasks.pop(task)
+            return self.typed("Execution", execution)
+
+        return self.after_runner(p["locationsId"], execution, done)
 
     def task_get(self, req, p):
         self.execution_get(req, p)
@@ -580,6 +643,8 @@ def register(app):
     app.handle(base + "run", r.run)
     app.handle(base + "executions.get", r.execution_get)
     app.handle(base + "executions.list", r.execution_list)
+    app.handle(base + "executions.cancel", r.execution_cancel)
+    app.handle(base + "executions.delete", r.execution_delete)
     app.handle(base + "executions.tasks.get", r.task_get)
     app.handle(base + "executions.tasks.list", r.task_list)
     ops = "run.projects.locations.operations."

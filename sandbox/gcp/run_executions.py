@@ -79,6 +79,9 @@ class ExecutionRunner:
         self.work_dir = os.path.join(self.sandbox.config.state_dir, "run", "tasks", self.exec_id)
         self.tasks = []
         self.denials = []  # what Cloudflare Access refused this execution's traffic, for the failure message
+        self.procs = set()
+        self.cancelled = False
+        self.done = threading.Event()
         self.started = time.monotonic()
 
     # ---- log ----------------------------------------------------------------------------
@@ -132,6 +135,7 @@ class ExecutionRunner:
             ex["runningCount"] = sum(1 for t in self.tasks if t.get("_state") == "running")
             ex["succeededCount"] = sum(1 for t in self.tasks if t.get("_state") == "succeeded")
             ex["failedCount"] = sum(1 for t in self.tasks if t.get("_state") == "failed")
+            ex["cancelledCount"] = sum(1 for t in self.tasks if t.get("_state") == "cancelled")
             ex["retriedCount"] = sum(t.get("retried", 0) for t in self.tasks)
             ex["updateTime"] = now_rfc3339()
             ex["etag"] = _etag()
@@ -221,7 +225,9 @@ class ExecutionRunner:
         finally:
             proxy.stop()
         failed = [t for t in self.tasks if t["_state"] != "succeeded"]
-        if not failed:
+        if self.cancelled:
+            self.finish("The execution was cancelled.", reason=None)
+        elif not failed:
             self.finish(None)
         else:
             first = failed[0]
@@ -234,6 +240,10 @@ class ExecutionRunner:
         timeout = float(str(tmpl.get("timeout", "600s"))[:-1])
         with slots:
             for attempt in range(attempts):
+                if self.cancelled:
+                    task["_state"] = "cancelled"
+                    task["_message"] = "The task was cancelled."
+                    break
                 with self.lock:
                     task["_state"] = "running"
                     task["retried"] = attempt
@@ -253,6 +263,9 @@ class ExecutionRunner:
                     self.counts()
                 else:
                     task["_state"] = "failed"
+        if self.cancelled and task.get("_state") != "succeeded":
+            task["_state"] = "cancelled"
+            task["_message"] = "The task was cancelled."
         now = now_rfc3339()
         task.update({"completionTime": now, "reconciling": False})
         if task["_state"] == "succeeded":
@@ -287,6 +300,10 @@ class ExecutionRunner:
             self.log(message, who)
             return False, {"exitCode": 127, "status": {"code": 2, "message": message}}, message
         self.sandbox.children.append(proc)
+        with self.lock:
+            self.procs.add(proc)
+        if self.cancelled:
+            self.kill(proc)
 
         def pump():
             for raw in proc.stdout:
@@ -311,6 +328,8 @@ class ExecutionRunner:
             self.sandbox.children.remove(proc)
         except ValueError:
             pass
+        with self.lock:
+            self.procs.discard(proc)
         shutil.rmtree(home, ignore_errors=True)
         code = proc.returncode
         if timed_out:
@@ -332,6 +351,21 @@ class ExecutionRunner:
         return False, result, message
 
     # ---- the end ------------------------------------------------------------------------
+    @staticmethod
+    def kill(proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def cancel(self):
+        """Stop every running attempt and start no other (executions.cancel/delete, job delete)."""
+        self.cancelled = True
+        with self.lock:
+            procs = list(self.procs)
+        for proc in procs:
+            self.kill(proc)
+
     def fail_all(self, message, reason):
         self.log(message)
         for task in self.tasks:
@@ -357,15 +391,19 @@ class ExecutionRunner:
         else:
             message = "Execution %s has failed to complete, %d/%d tasks were a success. %s" % (
                 self.exec_id, ex.get("succeededCount", 0), total, failure)
-            extra = {"reason": reason} if reason else {"executionReason": "NON_ZERO_EXIT_CODE"}
+            if self.cancelled:
+                extra, status = {"executionReason": "CANCELLED"}, "EXECUTION_CANCELLED"
+            else:
+                extra = {"reason": reason} if reason else {"executionReason": "NON_ZERO_EXIT_CODE"}
+                status = "EXECUTION_FAILED"
             self.set_condition(ex, "Completed", "CONDITION_FAILED", message, **extra)
-            status = "EXECUTION_FAILED"
         latest = self.job.get("latestCreatedExecution") or {}
         if latest.get("name") == self.name:
             latest.update({"completionStatus": status, "completionTime": now})
         self.log("%s: %s" % (status, next(c for c in ex["conditions"] if c["type"] == "Completed")["message"]))
         # The run operation ends with the execution, as Cloud Run's does.
         self.op.end = time.monotonic()
+        self.done.set()
 
 
 def task_view(row):

@@ -26,7 +26,7 @@ from .gcp_helpers import client, enable, wait_compute, wait_lro
 
 cloudflare = pytest.importorskip("cloudflare")
 
-REGION = "europe-west1"
+REGION = "europe-west4"  # a region of its own: other run tests list the jobs of theirs
 ORIGIN_IP = "203.0.113.80"
 SECRET_VALUE = "exec-secret-value-7f3a"
 SECRET_SHA = hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
@@ -119,6 +119,15 @@ HEALTH = ("import hashlib, os, urllib.request\n"
           "assert hashlib.sha256(os.environ['AUTH'].encode()).hexdigest() == %r, 'the secret did not arrive'\n"
           "with urllib.request.urlopen('https://%s/api/health', timeout=20) as r:\n"
           "    print('health', r.status, r.read().decode())\n")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cleanup(world):
+    yield
+    locations = world["run"].projects().locations()
+    parent = "projects/%s/locations/%s" % (world["project"], REGION)
+    for job in locations.jobs().list(parent=parent).execute().get("jobs", []):
+        wait_lro(locations, locations.jobs().delete(name=job["name"]).execute())
 
 
 def job_body(world, script=None, vpc=True, **task):
@@ -454,3 +463,52 @@ def test_a_prefect_flow_run_cannot_reach_the_api_without_the_nat_ip(sandbox, wor
     assert "no Access policy of exec-prefect-api admits this request" in cond["message"], cond
     state = prefect_call(prefect_api, "GET", "/flow_runs/%s" % run_id)["state"]
     assert state["type"] != "COMPLETED"
+
+
+def test_cancel_and_delete_stop_a_running_execution_as_the_worker_cleans_up(sandbox, world):
+    """prefect-gcp's cleanup: list the job's executions, delete each, then delete the job."""
+    from sandbox.gcp.run_executions import log_path
+
+    locations = world["run"].projects().locations()
+    jobs = locations.jobs()
+    parent = "projects/%s/locations/%s" % (world["project"], REGION)
+    pids = os.path.join(sandbox.config.state_dir, "exec-cancel-pids")
+    script = ("import os, time\nopen(%r, 'a').write('%%d\\n' %% os.getpid())\nprint('up', flush=True)\n"
+              "time.sleep(60)\n" % pids)
+    body = job_body(world, script=script, maxRetries=3)
+    body["template"]["taskCount"] = 2
+    wait_lro(locations, jobs.create(parent=parent, jobId="exec-cancel", body=body).execute())
+    name = parent + "/jobs/exec-cancel"
+    first = jobs.run(name=name, body={}).execute()["metadata"]["name"]
+    second = jobs.run(name=name, body={}).execute()["metadata"]["name"]
+
+    def started(execution_name, count):
+        path = log_path(sandbox.config.state_dir, execution_name)
+        deadline = time.time() + 30
+        while not os.path.exists(path) or open(path).read().count("| up") < count:
+            assert time.time() < deadline, "%s never started its tasks" % execution_name
+            time.sleep(0.1)
+
+    started(first, 2)
+    cancelled = wait_lro(locations, jobs.executions().cancel(name=first, body={}).execute())
+    assert "error" not in cancelled, cancelled
+    execution = jobs.executions().get(name=first).execute()
+    cond = completed(execution)
+    assert cond["state"] == "CONDITION_FAILED" and cond["executionReason"] == "CANCELLED"
+    assert execution["cancelledCount"] == 2 and execution.get("retriedCount", 0) == 0, "no retry after a cancel"
+    assert jobs.executions().get(name=second).execute().get("completionTime") is None
+    with pytest.raises(Exception) as exc:
+        jobs.executions().cancel(name=first, body={}).execute()
+    assert "already completed" in str(exc.value)
+
+    started(second, 2)
+    for listed in jobs.executions().list(parent=name).execute()["executions"]:
+        assert "error" not in wait_lro(locations, jobs.executions().delete(name=listed["name"]).execute())
+    assert jobs.executions().list(parent=name).execute() == {}
+    wait_lro(locations, jobs.delete(name=name).execute())
+    with open(pids) as fh:
+        started_pids = [int(line) for line in fh if line.strip()]
+    assert len(started_pids) == 4
+    for pid in started_pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
