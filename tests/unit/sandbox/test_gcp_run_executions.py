@@ -415,15 +415,25 @@ def flow_run(api, who):
                         {"parameters": {"who": who}})["id"]
 
 
-def flow_job_body(world, api, run_id, **task):
-    """What the role's cloud-run-v2 pool makes of a flow run: public API URL in clear, auth by secretKeyRef."""
-    body = job_body(world, **task)
-    container = body["template"]["template"]["containers"][0]
-    container.update({"command": ["prefect", "flow-run", "execute"], "args": []})
-    container["env"] = [{"name": "PREFECT_API_URL", "value": api["public"]},
-                        {"name": "PREFECT__FLOW_RUN_ID", "value": run_id},
-                        {"name": "PREFECT_API_AUTH_STRING",
-                         "valueSource": {"secretKeyRef": {"secret": "exec-prefect-auth", "version": "latest"}}}]
+def flow_job_body(world, api, run_id, timeout=None):
+    """The job the role's cloud-run-v2 pool makes of a flow run, with the env the worker adds to the container:
+    the pool's PREFECT_API_URL job variable (the public URL) and the flow run's id; auth only by secretKeyRef."""
+    from tests.unit.roles.test_prefect_release_values import cloud_run_job_body
+
+    body, job_variables = cloud_run_job_body(
+        gcp_project=world["project"], prefect_worker_region=REGION, prefect_worker_network="exec-vpc",
+        prefect_worker_subnetwork="exec-subnet", prefect_worker_runtime_gsa=world["sa"].split("@")[0],
+        prefect_worker_auth_string_secret="exec-prefect-auth", prefect_worker_public_api_url=api["public"],
+        prefect_worker_flow_image=IMAGE)
+    task = body["template"]["template"]
+    container = task["containers"][0]
+    assert container["command"] == ["prefect", "flow-run", "execute"]
+    assert task["vpcAccess"]["egress"] == "ALL_TRAFFIC"
+    container.pop("args", None)
+    extra = dict(job_variables["env"], PREFECT__FLOW_RUN_ID=run_id)
+    container["env"] = container.get("env", []) + [{"name": k, "value": v} for k, v in sorted(extra.items())]
+    if timeout:
+        task["timeout"] = timeout
     return body
 
 
@@ -440,6 +450,9 @@ def auth_secret(sandbox, world):
 def test_a_prefect_flow_run_completes_in_a_cloud_run_task_through_the_edge(sandbox, world, prefect_api, auth_secret):
     run_id = flow_run(prefect_api, "cloud-run")
     body = flow_job_body(world, prefect_api, run_id, timeout="300s")
+    env = body["template"]["template"]["containers"][0]["env"]
+    assert [e["name"] for e in env if "valueSource" in e] == ["PREFECT_API_AUTH_STRING"]
+    assert AUTH_STRING not in json.dumps(body), "the auth string reaches the job only by reference"
     _op, execution, _job = execute(world, "exec-flow", body)
     log = read_log(sandbox, execution)
     assert completed(execution)["state"] == "CONDITION_SUCCEEDED", log
