@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import collections
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -28,9 +27,7 @@ from ..egress import EgressProxy, decide_source
 from ..images import ImageError, local_argv
 from .app import now_rfc3339
 
-EXECUTION_TYPE = "type.googleapis.com/google.cloud.run.v2.Execution"
 SECRET_ACCESSOR = ("roles/secretmanager.secretAccessor", "roles/owner", "roles/editor")
-ACCESS_DENIED = "CF-Access-Denied"
 
 
 class SecretDenied(Exception):
@@ -409,5 +406,3 @@ class ExecutionRunner:
 def task_view(row):
     return {k: v for k, v in row.items() if not k.startswith("_")}
 
-
-TASK_ID_RE = re.compile(r"^[a-z0-9-]+-task\d+$")
