@@ -1,4 +1,4 @@
-"""python -m sandbox up|down|status|serve|endpoints|summary|env"""
+"""python -m sandbox up|down|status|serve|endpoints|summary|env|logs [execution]"""
 
 from __future__ import annotations
 
@@ -168,9 +168,37 @@ def env(cfg, args):
     return 0
 
 
+def logs(cfg, args):
+    """Cloud Run executions' output: the list of executions, or one execution's log (by id, name or job id)."""
+    from .gcp.run_executions import logs_dir
+
+    folder = logs_dir(cfg.state_dir)
+    files = sorted((f for f in os.listdir(folder) if f.endswith(".log")) if os.path.isdir(folder) else [],
+                   key=lambda f: os.path.getmtime(os.path.join(folder, f)))
+    if not args.execution:
+        if not files:
+            print("no Cloud Run executions have run in %s" % cfg.state_dir)
+            return 0
+        for name in files:
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                last = ([line for line in fh if " execution | EXECUTION_" in line] or ["(running)"])[-1]
+            print("%-40s %s" % (name[:-4], last.split(" | ", 1)[-1].strip()[:200]))
+        return 0
+    wanted = args.execution.rsplit("/", 1)[-1]
+    matches = [f for f in files if f[:-4] == wanted] or [f for f in files if f[:-4].rsplit("-", 1)[0] == wanted]
+    if not matches:
+        print("no log for execution %r in %s; `python -m sandbox logs` lists them" % (args.execution, folder),
+              file=sys.stderr)
+        return 1
+    with open(os.path.join(folder, matches[-1]), encoding="utf-8") as fh:
+        sys.stdout.write(fh.read())
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary", "env", "logs"])
+    parser.add_argument("execution", nargs="?", help="with logs: an execution id or name, or a job id (its latest)")
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--fresh", action="store_true", help="with up: forget all state from an earlier run")
     parser.add_argument("--namespace", help="with env: a pod's namespace (Workload Identity through a metadata server)")
@@ -183,7 +211,7 @@ def main(argv=None):
             print(fh.read())
         return 0
     return {"up": up, "down": down, "serve": serve, "status": status, "summary": summary,
-            "env": env}[args.command](cfg, args)
+            "env": env, "logs": logs}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,10 @@ METHOD_PERMISSIONS = {
     "run.projects.locations.jobs.run": ("run.jobs.run",),
     "run.projects.locations.jobs.executions.get": ("run.executions.get",),
     "run.projects.locations.jobs.executions.list": ("run.executions.list",),
+    "run.projects.locations.jobs.executions.cancel": ("run.executions.cancel",),
+    "run.projects.locations.jobs.executions.delete": ("run.executions.delete",),
+    "run.projects.locations.jobs.executions.tasks.get": ("run.tasks.get",),
+    "run.projects.locations.jobs.executions.tasks.list": ("run.tasks.list",),
     "run.projects.locations.operations.get": ("run.operations.get",),
     "run.projects.locations.operations.wait": ("run.operations.get",),
     "run.projects.locations.operations.list": ("run.operations.list",),
@@ -219,6 +223,7 @@ ROLE_PERMISSIONS = {
     "roles/run.developer": frozenset(
         _expand("run", ("jobs",), ("create", "delete", "get", "list", "update", "run", "runWithOverrides"))
         | _expand("run", ("executions",), ("get", "list", "delete", "cancel"))
+        | _expand("run", ("tasks",), ("get", "list"))
         | _expand("run", ("operations",), ("get", "list", "delete"))),
     "roles/iam.serviceAccountUser": frozenset({
         "iam.serviceAccounts.actAs", "iam.serviceAccounts.get", "iam.serviceAccounts.list"}),

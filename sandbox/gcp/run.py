@@ -1,8 +1,8 @@
 """run v2: Cloud Run jobs and their executions, with the checks Cloud Run makes against the rest of the project.
 
 A job's service account, Direct VPC egress network/subnetwork and Secret Manager references must exist, as Cloud
-Run refuses a job whose template names something missing. An execution never runs a container (the sandbox cannot
-run one): it ends FAILED with a condition that says so, after the scaled "run.job" duration.
+Run refuses a job whose template names something missing. An execution runs its tasks as local processes
+(sandbox/gcp/run_executions.py), with Cloud Run's status, conditions, retries and timeouts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import uuid
 from ..web import ApiError
 from .app import lro, now_rfc3339
 from .compute import unlink
+from .run_executions import ExecutionRunner, task_view
 
 JOB_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DURATION_RE = re.compile(r"^-?\d+(\.\d{1,9})?s$")
@@ -29,8 +30,6 @@ TYPE = "type.googleapis.com/google.cloud.run.v2.%s"
 # The fields a client writes; everything else on a Job is output only and ignored on input, as Cloud Run does.
 JOB_INPUT = ("labels", "annotations", "client", "clientVersion", "launchStage", "binaryAuthorization", "template",
              "runExecutionToken", "startExecutionToken", "functionalType")
-NO_CONTAINERS = ("The sandbox runs no containers: image %s was never pulled or started. The job itself is real "
-                 "(template, VPC, service account and secrets were checked); run the flow elsewhere.")
 
 
 def violation(request, path, message):
@@ -48,6 +47,8 @@ class Run:
         self.sandbox = app.sandbox
         self.jobs = app.sandbox.store.table("run.jobs")
         self.executions = app.sandbox.store.table("run.executions")
+        self.tasks = app.sandbox.store.table("run.tasks")
+        self.runners = {}  # execution name -> ExecutionRunner
         self.ops = {}
         self.lock = threading.RLock()
 
@@ -405,12 +406,18 @@ class Run:
             row["reconciling"] = True
             row["deleteTime"] = now_rfc3339()
             row["expireTime"] = row["deleteTime"]
+            for name, runner in list(self.runners.items()):
+                if name.startswith(key + "/executions/"):
+                    runner.cancel()
 
         def done():
             with self.lock:
                 self.jobs.pop(key, None)
                 for name in [n for n in self.executions if n.startswith(key + "/executions/")]:
                     self.executions.pop(name)
+                    self.runners.pop(name, None)
+                for name in [n for n in self.tasks if n.startswith(key + "/executions/")]:
+                    self.tasks.pop(name)
             row["reconciling"] = False
             return self.typed("Job", row)
 
@@ -438,25 +445,22 @@ class Run:
                                              "completionStatus": "EXECUTION_RUNNING"}
 
         def done():
-            now = now_rfc3339()
-            image = execution["template"]["containers"][0]["image"]
-            message = NO_CONTAINERS % image
-            execution.update({
-                "completionTime": now, "updateTime": now, "reconciling": False, "runningCount": 0,
-                "failedCount": execution["taskCount"], "etag": _etag(),
-                "conditions": [
-                    {"type": "ResourcesAvailable", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": now},
-                    {"type": "Completed", "state": "CONDITION_FAILED", "severity": "ERROR", "message": message,
-                     "lastTransitionTime": now},
-                ],
-            })
-            latest = job.get("latestCreatedExecution") or {}
-            if latest.get("name") == execution["name"]:
-                latest.update({"completionStatus": "EXECUTION_FAILED", "completionTime": now})
-            raise ApiError(400, message)
+            completed = next(c for c in execution["conditions"] if c["type"] == "Completed")
+            if completed["state"] != "CONDITION_SUCCEEDED":
+                raise ApiError(400, completed.get("message") or "Execution failed.")
+            return self.typed("Execution", execution)
 
-        return self.operation(location, "run.job", execution["name"], done,
-                              lambda: (self.typed("Execution", execution), None))
+        tmpl = execution["template"]
+        attempts = int(tmpl.get("maxRetries", 3)) + 1
+        # Ended by the runner when the execution completes; this bound only guards a runner that died.
+        bound = duration_seconds(tmpl.get("timeout", "600s"), "timeout", "RunJobRequest") * attempts * \
+            int(execution["taskCount"]) + 300
+        rendered = self.operation(location, "run.job", execution["name"], done,
+                                  lambda: (self.typed("Execution", execution), None), duration=bound)
+        runner = ExecutionRunner(self, job, execution, self.ops[rendered["name"]][0])
+        self.runners[execution["name"]] = runner
+        runner.start()
+        return rendered
 
     def new_execution(self, req, job, overrides, location):
         suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(5))
@@ -496,7 +500,7 @@ class Run:
             "observedGeneration": "1", "createTime": now, "startTime": now, "updateTime": now,
             "launchStage": job.get("launchStage", "GA"), "job": job_id, "taskCount": task_count,
             "parallelism": min(tmpl.get("parallelism") or task_count, task_count), "template": task,
-            "reconciling": True, "runningCount": task_count, "labels": dict(tmpl.get("labels") or {}),
+            "reconciling": True, "runningCount": 0, "labels": dict(tmpl.get("labels") or {}),
             "annotations": dict(tmpl.get("annotations") or {}), "etag": _etag(),
             "logUri": "https://console.cloud.google.com/logs/viewer?project=%s&advancedFilter=resource.type%%3D"
                       "%%22cloud_run_job%%22%%20resource.labels.job_name%%3D%%22%s%%22" % (project, job_id),
@@ -513,6 +517,81 @@ class Run:
                            % (p["executionsId"], p["locationsId"], p["projectsId"]), reason="notFound",
                            status="NOT_FOUND")
         return row
+
+    def after_runner(self, location, execution, on_done):
+        """An operation that ends once the execution's runner has stopped (it may still be killing processes)."""
+        runner = self.runners.get(execution["name"])
+        rendered = self.operation(location, "run.job", execution["name"], on_done,
+                                  lambda: (self.typed("Execution", execution), None), duration=3600)
+        op = self.ops[rendered["name"]][0]
+
+        def wait():
+            if runner is not None:
+                runner.done.wait(3000)
+            op.end = time.monotonic()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return rendered
+
+    def execution_cancel(self, req, p):
+        execution = self.execution_get(req, p)
+        body = req.json or {}
+        if body.get("etag") and body["etag"] != execution["etag"]:
+            raise ApiError(409, "The etag '%s' does not match the execution's current etag." % body["etag"],
+                           reason="aborted", status="ABORTED")
+        if execution.get("completionTime"):
+            raise ApiError(400, "Execution '%s' has already completed; only a running execution can be cancelled."
+                           % p["executionsId"], reason="failedPrecondition", status="FAILED_PRECONDITION")
+        if body.get("validateOnly"):
+            return self.operation(p["locationsId"], "run.job", execution["name"], None,
+                                  lambda: (self.typed("Execution", execution), self.typed("Execution", execution)),
+                                  duration=0)
+        self.runners[execution["name"]].cancel()
+        return self.after_runner(p["locationsId"], execution, lambda: self.typed("Execution", execution))
+
+    def execution_delete(self, req, p):
+        execution = self.execution_get(req, p)
+        if req.query.get("etag") and req.query["etag"] != execution["etag"]:
+            raise ApiError(409, "The etag '%s' does not match the execution's current etag." % req.query["etag"],
+                           reason="aborted", status="ABORTED")
+        if req.query.get("validateOnly") == "true":
+            return self.operation(p["locationsId"], "run.job", execution["name"], None,
+                                  lambda: (self.typed("Execution", execution), self.typed("Execution", execution)),
+                                  duration=0)
+        runner = self.runners.get(execution["name"])
+        if runner is not None and not execution.get("completionTime"):
+            runner.cancel()
+        execution["deleteTime"] = execution["expireTime"] = now_rfc3339()
+
+        def done():
+            name = execution["name"]
+            with self.lock:
+                self.executions.pop(name, None)
+                self.runners.pop(name, None)
+                for task in [n for n in self.tasks if n.startswith(name + "/tasks/")]:
+                    self.tasks.pop(task)
+            return self.typed("Execution", execution)
+
+        return self.after_runner(p["locationsId"], execution, done)
+
+    def task_get(self, req, p):
+        self.execution_get(req, p)
+        name = "%s/executions/%s/tasks/%s" % (self.job_key(p), p["executionsId"], p["tasksId"])
+        row = self.tasks.get(name)
+        if row is None:
+            raise ApiError(404, "Resource '%s' of kind 'TASK' in region '%s' in project '%s' does not exist."
+                           % (p["tasksId"], p["locationsId"], p["projectsId"]), reason="notFound", status="NOT_FOUND")
+        return task_view(row)
+
+    def task_list(self, req, p):
+        execution = self.execution_get(req, p)
+        prefix = execution["name"] + "/tasks/"
+        rows = sorted((r for n, r in list(self.tasks.items()) if n.startswith(prefix)), key=lambda r: r["index"])
+        page, token = paginate([task_view(r) for r in rows], req)
+        out = {"tasks": page} if page else {}
+        if token:
+            out["nextPageToken"] = token
+        return out
 
     def execution_list(self, req, p):
         key = self.job_key(p)
@@ -564,6 +643,10 @@ def register(app):
     app.handle(base + "run", r.run)
     app.handle(base + "executions.get", r.execution_get)
     app.handle(base + "executions.list", r.execution_list)
+    app.handle(base + "executions.cancel", r.execution_cancel)
+    app.handle(base + "executions.delete", r.execution_delete)
+    app.handle(base + "executions.tasks.get", r.task_get)
+    app.handle(base + "executions.tasks.list", r.task_list)
     ops = "run.projects.locations.operations."
     app.handle(ops + "get", r.op_get)
     app.handle(ops + "wait", r.op_wait)

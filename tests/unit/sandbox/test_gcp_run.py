@@ -39,6 +39,14 @@ def world(sandbox, run, project):
     sm = client(sandbox, "secretmanager")
     sm.projects().secrets().create(parent="projects/%s" % project, secretId="run-auth",
                                    body={"replication": {"automatic": {}}}).execute()
+    sm.projects().secrets().addVersion(parent="projects/%s/secrets/run-auth" % project,
+                                       body={"payload": {"data": "dG9rZW4="}}).execute()
+    enable(sandbox, "cloudresourcemanager.googleapis.com")
+    crm = client(sandbox, "cloudresourcemanager")
+    policy = crm.projects().getIamPolicy(resource=project, body={}).execute()
+    policy["bindings"].append({"role": "roles/secretmanager.secretAccessor",
+                               "members": ["serviceAccount:" + sa["email"]]})
+    crm.projects().setIamPolicy(resource=project, body={"policy": policy}).execute()
     return {"sa": sa["email"]}
 
 
@@ -195,7 +203,7 @@ def test_job_id_must_be_a_dns_label(run, world, project):
     assert "job_id" in refused(jobs.create(parent=parent(project), body=job_body(world)))
 
 
-def test_an_execution_runs_no_container_and_fails_saying_so(run, world, project, slow):
+def test_overrides_reach_the_tasks_and_a_failing_container_fails_the_execution(run, world, project, slow):
     locations = run.projects().locations()
     jobs = locations.jobs()
     name = "%s/jobs/runner" % parent(project)
@@ -210,13 +218,14 @@ def test_an_execution_runs_no_container_and_fails_saying_so(run, world, project,
     assert running["template"]["containers"][0]["args"] == ["--id", "42"] and running["template"]["timeout"] == "60s"
     assert jobs.get(name=name).execute()["latestCreatedExecution"]["completionStatus"] == "EXECUTION_RUNNING"
 
-    done = wait_lro(locations, op)
-    assert "runs no containers" in done["error"]["message"] and "response" not in done
+    # `prefect version --id 42` is refused by Prefect's CLI: both tasks exit non-zero.
+    done = wait_lro(locations, op, timeout=120)
+    assert "0/2 tasks were a success" in done["error"]["message"] and "response" not in done
     execution = jobs.executions().get(name=execution_name).execute()
     assert_schema("GoogleCloudRunV2Execution", execution)
     assert execution["completionTime"] and execution["failedCount"] == 2 and execution["reconciling"] is False
     completed = next(c for c in execution["conditions"] if c["type"] == "Completed")
-    assert completed["state"] == "CONDITION_FAILED" and "prefecthq/prefect:3-python3.11" in completed["message"]
+    assert completed["state"] == "CONDITION_FAILED" and "exit code 2" in completed["message"]
     job = jobs.get(name=name).execute()
     assert job["executionCount"] == 1
     assert job["latestCreatedExecution"]["name"] == execution_name
