@@ -68,6 +68,42 @@ def playbook(args, env, playbook="site.yml", log_name=None):
     return wall, int(recap.group(2))
 
 
+def noop(args, env, ep, log_name):
+    """A second run of the converged site: its wall time, changed count, API requests, writes, resources."""
+    before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
+    wall2, changed2 = playbook(args, env, args.playbook, log_name)
+    requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
+    # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
+    api = [r for r in requests
+           if not r["path"].startswith("/_sandbox") and r["path"] != "/token" and r["method"] != "CONNECT"]
+    writes = [r for r in api if is_write(r)]
+    resources = sum(len(v) for v in get(ep["gcp_url"] + "/_sandbox/inventory").values())
+    print("no-op re-run: wall %.1fs, changed=%d, %d API requests for %d resources (%.2f per resource), %d writes" % (
+        wall2, changed2, len(api), resources, len(api) / max(1, resources), len(writes)))
+    counts = {}
+    for r in api:
+        counts[shape(r)] = counts.get(shape(r), 0) + 1
+    for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        print("  %3d  %s%s" % (n, key, "  (write)" if any(is_write(r) and shape(r) == key for r in api) else ""))
+    if args.dump:
+        with open(args.dump, "w") as fh:
+            json.dump({"requests": api, "inventory": get(ep["gcp_url"] + "/_sandbox/inventory")}, fh, indent=1)
+    if args.log_dir:
+        print(task_breakdown(os.path.join(args.log_dir, log_name)))
+    return wall2, changed2, api, writes, resources
+
+
+def task_breakdown(log_path):
+    """Where a run's time went, from profile_tasks' per-task durations: tasks run, skipped, and the slowest kinds."""
+    with open(log_path) as fh:
+        text = fh.read()
+    durations = [float(m) for m in re.findall(r"^\S.*? -+ (\d+\.\d+)s$", text, re.M)]
+    ran = len(re.findall(r"^(?:ok|changed): \[", text, re.M))
+    skipped = len(re.findall(r"^skipping: \[", text, re.M))
+    return "  tasks: %d results ok/changed, %d skipped; profile_tasks sum %.1fs over %d task lines" % (
+        ran, skipped, sum(durations), len(durations))
+
+
 def main():
     in_venv()
     parser = argparse.ArgumentParser()
@@ -77,6 +113,8 @@ def main():
     parser.add_argument("--log-dir", help="keep both runs' output here, with each task's start time and duration "
                                           "(profile_tasks), to see which tasks sat between two operations of the path")
     parser.add_argument("--dump", help="write the no-op run's requests and the sandbox inventory to this JSON file")
+    parser.add_argument("--baseline-config", help="first run the no-op with ANSIBLE_CONFIG set to this file (an empty "
+                                                  "file: Ansible's defaults) and print both runs side by side")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     env = ansible_env(SKYFORGE_SANDBOX_TIME_SCALE=args.scale)
@@ -106,24 +144,20 @@ def main():
                 print("    %5.1fs from %s ending to %s starting" % (gap, before, after))
         for op in cp.serial_waits(timeline, chain):
             print("  serial wait off the critical path: %-30s %6.1fs" % (op["kind"], op["end"] - op["start"]))
-        before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
-        wall2, changed2 = playbook(args, env, args.playbook, "noop.log")
-        requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
-        # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
-        api = [r for r in requests
-               if not r["path"].startswith("/_sandbox") and r["path"] != "/token" and r["method"] != "CONNECT"]
-        writes = [r for r in api if is_write(r)]
-        resources = sum(len(v) for v in get(ep["gcp_url"] + "/_sandbox/inventory").values())
-        print("no-op re-run: wall %.1fs, changed=%d, %d API requests for %d resources (%.2f per resource), %d writes" % (
-            wall2, changed2, len(api), resources, len(api) / max(1, resources), len(writes)))
-        counts = {}
-        for r in api:
-            counts[shape(r)] = counts.get(shape(r), 0) + 1
-        for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            print("  %3d  %s%s" % (n, key, "  (write)" if any(is_write(r) and shape(r) == key for r in api) else ""))
-        if args.dump:
-            with open(args.dump, "w") as fh:
-                json.dump({"requests": api, "inventory": get(ep["gcp_url"] + "/_sandbox/inventory")}, fh, indent=1)
+        runs = []
+        if args.baseline_config:
+            # The same no-op with another ansible.cfg first (an empty file: Ansible's defaults), for a side by side.
+            runs.append(("baseline (%s)" % args.baseline_config, dict(env, ANSIBLE_CONFIG=args.baseline_config),
+                         "noop-baseline.log"))
+        runs.append(("this repo (%s)" % (env.get("ANSIBLE_CONFIG") or "ansible.cfg"), env, "noop.log"))
+        results = []
+        for label, run_env, log_name in runs:
+            results.append((label,) + noop(args, run_env, ep, log_name))
+        if len(results) > 1:
+            print("no-op side by side (same sandbox, same converged site, back to back):")
+            for label, wall2, changed2, api, writes, resources in results:
+                print("  %-40s wall %6.1fs, changed=%d, %d requests (%.2f per resource), %d writes" % (
+                    label, wall2, changed2, len(api), len(api) / max(1, resources), len(writes)))
     finally:
         sandbox(["down"], env)
     return 0
