@@ -54,7 +54,7 @@ def installed(tmp_path_factory):
 
 
 def test_tarball_holds_only_the_collection_and_no_link_leaves_it(installed):
-    tarball, _ = installed
+    tarball = installed[0]
     with tarfile.open(str(tarball)) as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert "plugins/modules/gcp_network.py" in members and "meta/runtime.yml" in members
@@ -68,7 +68,7 @@ def test_tarball_holds_only_the_collection_and_no_link_leaves_it(installed):
 
 
 def test_installed_tree_has_no_link_loop(installed):
-    _, path = installed
+    path = installed[1]
     root = os.path.realpath(os.path.join(path, "ansible_collections", "skyforge", "prefect_platform"))
     assert os.path.isfile(os.path.join(root, "MANIFEST.json"))
     for dirpath, dirnames, filenames in os.walk(root):
@@ -81,7 +81,7 @@ def test_installed_tree_has_no_link_loop(installed):
 
 
 def test_every_module_documents_itself_from_the_install(installed):
-    _, path = installed
+    path = installed[1]
     names = ["skyforge.prefect_platform.%s" % m for m in MODULES]
     out = run([os.path.join(BIN, "ansible-doc"), "-t", "module", "--json"] + names, cwd=path,
               env=clean_env(path + os.pathsep + BUNDLED)).stdout
@@ -94,7 +94,7 @@ def test_every_module_documents_itself_from_the_install(installed):
 
 
 def test_a_module_runs_from_the_install(installed, cf_args):
-    _, path = installed
+    path = installed[1]
     args = json.dumps({"base_url": cf_args["base_url"]})
     proc = run([os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
                 "-e", "ansible_python_interpreter=%s" % sys.executable,
