@@ -93,15 +93,31 @@ def noop(args, env, ep, log_name):
     return wall2, changed2, api, writes, resources
 
 
-def task_breakdown(log_path):
-    """Where a run's time went, from profile_tasks' per-task durations: tasks run, skipped, and the slowest kinds."""
+def task_durations(text):
+    """[(task name, seconds)] from a profile_tasks log: each TASK header's "(H:MM:SS.fff)" is the task before it."""
+    blocks = re.findall(r"^TASK \[(.*?)\] \*+\n[^\n]*?\((\d+):(\d+):(\d+\.\d+)\)", text, re.M)
+    recap = re.search(r"^TASKS RECAP \*+\n[^\n]*?\((\d+):(\d+):(\d+\.\d+)\)", text, re.M)
+    stamps = [(h, m, sec) for _name, h, m, sec in blocks[1:]] + ([recap.groups()] if recap else [])
+    return [(blocks[i][0], int(h) * 3600 + int(m) * 60 + float(sec)) for i, (h, m, sec) in enumerate(stamps)]
+
+
+def task_breakdown(log_path, module_floor=1.0):
+    """Where a run's time went: tasks that start a module process (at least `module_floor` s on this machine) versus
+    controller-side ones (assert, set_fact, skipped), and the roles that cost most."""
     with open(log_path) as fh:
-        text = fh.read()
-    durations = [float(m) for m in re.findall(r"^\S.*? -+ (\d+\.\d+)s$", text, re.M)]
-    ran = len(re.findall(r"^(?:ok|changed): \[", text, re.M))
-    skipped = len(re.findall(r"^skipping: \[", text, re.M))
-    return "  tasks: %d results ok/changed, %d skipped; profile_tasks sum %.1fs over %d task lines" % (
-        ran, skipped, sum(durations), len(durations))
+        rows = task_durations(fh.read())
+    slow = [d for _n, d in rows if d >= module_floor]
+    lines = ["  tasks: %d in %.1fs; %d of them >= %.1fs (a module process each) took %.1fs, %d controller-side %.1fs" % (
+        len(rows), sum(d for _n, d in rows), len(slow), module_floor, sum(slow), len(rows) - len(slow),
+        sum(d for _n, d in rows) - sum(slow))]
+    roles = {}
+    for name, seconds in rows:
+        role = name.split(" : ")[0] if " : " in name else "(play tasks)"
+        count, total = roles.get(role, (0, 0.0))
+        roles[role] = (count + 1, total + seconds)
+    for role, (count, total) in sorted(roles.items(), key=lambda kv: -kv[1][1]):
+        lines.append("    %-55s %3d tasks %7.1fs" % (role, count, total))
+    return "\n".join(lines)
 
 
 def main():
