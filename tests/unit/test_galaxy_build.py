@@ -13,7 +13,7 @@ import pytest
 from tests.unit.conftest import REPO
 
 NOT_THE_COLLECTION = (".cache/", ".venv/", ".sandbox/", ".ci/", ".git/", ".pytest_cache/", ".ansible/", "sandbox/",
-                      "scripts/", "bench/", "molecule/", "inventories/", "tests/output/")
+                      "scripts/", "bench/", "molecule/", "inventories/", "tests/output/", "build/")
 # The collections the `ansible` package ships (kubernetes.core, a dependency), never this repo's .cache link.
 BUNDLED = next(os.path.dirname(p) for p in ansible_collections.__path__
                if not os.path.realpath(p).startswith(os.path.join(REPO, ".cache")))
