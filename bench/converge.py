@@ -68,6 +68,58 @@ def playbook(args, env, playbook="site.yml", log_name=None):
     return wall, int(recap.group(2))
 
 
+def noop(args, env, ep, log_name):
+    """A second run of the converged site: its wall time, changed count, API requests, writes, resources."""
+    before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
+    wall2, changed2 = playbook(args, env, args.playbook, log_name)
+    requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
+    # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
+    api = [r for r in requests
+           if not r["path"].startswith("/_sandbox") and r["path"] != "/token" and r["method"] != "CONNECT"]
+    writes = [r for r in api if is_write(r)]
+    resources = sum(len(v) for v in get(ep["gcp_url"] + "/_sandbox/inventory").values())
+    print("no-op re-run: wall %.1fs, changed=%d, %d API requests for %d resources (%.2f per resource), %d writes" % (
+        wall2, changed2, len(api), resources, len(api) / max(1, resources), len(writes)))
+    counts = {}
+    for r in api:
+        counts[shape(r)] = counts.get(shape(r), 0) + 1
+    for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        print("  %3d  %s%s" % (n, key, "  (write)" if any(is_write(r) and shape(r) == key for r in api) else ""))
+    if args.dump:
+        with open(args.dump, "w") as fh:
+            json.dump({"requests": api, "inventory": get(ep["gcp_url"] + "/_sandbox/inventory")}, fh, indent=1)
+    if args.log_dir:
+        print(task_breakdown(os.path.join(args.log_dir, log_name)))
+    return wall2, changed2, api, writes, resources
+
+
+def task_durations(text):
+    """[(task name, seconds)] from a profile_tasks log: each TASK header's "(H:MM:SS.fff)" is the task before it."""
+    blocks = re.findall(r"^TASK \[(.*?)\] \*+\n[^\n]*?\((\d+):(\d+):(\d+\.\d+)\)", text, re.M)
+    recap = re.search(r"^TASKS RECAP \*+\n[^\n]*?\((\d+):(\d+):(\d+\.\d+)\)", text, re.M)
+    stamps = [(h, m, sec) for _name, h, m, sec in blocks[1:]] + ([recap.groups()] if recap else [])
+    return [(blocks[i][0], int(h) * 3600 + int(m) * 60 + float(sec)) for i, (h, m, sec) in enumerate(stamps)]
+
+
+def task_breakdown(log_path, module_floor=1.0):
+    """Where a run's time went: tasks that start a module process (at least `module_floor` s on this machine) versus
+    controller-side ones (assert, set_fact, skipped), and the roles that cost most."""
+    with open(log_path) as fh:
+        rows = task_durations(fh.read())
+    slow = [d for _n, d in rows if d >= module_floor]
+    lines = ["  tasks: %d in %.1fs; %d of them >= %.1fs (a module process each) took %.1fs, %d controller-side %.1fs" % (
+        len(rows), sum(d for _n, d in rows), len(slow), module_floor, sum(slow), len(rows) - len(slow),
+        sum(d for _n, d in rows) - sum(slow))]
+    roles = {}
+    for name, seconds in rows:
+        role = name.split(" : ")[0] if " : " in name else "(play tasks)"
+        count, total = roles.get(role, (0, 0.0))
+        roles[role] = (count + 1, total + seconds)
+    for role, (count, total) in sorted(roles.items(), key=lambda kv: -kv[1][1]):
+        lines.append("    %-55s %3d tasks %7.1fs" % (role, count, total))
+    return "\n".join(lines)
+
+
 def main():
     in_venv()
     parser = argparse.ArgumentParser()
@@ -77,6 +129,8 @@ def main():
     parser.add_argument("--log-dir", help="keep both runs' output here, with each task's start time and duration "
                                           "(profile_tasks), to see which tasks sat between two operations of the path")
     parser.add_argument("--dump", help="write the no-op run's requests and the sandbox inventory to this JSON file")
+    parser.add_argument("--baseline-config", help="first run the no-op with ANSIBLE_CONFIG set to this file (an empty "
+                                                  "file: Ansible's defaults) and print both runs side by side")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     env = ansible_env(SKYFORGE_SANDBOX_TIME_SCALE=args.scale)
@@ -106,24 +160,20 @@ def main():
                 print("    %5.1fs from %s ending to %s starting" % (gap, before, after))
         for op in cp.serial_waits(timeline, chain):
             print("  serial wait off the critical path: %-30s %6.1fs" % (op["kind"], op["end"] - op["start"]))
-        before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
-        wall2, changed2 = playbook(args, env, args.playbook, "noop.log")
-        requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
-        # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
-        api = [r for r in requests
-               if not r["path"].startswith("/_sandbox") and r["path"] != "/token" and r["method"] != "CONNECT"]
-        writes = [r for r in api if is_write(r)]
-        resources = sum(len(v) for v in get(ep["gcp_url"] + "/_sandbox/inventory").values())
-        print("no-op re-run: wall %.1fs, changed=%d, %d API requests for %d resources (%.2f per resource), %d writes" % (
-            wall2, changed2, len(api), resources, len(api) / max(1, resources), len(writes)))
-        counts = {}
-        for r in api:
-            counts[shape(r)] = counts.get(shape(r), 0) + 1
-        for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            print("  %3d  %s%s" % (n, key, "  (write)" if any(is_write(r) and shape(r) == key for r in api) else ""))
-        if args.dump:
-            with open(args.dump, "w") as fh:
-                json.dump({"requests": api, "inventory": get(ep["gcp_url"] + "/_sandbox/inventory")}, fh, indent=1)
+        runs = []
+        if args.baseline_config:
+            # The same no-op with another ansible.cfg first (an empty file: Ansible's defaults), for a side by side.
+            runs.append(("baseline (%s)" % args.baseline_config, dict(env, ANSIBLE_CONFIG=args.baseline_config),
+                         "noop-baseline.log"))
+        runs.append(("this repo (%s)" % (env.get("ANSIBLE_CONFIG") or "ansible.cfg"), env, "noop.log"))
+        results = []
+        for label, run_env, log_name in runs:
+            results.append((label,) + noop(args, run_env, ep, log_name))
+        if len(results) > 1:
+            print("no-op side by side (same sandbox, same converged site, back to back):")
+            for label, wall2, changed2, api, writes, resources in results:
+                print("  %-40s wall %6.1fs, changed=%d, %d requests (%.2f per resource), %d writes" % (
+                    label, wall2, changed2, len(api), len(api) / max(1, resources), len(writes)))
     finally:
         sandbox(["down"], env)
     return 0

@@ -87,7 +87,8 @@ def main():
             instance=dict(type="str", required=True),
             password=dict(type="str", no_log=True),
             password_secret=dict(type="str", no_log=False),
-            update_password=dict(type="str", choices=["on_create", "always"], default="on_create"),
+            # A when-to-set enum, not a secret: its name only matches Ansible's password heuristic.
+            update_password=dict(type="str", choices=["on_create", "always"], default="on_create", no_log=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         mutually_exclusive=[("password", "password_secret")],

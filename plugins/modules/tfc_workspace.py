@@ -79,6 +79,15 @@ workspace:
   type: dict
   sample: {"id": "ws-6jrRyVDv1J8zQMB5", "name": "prefect-infra", "execution_mode": "agent",
            "agent_pool_id": "apool-yoGUFz5zcRMMz53i", "auto_apply": false, "tags": ["gcp", "prefect"]}
+  contains:
+    id:
+      description: The workspace ID (C(ws-...)), which O(skyforge.prefect_platform.tfc_run#module:workspace_id) takes.
+      type: str
+      sample: ws-6jrRyVDv1J8zQMB5
+    name:
+      description: The workspace name.
+      type: str
+      sample: prefect-infra
 changes:
   description: The settings that differed and were updated.
   returned: when an existing workspace changed
