@@ -22,7 +22,6 @@ import copy
 import gzip
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 
+from .. import procs
 from .loadbalancer import LoadBalancer
 
 SERVER_PORT = 4200
@@ -170,22 +170,17 @@ class Release:
             self.api.remove_object(resource, self.namespace, self.fullname)
 
     def start_process(self, argv, env):
+        self.argv, self.env = argv, env
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(argv, env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = procs.spawn(self.sandbox.config.state_dir, argv, "release %s/%s" % (self.namespace, self.name),
+                                env=env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
         log.close()
 
     def stop(self):
         self.stopped.set()
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(15)
-            except (OSError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        if self.proc is not None:
+            procs.stop(self.sandbox.config.state_dir, self.proc, grace=15)
         for ip, port in self.mapped:
             self.sandbox.unmap_address(ip, port)
         self.mapped = []
@@ -221,7 +216,14 @@ class Release:
                     self.message = "Deployment has minimum availability."
                 self.publish()
             if not alive:
-                return
+                # As a kubelet does: restart the crashed container after a doubling back-off (10 s, 20 s, ...
+                # scaled by the sandbox's time scale, at most 5 minutes).
+                self.restarts = getattr(self, "restarts", 0) + 1
+                delay = min(10 * 2 ** (self.restarts - 1), 300) * self.sandbox.config.time_scale
+                if self.stopped.wait(max(delay, 0.5)):
+                    return
+                procs.forget(self.sandbox.config.state_dir, self.proc.pid)
+                self.start_process(self.argv, self.env)
 
 
 class ServerRelease(Release):
