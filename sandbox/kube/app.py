@@ -15,6 +15,7 @@ import threading
 from ..web import ApiError, App
 from .cluster import ClusterApi
 from .releases import ReleaseController
+from .workloads import WorkloadController
 
 
 class KubeApp(App):
@@ -25,6 +26,7 @@ class KubeApp(App):
         self.clusters = {}  # container key -> ClusterApi
         self.lock = threading.Lock()
         self.releases = ReleaseController(sandbox)
+        self.workloads = WorkloadController(sandbox)
 
     def endpoint_info(self):
         return {"kube_proxy_url": self.sandbox.url("kube")}
@@ -35,6 +37,7 @@ class KubeApp(App):
             if api is None:
                 api = ClusterApi(self.sandbox, key, endpoint)
                 api.watchers.append(self.releases.on_event)
+                self.workloads.attach(api)
                 self.clusters[key] = api
         self.sandbox.map_address(endpoint, 443, "127.0.0.1", api.server.port, "gke:%s" % key)
         return {"ca_certificate": api.ca_b64}
@@ -44,11 +47,13 @@ class KubeApp(App):
             api = self.clusters.pop(key, None)
         if api is not None:
             self.releases.stop_cluster(api)
+            self.workloads.detach(api)
             self.sandbox.unmap_address(api.endpoint, 443)
             api.stop()
 
     def stopping(self):
         self.releases.stop_all()
+        self.workloads.stop_all()
         for key in list(self.clusters):
             self.unregister_cluster(key)
 
@@ -71,6 +76,8 @@ class KubeApp(App):
     def admin(self, req, path):
         if path == "kube/releases":
             return self.releases.describe()
+        if path == "kube/workloads":
+            return self.workloads.describe()
         return None
 
     # ---- CONNECT ---------------------------------------------------------------------
