@@ -1152,6 +1152,7 @@ class WorkloadController:
                     lb = self.ingresses[key] = Ingress(self, api, meta["namespace"], meta["name"])
                     self.watch_policies()
             lb.service = service.get("name")
+            lb.hosts = [r["host"] for r in spec.get("rules") or [] if r.get("host")]
             port = service.get("port") or {}
             lb.port = port.get("number")
             if lb.port is None and port.get("name"):
@@ -1221,6 +1222,7 @@ class WorkloadController:
                                     "containers": [dict(c.status(), log=c.log_path) for c in pod.containers]})
         for (cluster, ns, name), lb in ings:
             out["ingresses"].append({"cluster": cluster, "namespace": ns, "name": name, "ip": lb.ip,
+                                     "hosts": list(getattr(lb, "hosts", [])),
                                      "service": lb.service, "port": lb.port, "message": getattr(lb, "message", ""),
                                      "armor_message": lb.armor_message})
         return out
