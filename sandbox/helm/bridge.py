@@ -167,18 +167,26 @@ def render_worker(meta, release, namespace, v):
             args += ["--name", str(config["name"])]
         args += [str(a) for a in worker.get("extraArgs") or []]
     api = worker.get("selfHostedServerApiConfig") or {}
+    cloud = worker.get("cloudApiConfig") or {}
+    api_url = api.get("apiUrl", "")
+    if worker.get("apiConfig") == "cloud":
+        api_url = "%s/accounts/%s/workspaces/%s" % (cloud.get("cloudUrl"), cloud.get("accountId"),
+                                                    cloud.get("workspaceId"))
     env = [{"name": "HOME", "value": "/home/prefect"},
            {"name": "PREFECT_WORKER_PREFETCH_SECONDS", "value": str(config.get("prefetchSeconds", 10))},
            {"name": "PREFECT_WORKER_QUERY_SECONDS", "value": str(config.get("queryInterval", 5))},
            {"name": "PREFECT_API_ENABLE_HTTP2", "value": str(config.get("http2", True)).lower()},
-           {"name": "PREFECT_API_URL", "value": str(api.get("apiUrl", ""))},
+           {"name": "PREFECT_API_URL", "value": str(api_url)},
            {"name": "PREFECT_KUBERNETES_CLUSTER_UID", "value": str(worker.get("clusterUid") or "")}]
     if not config.get("observerClusterWide"):
         env.append({"name": "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_NAMESPACES",
                     "value": config.get("jobNamespace") or namespace})
+    if worker.get("apiConfig") == "cloud":
+        env.append({"name": "PREFECT_API_KEY", "valueFrom": {"secretKeyRef": {
+            "name": cloud["apiKeySecret"]["name"], "key": cloud["apiKeySecret"]["key"]}}})
     env.append({"name": "PREFECT_DEBUG_MODE", "value": str(worker["image"].get("debug", False)).lower()})
     auth = api.get("basicAuth") or {}
-    if auth.get("enabled"):
+    if auth.get("enabled") and worker.get("apiConfig") == "selfHostedServer":
         if auth.get("existingSecret"):
             env += [{"name": "PREFECT_API_AUTH_STRING", "valueFrom": {"secretKeyRef": {
                         "name": auth["existingSecret"], "key": "auth-string"}}},
