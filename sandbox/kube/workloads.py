@@ -34,6 +34,7 @@ import base64
 import copy
 import datetime
 import hashlib
+import ipaddress
 import itertools
 import json
 import os
@@ -56,7 +57,8 @@ NODE = "gk3-sandbox-autopilot-pool-1"
 STATIC_IP_ANNOTATION = "kubernetes.io/ingress.global-static-ip-name"
 BACKEND_CONFIG_ANNOTATION = "cloud.google.com/backend-config"
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432, "mysql": 3306, "redis": 6379}
-AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<user>[^/@?#]*@)?"
+# userinfo may hold a '/' (Jinja's urlencode leaves it), so it runs to the first '@' (an '@' in a path is rare).
+AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<user>[^@\s?#]*@)?"
                        r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(?::(?P<port>\d+))?")
 ENV_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
 MAX_BACKOFF = 300.0
@@ -680,6 +682,14 @@ def _rand(n=5):
     return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(n))
 
 
+def _unroutable(host):
+    """An address no process here may dial: a non-loopback IP literal, or a cluster-internal name."""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.endswith((".svc", ".svc.cluster.local", ".cluster.local"))
+
+
 def _selected(labels, selector):
     return bool(selector) and all((labels or {}).get(k) == v for k, v in selector.items())
 
@@ -839,9 +849,10 @@ class WorkloadController:
                     self.sandbox.log_error = "workloads: %s" % err
 
     def reconcile(self, api):
+        # Services first: a pod started in this pass finds the names it is given already mapped.
+        self.reconcile_services(api)
         self.reconcile_deployments(api)
         self.reconcile_jobs(api)
-        self.reconcile_services(api)
         self.reconcile_ingresses(api)
 
     # -- Deployments ------------------------------------------------------------------
@@ -1128,6 +1139,10 @@ class WorkloadController:
                     continue
                 used.add(lhost)
                 return "%s://%s%s:%d" % (m.group("scheme"), m.group("user") or "", lhost, lport)
+            if _unroutable(host.strip("[]")):
+                # Nothing serves it: the process gets "connection refused" from a closed loopback port instead of
+                # dialling a private or public address (or asking DNS for a cluster name).
+                return "%s://%s127.0.0.1:9" % (m.group("scheme"), m.group("user") or "")
             return m.group(0)
 
         return AUTHORITY.sub(sub, value), used

@@ -309,3 +309,14 @@ def test_down_stops_every_recorded_process_after_the_sandbox_was_killed(tmp_path
     wait_for(lambda: not os.path.exists("/proc/%d" % child) or
              open("/proc/%d/stat" % child).read().split(") ")[1][0] == "Z", timeout=10, what="sleeper gone")
     assert not os.listdir(state / "pids")
+
+
+def test_the_pod_network_rewrites_only_what_the_sandbox_maps_and_never_leaves_loopback(sandbox):
+    workloads = sandbox.apps["kube"].workloads
+    sandbox.map_address("10.30.0.9", 5432, "127.0.0.1", 6000, "test")
+    rewritten, used = workloads.rewrite("postgresql+asyncpg://u:p/q%40@10.30.0.9:5432/db?ssl=require", "ns")
+    assert rewritten == "postgresql+asyncpg://u:p/q%40@127.0.0.1:6000/db?ssl=require" and used == {"127.0.0.1"}
+    assert workloads.rewrite("http://10.30.0.10:8080/x", "ns")[0] == "http://127.0.0.1:9/x"
+    assert workloads.rewrite("http://ghost.ns.svc.cluster.local:4200/api", "ns")[0] == "http://127.0.0.1:9/api"
+    assert workloads.rewrite("https://prefect.example/api", "ns")[0] == "https://prefect.example/api"
+    assert workloads.rewrite("not a url", "ns") == ("not a url", set())
