@@ -319,6 +319,7 @@ class Container:
             if code is not None:
                 return code
             if self.pod.stopping.is_set():
+                self.stop()  # the pod may have been stopped while this process was being started
                 return None
             elapsed = time.monotonic() - begun
             if not self.started:
