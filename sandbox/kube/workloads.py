@@ -18,8 +18,9 @@ store (whoever wrote them: helm, kubectl, a test) and:
 - binds an Ingress's `kubernetes.io/ingress.global-static-ip-name` address to a load balancer (loadbalancer.py)
   with the Cloud Armor policy of the backend Service's BackendConfig, as GKE's ingress controller does.
 
-The pod network. Every pod gets its own loopback address (127.10.x.y) and every Service its own (127.11.x.y), so
-pods can all listen on 4200 or 8080. A container told to listen on all interfaces (an env value or argument that is
+The pod network. Every pod gets its own loopback address and every Service its own, in a 127.N.0.0/16 block that no
+other process on the machine listens in (pods 127.N.0-127.x, services 127.N.128-255.x), so pods can all listen on
+4200 or 8080, also beside another sandbox. A container told to listen on all interfaces (an env value or argument that is
 exactly `0.0.0.0`, `::` or `[::]`) listens on its pod IP instead. Processes never dial a non-loopback address: in env
 values, every URL authority (`scheme://[user@]host[:port]`) whose host and port the sandbox maps (cluster service
 names, clusterIPs, Cloud SQL private IPs, ...) is rewritten to the loopback endpoint that stands for it, and all
@@ -82,23 +83,48 @@ class ConfigError(Exception):
     """CreateContainerConfigError: the kubelet cannot build the container's environment (message as it says it)."""
 
 
+def _listening_octets():
+    """Second octets of the 127.x.0.0/16 blocks where something on this machine listens (from /proc/net/tcp)."""
+    used = set()
+    for path in ("/proc/net/tcp",):
+        try:
+            with open(path) as fh:
+                next(fh)
+                for line in fh:
+                    fields = line.split()
+                    if fields[3] != "0A":  # LISTEN
+                        continue
+                    ip = int(fields[1].split(":")[0], 16).to_bytes(4, "little")
+                    if ip[0] == 127:
+                        used.add(ip[1])
+        except (OSError, StopIteration):
+            pass
+    return used
+
+
 class PodNetwork:
-    """Loopback addresses for pods and services; one allocator per sandbox process."""
+    """Loopback addresses for pods and services, from a 127.N.0.0/16 block no other process listens in.
+
+    Several sandboxes (tests, other developers' sandboxes) run on one machine, so each takes its own block:
+    pods get 127.N.0-127.x, services 127.N.128-255.x.
+    """
 
     def __init__(self):
+        used = _listening_octets() | {0}
+        free = [n for n in range(16, 255) if n not in used]
+        self.octet = random.choice(free) if free else random.randint(16, 254)
         self._pods = itertools.count(2)
         self._services = itertools.count(2)
         self._cluster_ips = itertools.count(10)
 
-    @staticmethod
-    def _ip(prefix, n):
-        return "%s.%d.%d" % (prefix, (n // 250) % 250, 2 + n % 250)
+    def _ip(self, base, n):
+        return "127.%d.%d.%d" % (self.octet, base + (n // 250) % 128, 2 + n % 250)
 
     def pod_ip(self):
-        return self._ip("127.10", next(self._pods))
+        return self._ip(0, next(self._pods))
 
     def service_ip(self):
-        return self._ip("127.11", next(self._services))
+        return self._ip(128, next(self._services))
 
     def cluster_ip(self):
         n = next(self._cluster_ips)
@@ -784,6 +810,7 @@ class WorkloadController:
         self.jobs = {}  # (cluster, ns, name) -> {"uid", "pods", "failed", "succeeded", ...}
         self.services = {}  # (cluster, ns, name) -> {"ip", "proxies": {port: ServiceProxy}, "mapped": [...]}
         self.ingresses = {}  # (cluster, ns, name) -> Ingress
+        self.errors = []  # the controllers' last internal errors, for the admin view
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, name="workloads", daemon=True)
@@ -844,17 +871,17 @@ class WorkloadController:
             with self.lock:
                 apis = list(self.apis.values())
             for api in apis:
-                try:
-                    self.reconcile(api)
-                except Exception as err:  # noqa: BLE001 - one bad object must not stop the controllers
-                    self.sandbox.log_error = "workloads: %s" % err
+                self.reconcile(api)
 
     def reconcile(self, api):
         # Services first: a pod started in this pass finds the names it is given already mapped.
-        self.reconcile_services(api)
-        self.reconcile_deployments(api)
-        self.reconcile_jobs(api)
-        self.reconcile_ingresses(api)
+        for step in (self.reconcile_services, self.reconcile_deployments, self.reconcile_jobs,
+                     self.reconcile_ingresses):
+            try:
+                step(api)
+            except Exception as err:  # noqa: BLE001 - one controller's failure must not stop the others
+                self.errors.append("%s: %s" % (step.__name__, err))
+                del self.errors[:-20]
 
     # -- Deployments ------------------------------------------------------------------
     def reconcile_deployments(self, api):
@@ -1230,7 +1257,7 @@ class WorkloadController:
         with self.lock:
             items = list(self.deployments.items()) + list(self.jobs.items())
             ings = list(self.ingresses.items())
-        out = {"pods": [], "ingresses": []}
+        out = {"pods": [], "ingresses": [], "errors": list(self.errors)}
         for (cluster, ns, owner), state in items:
             for pod in state["pods"] + state.get("old", []):
                 out["pods"].append({"cluster": cluster, "namespace": ns, "owner": owner, "name": pod.name,

@@ -201,3 +201,22 @@ def test_backendconfig_is_served_as_gke_serves_the_crd(cluster):
     assert patched.spec.securityPolicy.name == "other"
     bcs.delete(namespace="armor", name="prefect-server-backend")
     assert [i.metadata.name for i in bcs.get(namespace="armor").items] == []
+
+
+def test_a_basic_auth_secret_without_the_key_the_chart_reads_fails_the_release_with_the_pods_error(cluster, core,
+                                                                                                   tmp_path):
+    from kubernetes import client
+
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="authns")))
+    core.create_namespaced_secret("authns", client.V1Secret(metadata=client.V1ObjectMeta(name="basic"),
+                                                            string_data={"password": "admin:pw"}))
+    values = {"server": {"basicAuth": {"enabled": True, "existingSecret": "basic"}},
+              "externalDatabase": {"connectionString": "sqlite+aiosqlite:///%s/p.db" % tmp_path},
+              "postgresql": {"enabled": False}, "ingress": {"enabled": False}}
+    res = helm(cluster, "upgrade", "-i", "--wait", "--timeout", "4s", REPO_URL, write_values(tmp_path, values),
+               "prefect-server", "prefect-server", namespace="authns")
+    assert res.returncode == 1
+    assert "couldn't find key auth-string in Secret authns/basic" in res.stderr, res.stderr
+    pods = core.list_namespaced_pod("authns").items
+    assert [p.status.container_statuses[0].state.waiting.reason for p in pods] == ["CreateContainerConfigError"]
+    assert helm(cluster, "uninstall", "prefect-server", namespace="authns").returncode == 0
