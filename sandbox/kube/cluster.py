@@ -117,9 +117,9 @@ class ClusterApi(App):
         self.endpoint = endpoint
         self.lock = threading.RLock()
         self.objects = {}  # (resource, namespace, name) -> object
-        self.created_by_clients = set()  # keys of objects a client POSTed (not the release controller's)
+        self.created_by_clients = set()  # keys of objects a client POSTed (not the workload runner's)
         self.rv = 1
-        self.watchers = []  # callables(event, resource, obj) -- the release controller
+        self.watchers = []  # callables(api, event, resource, obj) -- the workload runner wakes on them
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self._store("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
                                              "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
@@ -510,7 +510,7 @@ class ClusterApi(App):
             obj["status"] = {"phase": "Terminating"}
         return obj
 
-    # ---- used by the release controller (the sandbox's stand-in for kubelet and controllers) --
+    # ---- used by the workload runner (the sandbox's stand-in for kubelet and controllers) ---
     def put_object(self, resource, namespace, obj):
         with self.lock:
             current = self.objects.get((resource, namespace, obj["metadata"]["name"]))

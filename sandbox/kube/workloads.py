@@ -890,7 +890,7 @@ class WorkloadController:
             meta, spec = dep["metadata"], dep.get("spec") or {}
             template = spec.get("template")
             if not template or not (template.get("spec") or {}).get("containers"):
-                continue  # nothing a kubelet could run (the old release controller's placeholder objects)
+                continue  # nothing a kubelet could run
             key = (api.key, meta["namespace"], meta["name"])
             seen.add(key)
             digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
