@@ -21,14 +21,19 @@ NS = "wl"
 IMAGE = "prefecthq/prefect:%s-python%d.%d" % ((installed("prefect"),) + sys.version_info[:2])
 
 
-def wait_for(fn, timeout=30, what="condition"):
+def wait_for(fn, timeout=30, what="condition", until=bool):
+    """fn() once until(fn()) holds; returns that value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = fn()
-        if value:
+        if until(value):
             return value
         time.sleep(0.1)
     raise AssertionError("timed out waiting for %s" % what)
+
+
+def statuses(api, name):
+    return [c for p in pods_of(api, name) for c in p["status"].get("containerStatuses", [])]
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +127,8 @@ def test_a_deployment_runs_its_pod_template_and_its_service_routes_to_the_ready_
     service(api, "echo", {"app.kubernetes.io/instance": "echo"}, 80, "web")
     deployment(api, "echo", [echo_container(env=echo_container()["env"] + [{"name": "READY_AFTER", "value": "1"}])],
                volumes=[{"name": "scratch", "emptyDir": {}}])
-    dep = wait_for(lambda: (lambda d: d if (d.get("status") or {}).get("readyReplicas") == 1 else None)(
-        api.get_object("deployments", NS, "echo")), what="echo ready")
+    dep = wait_for(lambda: api.get_object("deployments", NS, "echo"), what="echo ready",
+                   until=lambda d: (d.get("status") or {}).get("readyReplicas") == 1)
     conds = {c["type"]: c for c in dep["status"]["conditions"]}
     assert conds["Available"]["status"] == "True" and conds["Available"]["reason"] == "MinimumReplicasAvailable"
     assert dep["status"]["availableReplicas"] == 1 and dep["status"]["observedGeneration"] == 1
@@ -158,8 +163,8 @@ def test_a_killed_container_is_restarted_and_served_again(sandbox, api):
              what="phoenix ready")
     [pod] = sandbox.apps["kube"].workloads.deployments[(api.key, NS, "phoenix")]["pods"]
     os.killpg(pod.containers[0].proc.pid, signal.SIGKILL)
-    status = wait_for(lambda: (lambda s: s if s["restartCount"] == 1 and s["ready"] else None)(
-        pods_of(api, "phoenix")[0]["status"]["containerStatuses"][0]), what="restart")
+    status = wait_for(lambda: statuses(api, "phoenix")[0], what="restart",
+                      until=lambda s: s["restartCount"] == 1 and s["ready"])
     assert status["lastState"]["terminated"]["exitCode"] == -9
     assert get(sandbox, "phoenix.%s.svc.cluster.local" % NS, 80).startswith("again")
     remove(api, "deployments", "phoenix")
@@ -167,8 +172,8 @@ def test_a_killed_container_is_restarted_and_served_again(sandbox, api):
 
 def test_a_crashing_container_backs_off_with_a_growing_restart_count(api):
     deployment(api, "crash", [{"name": "c", "image": IMAGE, "command": ["python", "-c", "raise SystemExit(3)"]}])
-    status = wait_for(lambda: (lambda s: s if s and s[0]["restartCount"] >= 2 else None)(
-        [c for p in pods_of(api, "crash") for c in p["status"].get("containerStatuses", [])]), what="restarts")[0]
+    status = wait_for(lambda: statuses(api, "crash"), what="restarts",
+                      until=lambda s: s and s[0]["restartCount"] >= 2)[0]
     assert status["lastState"]["terminated"]["exitCode"] == 3
     assert status["ready"] is False
     dep = api.get_object("deployments", NS, "crash")
@@ -226,9 +231,8 @@ def test_a_secret_key_the_chart_reads_under_another_name_fails_the_pod_with_the_
     api.put_object("deployments", NS, server_deployment("prefect-auth", "prefect-db", installed("prefect")))
     api.watchers[-1](api, "ADDED", "deployments", {})
     message = "couldn't find key auth-string in Secret %s/prefect-auth" % NS
-    state = wait_for(lambda: (lambda s: s if s and "waiting" in s[0]["state"] else None)(
-        [c for p in pods_of(api, "prefect-server") for c in p["status"].get("containerStatuses", [])]),
-        what="waiting")[0]["state"]["waiting"]
+    state = wait_for(lambda: statuses(api, "prefect-server"), what="waiting",
+                     until=lambda s: s and "waiting" in s[0]["state"])[0]["state"]["waiting"]
     assert state == {"reason": "CreateContainerConfigError", "message": message}
     pod = pods_of(api, "prefect-server")[0]["metadata"]["name"]
     assert any(e["reason"] == "Failed" and e["message"] == "Error: " + message and e["type"] == "Warning"
@@ -246,10 +250,9 @@ def test_a_secret_key_the_chart_reads_under_another_name_fails_the_pod_with_the_
 def test_an_image_of_another_prefect_version_is_refused_with_the_reason(api):
     api.put_object("deployments", NS, server_deployment("prefect-auth", "prefect-db", "2.19.0-python3.11"))
     api.watchers[-1](api, "ADDED", "deployments", {})
-    waiting = wait_for(lambda: (lambda s: s[0]["state"]["waiting"] if s and "waiting" in s[0]["state"] and
-                                s[0]["state"]["waiting"]["reason"] in ("ErrImagePull", "ImagePullBackOff") else None)(
-        [c for p in pods_of(api, "prefect-server") for c in p["status"].get("containerStatuses", [])]),
-        what="image refused")
+    waiting = wait_for(lambda: statuses(api, "prefect-server"), what="image refused",
+                       until=lambda s: s and s[0]["state"].get("waiting", {}).get("reason") in (
+                           "ErrImagePull", "ImagePullBackOff"))[0]["state"]["waiting"]
     pod = pods_of(api, "prefect-server")[0]["metadata"]["name"]
     assert any("Prefect %s is installed here, not 2.19.0" % installed("prefect") in e["message"]
                for e in events_of(api, pod) if e["reason"] == "Failed"), waiting
@@ -266,8 +269,8 @@ def job(api, name, command, backoff_limit=6, restart="Never"):
 
 def test_a_job_runs_to_completion(api):
     job(api, "migrate", ["python", "-c", "print('migrated')"])
-    status = wait_for(lambda: (lambda s: s if s.get("conditions") else None)(
-        api.get_object("jobs", NS, "migrate").get("status") or {}), what="job done")
+    status = wait_for(lambda: api.get_object("jobs", NS, "migrate").get("status") or {}, what="job done",
+                      until=lambda s: s.get("conditions"))
     assert status["succeeded"] == 1 and "failed" not in status and "active" not in status
     assert [c["type"] for c in status["conditions"]] == ["SuccessCriteriaMet", "Complete"]
     assert "completionTime" in status
@@ -279,8 +282,8 @@ def test_a_job_runs_to_completion(api):
 
 def test_a_failing_job_stops_at_its_backoff_limit(api):
     job(api, "doomed", ["python", "-c", "raise SystemExit(1)"], backoff_limit=1)
-    status = wait_for(lambda: (lambda s: s if s.get("conditions") else None)(
-        api.get_object("jobs", NS, "doomed").get("status") or {}), what="job failed")
+    status = wait_for(lambda: api.get_object("jobs", NS, "doomed").get("status") or {}, what="job failed",
+                      until=lambda s: s.get("conditions"))
     assert status["failed"] == 2 and "succeeded" not in status
     assert {c["type"]: c["reason"] for c in status["conditions"]}["Failed"] == "BackoffLimitExceeded"
     assert len(pods_of(api, "doomed")) == 2
@@ -302,7 +305,7 @@ def test_down_stops_every_recorded_process_after_the_sandbox_was_killed(tmp_path
     os.kill(child, 0)  # the pod outlived its sandbox
     env = dict(os.environ, SKYFORGE_SANDBOX_DIR=str(state))
     out = subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert "stopped 1 process" in out.stdout
     wait_for(lambda: not os.path.exists("/proc/%d" % child) or
