@@ -50,6 +50,7 @@ def up(cfg, args):
     if pid and _alive(pid) and _healthy(cfg):
         print("sandbox already up (pid %d); endpoints: %s" % (pid, os.path.join(cfg.state_dir, "endpoints.json")))
         return 0
+    _reap(cfg)  # leftovers of a sandbox that was killed hold ports and data dirs
     if args.fresh and os.path.isdir(cfg.state_dir):
         import shutil
 
@@ -86,9 +87,20 @@ def up(cfg, args):
     return 1
 
 
+def _reap(cfg):
+    """Stop what a sandbox left recorded (pods, PostgreSQL): all of it after a SIGKILL, stragglers otherwise."""
+    from . import procs
+
+    left = procs.reap(cfg.state_dir)
+    if left:
+        print("stopped %d process(es) the sandbox had started: %s" % (
+            len(left), ", ".join(sorted(set(e["what"].split(" ")[0] for e in left)))))
+
+
 def down(cfg, args):
     pid = _read_pid(cfg)
     if not pid or not _alive(pid):
+        _reap(cfg)
         print("sandbox is not running")
         return 0
     os.kill(pid, signal.SIGTERM)
@@ -100,6 +112,7 @@ def down(cfg, args):
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
+    _reap(cfg)
     try:
         os.unlink(_pid_file(cfg))
     except OSError:

@@ -325,7 +325,8 @@ class Sandbox:
         for app in self.apps.values():
             if hasattr(app, "summary"):
                 out.update(app.summary())
-        out.setdefault("prefect url", "(the Prefect component has not landed yet)")
+        if not any(key.startswith("ingress ") for key in out):
+            out["prefect url"] = "(no ingress serves the Prefect UI yet)"
         return out
 
     # ---- admin API (on every port under /_sandbox/) ----------------------------------

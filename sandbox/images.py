@@ -63,6 +63,8 @@ def check_image(image, env=None):
                          % (image, python, m.group("python"), example))
     wanted = []
     flavour = m.group("flavour")
+    if flavour == "latest":  # 3-latest: the newest 3.x, which the version check above matched to the installed one
+        flavour = None
     if flavour:
         if flavour not in FLAVOURS:
             raise ImageError("image %r: unknown flavour %r (known: %s)" % (image, flavour, ", ".join(sorted(FLAVOURS))))

@@ -10,6 +10,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 
@@ -45,7 +46,9 @@ def _psql():
 
 
 class Postgres:
-    def __init__(self, state_dir, port):
+    def __init__(self, state_dir, port, pid_dir=None):
+        # The sandbox's state dir, where the postmaster is recorded so `python -m sandbox down` stops it.
+        self.pid_dir = pid_dir
         self.as_root = os.geteuid() == 0
         data_dir = os.path.join(state_dir, "pg", "data")
         if self.as_root:
@@ -125,6 +128,7 @@ class Postgres:
                "-c ssl_cert_file=server.crt -c ssl_key_file=server.key" % self.port
         self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data_dir, "-l", log, "-o", opts, "-w", "-t", "60",
                    "start"])
+        self._record()
         deadline = time.time() + 30
         while True:
             try:
@@ -183,11 +187,31 @@ class Postgres:
         self.stop()
         shutil.rmtree(os.path.dirname(self.data_dir), ignore_errors=True)
 
+    def _postmaster_pid(self):
+        try:
+            with open(os.path.join(self.data_dir, "postmaster.pid")) as fh:
+                return int(fh.readline().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _record(self):
+        pid = self._postmaster_pid()
+        if self.pid_dir and pid:
+            from . import procs
+
+            # SIGINT is PostgreSQL's fast shutdown; the postmaster is not a group leader of its own.
+            procs.record(self.pid_dir, pid, "postgres %s" % self.data_dir, stop_signal=signal.SIGINT, group=False)
+
     def stop(self):
+        pid = self._postmaster_pid()
         try:
             self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data_dir, "-m", "fast", "-w", "stop"])
         except RuntimeError:
             pass
+        if self.pid_dir and pid:
+            from . import procs
+
+            procs.forget(self.pid_dir, pid)
 
     def sql(self, statement, dbname="postgres", user=None, password=None):
         env = dict(os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="5", PGSSLMODE="require")

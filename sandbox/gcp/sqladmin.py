@@ -46,7 +46,7 @@ class SqlAdmin:
         if not self.sandbox.with_postgres:
             raise ApiError(503, "the sandbox runs without PostgreSQL: Cloud SQL is unavailable", reason="backendError")
         state = os.path.join(self.sandbox.config.state_dir, "cloudsql", key.replace("/", "_"))
-        server = Postgres(state, self.sandbox.free_port())
+        server = Postgres(state, self.sandbox.free_port(), pid_dir=self.sandbox.config.state_dir)
         ready = threading.Event()
         errors = []
 

@@ -1,9 +1,9 @@
 """The sandbox's `helm`: the subset of the helm 3 CLI that kubernetes.core.helm calls, against a sandbox cluster.
 
 It is a stand-in, not helm: it knows only the Prefect charts (their values.yaml and values.schema.json from the
-shared specs), renders no templates, and stores releases the way helm 3 does (a `helm.sh/release.v1` Secret per
-revision) in the cluster the kubeconfig points at, reached through the kubeconfig's proxy-url. The sandbox's
-release controller runs what a deployed release describes.
+shared specs), and stores releases the way helm 3 does (a `helm.sh/release.v1` Secret per revision) in the cluster
+the kubeconfig points at, reached through the kubeconfig's proxy-url. Until real Helm lands, a temporary bridge
+(bridge.py) writes the objects the two charts render; the cluster's workload runner runs what they say.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from sandbox.kube.releases import coalesce, decode_release, encode_release  # noqa: E402
+from sandbox.helm import bridge  # noqa: E402  TEMPORARY: deleted when real Helm renders the charts
+from sandbox.kube.releases import coalesce, decode_release, deployment_ready, encode_release  # noqa: E402
 
 VERSION = "v3.17.3"
 REPO_URL = "https://prefecthq.github.io/prefect-helm"
@@ -268,6 +269,9 @@ def cmd_get(flags, args):
     rel = cluster.latest(args[1])
     if rel is None:
         raise HelmError("release: not found")
+    if args[0] == "manifest":
+        print(rel.get("manifest") or "")
+        return
     if args[0] != "values":
         print("")
         return
@@ -324,6 +328,14 @@ def cmd_upgrade(flags, args, install_only=False):
         old["info"]["status"] = "superseded"
         cluster.save(old, create=False)
     cluster.save(release, create=True)
+    # TEMPORARY bridge: the chart's objects, as the templates render them (deleted when real Helm lands).
+    objects = bridge.render(chart["metadata"], name, ns, coalesce(chart["values"], values))
+    previous = bridge.render(latest["chart"]["metadata"], name, ns, coalesce(latest["chart"]["values"],
+                                                                           latest.get("config") or {})) \
+        if latest is not None else ()
+    bridge.apply(cluster, ns, objects, previous)
+    release["manifest"] = yaml.safe_dump_all([obj for _resource, obj in objects], sort_keys=True)
+    cluster.save(release, create=False)
     if flags.get("wait") or flags.get("atomic"):
         err = wait_ready(cluster, name, duration(flags.get("timeout")))
         if err:
@@ -346,8 +358,7 @@ def wait_ready(cluster, name, timeout):
         out = cluster.request("GET", "/apis/apps/v1/namespaces/%s/deployments?labelSelector="
                                      "app.kubernetes.io/instance=%s" % (cluster.namespace, name))
         items = (out or {}).get("items", [])
-        if items and all((d.get("status") or {}).get("readyReplicas", 0) >= d["spec"].get("replicas", 1)
-                         for d in items):
+        if items and all(deployment_ready(d) for d in items):
             return None
         for d in items:
             for cond in (d.get("status") or {}).get("conditions", []):
@@ -363,6 +374,11 @@ def cmd_uninstall(flags, args):
         revs = cluster.releases(name)
         if not revs:
             raise HelmError("uninstall: Release not loaded: %s: release: not found" % name)
+        newest = revs[-1]
+        # TEMPORARY bridge: the release's objects go with it (deleted when real Helm lands).
+        bridge.delete(cluster, newest["namespace"], bridge.render(
+            newest["chart"]["metadata"], name, newest["namespace"],
+            coalesce(newest["chart"]["values"], newest.get("config") or {})))
         for rel in revs:
             if flags.get("keep-history"):
                 rel["info"]["status"] = "uninstalled"

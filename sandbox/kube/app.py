@@ -13,7 +13,8 @@ import threading
 
 from ..web import ApiError, App, connect_tunnel
 from .cluster import ClusterApi
-from .releases import ReleaseController
+from . import releases
+from .workloads import WorkloadController
 
 
 class KubeApp(App):
@@ -23,7 +24,7 @@ class KubeApp(App):
         super().__init__(sandbox)
         self.clusters = {}  # container key -> ClusterApi
         self.lock = threading.Lock()
-        self.releases = ReleaseController(sandbox)
+        self.workloads = WorkloadController(sandbox)
 
     def endpoint_info(self):
         return {"kube_proxy_url": self.sandbox.url("kube")}
@@ -33,7 +34,7 @@ class KubeApp(App):
             api = self.clusters.get(key)
             if api is None:
                 api = ClusterApi(self.sandbox, key, endpoint)
-                api.watchers.append(self.releases.on_event)
+                self.workloads.attach(api)
                 self.clusters[key] = api
         self.sandbox.map_address(endpoint, 443, "127.0.0.1", api.server.port, "gke:%s" % key)
         return {"ca_certificate": api.ca_b64}
@@ -42,12 +43,12 @@ class KubeApp(App):
         with self.lock:
             api = self.clusters.pop(key, None)
         if api is not None:
-            self.releases.stop_cluster(api)
+            self.workloads.detach(api)
             self.sandbox.unmap_address(api.endpoint, 443)
             api.stop()
 
     def stopping(self):
-        self.releases.stop_all()
+        self.workloads.stop_all()
         for key in list(self.clusters):
             self.unregister_cluster(key)
 
@@ -56,7 +57,17 @@ class KubeApp(App):
                             "a kubeconfig proxy-url", reason="badRequest")
 
     def summary(self):
-        return self.releases.summary()
+        with self.lock:
+            apis = list(self.clusters.values())
+        out = {}
+        for rel in releases.describe(apis):
+            out["release %s/%s" % (rel["namespace"], rel["name"])] = "%s (%s)" % (
+                "ready" if rel["ready"] else "not ready", rel["message"])
+        for ing in self.workloads.describe()["ingresses"]:
+            if ing["ip"]:
+                out["ingress %s/%s" % (ing["namespace"], ing["name"])] = ", ".join(
+                    "https://%s" % h for h in ing["hosts"]) + " (IP %s)" % ing["ip"]
+        return out
 
     def inventory(self):
         out = {}
@@ -69,7 +80,11 @@ class KubeApp(App):
 
     def admin(self, req, path):
         if path == "kube/releases":
-            return self.releases.describe()
+            with self.lock:
+                apis = list(self.clusters.values())
+            return releases.describe(apis)
+        if path == "kube/workloads":
+            return self.workloads.describe()
         return None
 
     # ---- CONNECT ---------------------------------------------------------------------

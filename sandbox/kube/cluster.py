@@ -39,9 +39,21 @@ RESOURCES = {
     "services": ("v1", "Service", True, {"spec", "status"}),
     "deployments": ("apps/v1", "Deployment", True, {"spec", "status"}),
     "backendconfigs": ("cloud.google.com/v1", "BackendConfig", True, {"spec", "status"}),
+    # What the workload runner (workloads.py) runs and reports.
+    "pods": ("v1", "Pod", True, {"spec", "status"}),
+    "events": ("v1", "Event", True, {"involvedObject", "reason", "message", "source", "firstTimestamp",
+                                     "lastTimestamp", "count", "type", "eventTime", "series", "action", "related",
+                                     "reportingComponent", "reportingInstance"}),
+    "jobs": ("batch/v1", "Job", True, {"spec", "status"}),
+    "ingresses": ("networking.k8s.io/v1", "Ingress", True, {"spec", "status"}),
 }
 # API group prefixes served besides the core group, and their preferred versions.
-GROUPS = {"apps": "apps/v1", "cloud.google.com": "cloud.google.com/v1"}
+GROUPS = {"apps": "apps/v1", "cloud.google.com": "cloud.google.com/v1", "batch": "batch/v1",
+          "networking.k8s.io": "networking.k8s.io/v1"}
+# Kinds whose status belongs to the controllers: a client's write keeps the current one.
+STATUS_KINDS = ("namespaces", "services", "deployments", "pods", "jobs", "ingresses")
+# Kinds whose metadata.generation counts spec changes.
+GENERATION_KINDS = ("deployments", "jobs", "ingresses", "backendconfigs")
 # The BackendConfig CRD's spec fields (GKE's ingress-gce BackendConfigSpec).
 BACKENDCONFIG_SPEC = {"cdn", "connectionDraining", "customRequestHeaders", "customResponseHeaders", "healthCheck",
                       "iap", "logging", "securityPolicy", "sessionAffinity", "timeoutSec"}
@@ -105,9 +117,9 @@ class ClusterApi(App):
         self.endpoint = endpoint
         self.lock = threading.RLock()
         self.objects = {}  # (resource, namespace, name) -> object
-        self.created_by_clients = set()  # keys of objects a client POSTed (not the release controller's)
+        self.created_by_clients = set()  # keys of objects a client POSTed (not the workload runner's)
         self.rv = 1
-        self.watchers = []  # callables(event, resource, obj) -- the release controller
+        self.watchers = []  # callables(api, event, resource, obj) -- the workload runner wakes on them
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self._store("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
                                              "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
@@ -409,6 +421,8 @@ class ClusterApi(App):
                 if ns is not None:
                     out["metadata"]["namespace"] = ns
                 return Response(201, out, self._warn(warnings))
+            if resource in GENERATION_KINDS:
+                body["metadata"]["generation"] = 1
             obj = self._store(resource, ns, body)
             self.created_by_clients.add((resource, ns, body["metadata"]["name"]))
             out = copy.deepcopy(obj)
@@ -431,8 +445,11 @@ class ClusterApi(App):
                                "`immutable` is set" % (RESOURCES[resource][1], name), name=name, kind=resource)
         for key in ("uid", "creationTimestamp"):
             new["metadata"][key] = current["metadata"][key]
-        if resource in ("namespaces", "services", "deployments") and "status" in current:
+        if resource in STATUS_KINDS and "status" in current:
             new["status"] = current["status"]
+        if resource in GENERATION_KINDS:
+            generation = current["metadata"].get("generation", 1)
+            new["metadata"]["generation"] = generation + (new.get("spec") != current.get("spec"))
         comparable = copy.deepcopy(new)
         comparable["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         if ns is not None:
@@ -493,7 +510,7 @@ class ClusterApi(App):
             obj["status"] = {"phase": "Terminating"}
         return obj
 
-    # ---- used by the release controller (the sandbox's stand-in for kubelet and controllers) --
+    # ---- used by the workload runner (the sandbox's stand-in for kubelet and controllers) ---
     def put_object(self, resource, namespace, obj):
         with self.lock:
             current = self.objects.get((resource, namespace, obj["metadata"]["name"]))
@@ -501,6 +518,25 @@ class ClusterApi(App):
                 obj["metadata"]["uid"] = current["metadata"]["uid"]
                 obj["metadata"]["creationTimestamp"] = current["metadata"]["creationTimestamp"]
             return copy.deepcopy(self._store(resource, namespace, obj))
+
+    def set_status(self, resource, namespace, name, status, spec_updates=None):
+        """A controller's status write: only the status (and fields it owns in spec); unchanged writes nothing."""
+        with self.lock:
+            current = self.objects.get((resource, namespace, name))
+            if current is None:
+                return None
+            new = copy.deepcopy(current)
+            new["status"] = status
+            for key, value in (spec_updates or {}).items():
+                new.setdefault("spec", {})[key] = value
+            if new == current:
+                return copy.deepcopy(current)
+            return copy.deepcopy(self._store(resource, namespace, new))
+
+    def get_object(self, resource, namespace, name):
+        with self.lock:
+            obj = self.objects.get((resource, namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
 
     def remove_object(self, resource, namespace, name):
         with self.lock:

@@ -29,7 +29,8 @@ def google_error_page(status):
 
 
 class LoadBalancer:
-    """`policy()` -> the Cloud Armor policy in force (a compute#securityPolicy dict) or None; `backend()` -> port."""
+    """`policy()` -> the Cloud Armor policy in force (a compute#securityPolicy dict) or None; `backend()` -> a
+    loopback port, or (host, port)."""
 
     def __init__(self, policy, backend, evaluate):
         self.policy = policy
@@ -92,7 +93,9 @@ def _handler(lb):
             forwarded = headers.get("X-Forwarded-For")
             headers["X-Forwarded-For"] = "%s, %s" % (forwarded, source) if forwarded else source
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", lb.backend(), timeout=60)
+                target = lb.backend()
+                host, port = target if isinstance(target, tuple) else ("127.0.0.1", target)
+                conn = http.client.HTTPConnection(host, port, timeout=60)
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()

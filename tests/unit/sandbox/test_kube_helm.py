@@ -126,11 +126,12 @@ def test_helm_validates_values_and_namespace_before_storing_anything(cluster, co
     assert listed.returncode == 0 and yaml.safe_load(listed.stdout) == []
 
 
-def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_reason(cluster, core, tmp_path):
+def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_pods_reason(cluster, core, tmp_path):
+    # A Prefect Cloud worker reads its API key from the Secret the chart names: without it the pod cannot start.
     values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"}}}
     res = helm(cluster, "upgrade", "-i", "--create-namespace", "--wait", "--timeout", "3s", REPO_URL,
                write_values(tmp_path, values), "w", "prefect-worker")
-    assert res.returncode == 1 and "Prefect Cloud" in res.stderr, res.stderr
+    assert res.returncode == 1 and 'secret "prefect-api-key" not found' in res.stderr, res.stderr
     listed = yaml.safe_load(helm(cluster, "list", "--output=yaml", "--filter", "w", "--all").stdout)
     assert listed[0]["status"] == "failed" and listed[0]["chart"].startswith("prefect-worker-")
     fixed = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "kubernetes"},
@@ -141,15 +142,18 @@ def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_rea
     assert got == fixed
     secrets = [s.metadata.name for s in core.list_namespaced_secret("charts", label_selector="owner=helm").items]
     assert secrets == ["sh.helm.release.v1.w.v1", "sh.helm.release.v1.w.v2"]
+    # The chart's default worker image is the -kubernetes flavour, whose integration the sandbox does not have.
     deadline = time.time() + 10
     while time.time() < deadline:
         deps = cluster["api"].find("deployments", "charts")
-        if deps and "kubernetes" in json.dumps(deps[0]["status"]):
+        if deps and "prefect-kubernetes" in json.dumps(deps[0].get("status")):
             break
         time.sleep(0.2)
-    assert "runs workers of type process only" in deps[0]["status"]["conditions"][0]["message"]
+    available = {c["type"]: c for c in deps[0]["status"]["conditions"]}["Available"]
+    assert available["status"] == "False" and "needs prefect-kubernetes" in available["message"]
     gone = helm(cluster, "uninstall", "w")
     assert gone.returncode == 0 and 'release "w" uninstalled' in gone.stdout
+    assert cluster["api"].find("deployments", "charts") == [], "the release's objects go with it"
     assert core.list_namespaced_secret("charts", label_selector="owner=helm").items == []
     assert helm(cluster, "uninstall", "w").returncode == 1
 
@@ -197,3 +201,22 @@ def test_backendconfig_is_served_as_gke_serves_the_crd(cluster):
     assert patched.spec.securityPolicy.name == "other"
     bcs.delete(namespace="armor", name="prefect-server-backend")
     assert [i.metadata.name for i in bcs.get(namespace="armor").items] == []
+
+
+def test_a_basic_auth_secret_without_the_key_the_chart_reads_fails_the_release_with_the_pods_error(cluster, core,
+                                                                                                   tmp_path):
+    from kubernetes import client
+
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="authns")))
+    core.create_namespaced_secret("authns", client.V1Secret(metadata=client.V1ObjectMeta(name="basic"),
+                                                            string_data={"password": "admin:pw"}))
+    values = {"server": {"basicAuth": {"enabled": True, "existingSecret": "basic"}},
+              "externalDatabase": {"connectionString": "sqlite+aiosqlite:///%s/p.db" % tmp_path},
+              "postgresql": {"enabled": False}, "ingress": {"enabled": False}}
+    res = helm(cluster, "upgrade", "-i", "--wait", "--timeout", "4s", REPO_URL, write_values(tmp_path, values),
+               "prefect-server", "prefect-server", namespace="authns")
+    assert res.returncode == 1
+    assert "couldn't find key auth-string in Secret authns/basic" in res.stderr, res.stderr
+    pods = core.list_namespaced_pod("authns").items
+    assert [p.status.container_statuses[0].state.waiting.reason for p in pods] == ["CreateContainerConfigError"]
+    assert helm(cluster, "uninstall", "prefect-server", namespace="authns").returncode == 0

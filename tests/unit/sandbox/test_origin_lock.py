@@ -1,20 +1,19 @@
 """The origin locked to Cloudflare: the ingress's load balancer applies the Cloud Armor policy its BackendConfig names.
 
-A prefect-server release is stood up without its process (a stub backend takes the release's port), so what is
-tested is the sandbox's GCLB: the global IP, the BackendConfig lookup, the policy, and Cloudflare's edge in front.
+The chart's Service and Ingress are stood up with a stub backend pod in place of the server, so what is tested is
+the sandbox's GCLB: the global IP, the BackendConfig lookup, the policy, and Cloudflare's edge in front.
 """
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from googleapiclient.errors import HttpError
 
 from sandbox.cloudflare.app import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
+from sandbox.images import installed
 
 from .gcp_helpers import client, enable, wait_compute
 
@@ -29,33 +28,24 @@ def compute(sandbox):
     return client(sandbox, "compute")
 
 
-@pytest.fixture(scope="module")
-def backend():
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            seen.append(dict(self.headers.items()))
-            body = b"prefect says hi"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield srv.server_address[1], seen
-    srv.shutdown()
-    srv.server_close()
+# The backend pod: answers every GET with "prefect says hi" and logs the headers it received, one JSON line each.
+BACKEND = r"""
+import json, sys, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        print(json.dumps(dict(self.headers.items())), flush=True)
+        body = b"prefect says hi"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer((sys.argv[1], 4200), H).serve_forever()
+"""
 
 
 @pytest.fixture(scope="module")
-def release(sandbox, compute, backend):
-    from sandbox.kube.releases import ServerRelease
-
+def release(sandbox, compute):
+    """The objects the prefect-server chart renders for the origin (Service with its BackendConfig annotation,
+    Ingress with the static-IP annotation), with a stub backend pod in place of the server."""
     project = sandbox.config.project
     wait_compute(compute, project, compute.globalAddresses().insert(project=project, body={"name": "lock-ip"}).execute())
     ip = compute.globalAddresses().get(project=project, address="lock-ip").execute()["address"]
@@ -64,16 +54,42 @@ def release(sandbox, compute, backend):
     kube.register_cluster(key, "172.16.9.3")
     api = kube.clusters[key]
     api.put_object("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    values = {"service": {"annotations": {"cloud.google.com/backend-config": '{"default": "prefect-server-backend"}'}},
-              "ingress": {"enabled": True, "host": {"hostname": "lock." + ZONE},
-                          "annotations": {"kubernetes.io/ingress.global-static-ip-name": "lock-ip"}}}
-    rel = ServerRelease(kube.releases, api, NS, {"name": "prefect-server", "version": 1, "config": values,
-                                                 "chart": {"metadata": {"name": "prefect-server"}, "values": {}}})
-    rel.port = backend[0]
-    kube.releases.running[(key, NS, "prefect-server")] = rel
-    rel.expose_ingress(values["ingress"])
-    yield {"ip": ip, "api": api, "rel": rel, "key": (key, NS, "prefect-server")}
-    kube.releases.stop((key, NS, "prefect-server"))
+    labels = {"app.kubernetes.io/name": "prefect-server", "app.kubernetes.io/instance": "prefect-server"}
+    api.put_object("services", NS, {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "prefect-server", "namespace": NS,
+                     "annotations": {"cloud.google.com/backend-config": '{"default": "prefect-server-backend"}'}},
+        "spec": {"type": "ClusterIP", "selector": labels,
+                 "ports": [{"name": "server-svc-port", "port": 4200, "targetPort": 4200, "protocol": "TCP"}]}})
+    api.put_object("deployments", NS, {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "prefect-server", "namespace": NS},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels}, "spec": {"containers": [{
+                "name": "stub", "image": "prefecthq/prefect:%s" % installed("prefect"),
+                "command": ["python", "-c", BACKEND], "args": ["0.0.0.0"]}]}}}})
+    api.put_object("ingresses", NS, {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "prefect-server", "namespace": NS,
+                     "annotations": {"kubernetes.io/ingress.global-static-ip-name": "lock-ip"}},
+        "spec": {"rules": [{"host": "lock." + ZONE, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+            "service": {"name": "prefect-server", "port": {"name": "server-svc-port"}}}}]}}]}})
+    kube.workloads.wake()
+    lb_key = (key, NS, "prefect-server")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        lb = kube.workloads.ingresses.get(lb_key)
+        if lb is not None and lb.ip and any(p.ready() for s in kube.workloads.deployments.values() for p in s["pods"]):
+            break
+        time.sleep(0.1)
+    pod = kube.workloads.deployments[lb_key]["pods"][0]
+    while time.time() < deadline and direct(sandbox, ip)[0] != 200:  # the stub has no readinessProbe
+        time.sleep(0.1)
+
+    def seen():
+        with open(pod.containers[0].log_path) as fh:
+            return [json.loads(line) for line in fh if line.startswith("{")]
+
+    yield {"ip": ip, "api": api, "lb": lambda: kube.workloads.ingresses[lb_key], "seen": seen, "key": key}
     kube.unregister_cluster(key)
 
 
@@ -97,13 +113,13 @@ def backend_config(api, policy_name):
 
 def test_without_a_policy_every_source_passes_and_a_missing_backendconfig_is_reported(sandbox, release):
     assert direct(sandbox, release["ip"]) == (200, b"prefect says hi")
-    assert "no BackendConfig for service port exists" in release["rel"].armor_message
+    assert "no BackendConfig for service port exists" in release["lb"]().armor_message
     backend_config(release["api"], None)
     assert direct(sandbox, release["ip"], "203.0.113.9")[0] == 200
-    assert release["rel"].armor_message is None
+    assert release["lb"]().armor_message is None
 
 
-def test_policy_refuses_direct_hits_and_admits_cloudflare(sandbox, compute, release, backend, module_runner, cf_args):
+def test_policy_refuses_direct_hits_and_admits_cloudflare(sandbox, compute, release, module_runner, cf_args):
     project = sandbox.config.project
     cf = CLOUDFLARE_IPV4 + CLOUDFLARE_IPV6
     rules = [{"priority": 1000 + i, "action": "allow",
@@ -115,7 +131,7 @@ def test_policy_refuses_direct_hits_and_admits_cloudflare(sandbox, compute, rele
         project=project, body={"name": "lock-cf-only", "rules": rules}).execute())
     backend_config(release["api"], "nope-not-there")
     assert direct(sandbox, release["ip"])[0] == 200, "a policy GCP cannot find is not applied"
-    assert "does not exist" in release["rel"].armor_message
+    assert "does not exist" in release["lb"]().armor_message
     backend_config(release["api"], "lock-cf-only")
 
     status, body = direct(sandbox, release["ip"])
@@ -129,11 +145,10 @@ def test_policy_refuses_direct_hits_and_admits_cloudflare(sandbox, compute, rele
     module_runner("cloudflare_dns_record", dict(cf_args, zone=ZONE, name="lock", type="A", content=release["ip"],
                                                 proxied=True))
     url = json.load(urllib.request.urlopen(sandbox.url("cloudflare") + "/_sandbox/edge"))["lock." + ZONE]
-    del backend[1][:]
     spoof = {"X-Sandbox-Client-IP": "192.0.2.1", "X-Sandbox-Source-IP": "10.9.9.9"}
     with urllib.request.urlopen(urllib.request.Request(url + "/api/health", headers=spoof), timeout=10) as resp:
         assert resp.status == 200 and resp.read() == b"prefect says hi"
-    seen = backend[1][-1]
+    seen = release["seen"]()[-1]
     assert seen["CF-Connecting-IP"] == "192.0.2.1" and "X-Sandbox-Source-IP" not in seen
     assert seen["X-Forwarded-For"].endswith("162.158.1.17"), "the load balancer appends the edge's address"
 
@@ -149,7 +164,11 @@ def test_policy_refuses_direct_hits_and_admits_cloudflare(sandbox, compute, rele
     err = json.loads(exc.value.content)["error"]
     assert exc.value.resp.status == 400 and err["errors"][0]["reason"] == "resourceInUseByAnotherResource"
     assert "backendServices/k8s1-sandbox-lock-prefect-server" in err["message"]
-    sandbox.apps["kube"].releases.stop(release["key"])
+    release["api"].remove_object("ingresses", NS, "prefect-server")
+    sandbox.apps["kube"].workloads.wake()
+    deadline = time.time() + 10
+    while time.time() < deadline and (release["ip"], 80) in sandbox.address_map:
+        time.sleep(0.1)
     with pytest.raises(LookupError):
         sandbox.resolve(release["ip"], 80)
     wait_compute(compute, project, compute.securityPolicies().delete(project=project,
