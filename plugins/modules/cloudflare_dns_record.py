@@ -27,7 +27,11 @@ options:
     type: str
     required: true
   name:
-    description: The record name, relative to the zone (C(app)) or fully qualified (C(app.example.com)); C(@) is the apex.
+    description:
+      - The record name, one label relative to the zone (C(app)) or fully qualified in it (C(app.example.com)); C(@) is
+        the apex.
+      - A name with a dot that is not in O(zone) (C(app.example.org) in C(example.com)) is refused before any API
+        call, rather than made into C(app.example.org.example.com); write deeper names in full (C(app.dev.example.com)).
     type: str
     required: true
   type:
@@ -104,12 +108,15 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
 
 
 def fqdn(name, zone):
+    """The record's full name; None for a dotted name outside the zone (not silently suffixed with the zone)."""
     name = name.lower().rstrip(".")
     zone = zone.lower().rstrip(".")
     if name in ("@", ""):
         return zone
     if name == zone or name.endswith("." + zone):
         return name
+    if "." in name:
+        return None
     return "%s.%s" % (name, zone)
 
 
@@ -207,6 +214,11 @@ def normalize(rtype, content):
 
 def check_input(module):
     p = module.params
+    if fqdn(p["name"], p["zone"]) is None:
+        module.fail_json(msg="name=%s is not in the zone %s: give a name relative to the zone (%s) or fully qualified in "
+                             "it (%s.%s), or set zone to the zone that holds %s"
+                             % (p["name"], p["zone"], p["name"].split(".")[0], p["name"].split(".")[0],
+                                p["zone"].rstrip("."), p["name"]))
     if p["state"] == "present" and p["content"] is None:
         module.fail_json(msg="content is required when state=present: give the address, target or text of the record")
     if p["content"] is not None:

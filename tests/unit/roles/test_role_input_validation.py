@@ -43,11 +43,11 @@ CASES = [
     ("NAT ports not a number", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": "many"},
      "argument 'cloudrun_nat_min_ports_per_vm' is of type str and we were unable to convert to int"),
     ("NAT ports out of range", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": 1},
-     "cloudrun_nat_min_ports_per_vm=1 must be a power of two from 2 to 65536"),
+     "cloudrun_nat_min_ports_per_vm=1 must be a power of two from 32 to 65536"),
     ("unknown NAT log filter", "cloudrun_nat", {"cloudrun_nat_log": "EVERYTHING"},
      "value of cloudrun_nat_log must be one of: none, ERRORS_ONLY, TRANSLATIONS_ONLY, ALL, got: EVERYTHING"),
     # cloudsql
-    ("unknown Cloud SQL tier", "cloudsql", {"cloudsql_tier": "db-huge"}, "cloudsql_tier=db-huge (db-custom-"),
+    ("unknown Cloud SQL tier", "cloudsql", {"cloudsql_tier": "db-huge"}, "cloudsql_tier=db-huge is not a Cloud SQL tier"),
     ("Enterprise Plus on a custom tier", "cloudsql", {"cloudsql_edition": "ENTERPRISE_PLUS"},
      "ENTERPRISE_PLUS needs db-perf-optimized"),
     ("MySQL for Prefect", "cloudsql", {"cloudsql_database_version": "MYSQL_8_0"},
@@ -60,7 +60,7 @@ CASES = [
     # gke_autopilot
     ("cluster name too long", "gke_autopilot", {"gke_autopilot_name": "a" * 41}, "gke_autopilot_name=" + "a" * 41),
     ("master range not a /28", "gke_autopilot", {"gke_autopilot_master_cidr": "172.16.0.0/24"},
-     "gke_autopilot_master_cidr=172.16.0.0/24 (a /28"),
+     "gke_autopilot_master_cidr=172.16.0.0/24 must be a /28"),
     ("bad authorized network", "gke_autopilot", {"gke_autopilot_authorized_networks": ["10.0.0.0/33"]},
      "gke_autopilot_authorized_networks (CIDR ranges)"),
     ("maintenance at 25:00", "gke_autopilot", {"gke_autopilot_maintenance_start_time": "25:00"},
@@ -129,6 +129,120 @@ CASES = [
      "argument 'platform_verify_timeout' is of type str and we were unable to convert to int"),
 ]
 
+# Issue 18 item 4: inputs that used to converge (rc=0) or fail only after writes; each must now fail in validation.
+# "site" means the validate play's own check of skyforge_name, which every default name derives from.
+ISSUE18_CASES = [
+    # cross-role CIDR overlaps and the master range
+    ("master range inside the subnet", "gke_autopilot", {"gke_autopilot_master_cidr": "10.10.0.0/28"},
+     "gcp_foundation_subnet_cidr (10.10.0.0/20) overlaps gke_autopilot_master_cidr (10.10.0.0/28)"),
+    ("master range inside the pods range", "gke_autopilot", {"gke_autopilot_master_cidr": "10.20.5.0/28"},
+     "gcp_foundation_pods_cidr (10.20.0.0/16) overlaps gke_autopilot_master_cidr (10.20.5.0/28)"),
+    ("master range inside the services range", "gke_autopilot", {"gke_autopilot_master_cidr": "10.30.0.16/28"},
+     "gcp_foundation_services_cidr (10.30.0.0/20) overlaps gke_autopilot_master_cidr"),
+    ("master range inside the PSA range", "gke_autopilot", {"gke_autopilot_master_cidr": "10.100.0.0/28"},
+     "gcp_foundation_psa_cidr (10.100.0.0/16) overlaps gke_autopilot_master_cidr"),
+    ("subnet over the master range", "gke_autopilot", {"gcp_foundation_subnet_cidr": "172.16.0.0/20"},
+     "gcp_foundation_subnet_cidr (172.16.0.0/20) overlaps gke_autopilot_master_cidr (172.16.0.0/28)"),
+    ("master range a /29", "gke_autopilot", {"gke_autopilot_master_cidr": "172.16.0.0/29"},
+     "gke_autopilot_master_cidr=172.16.0.0/29 must be a /28"),
+    ("public master range", "gke_autopilot", {"gke_autopilot_master_cidr": "8.8.8.0/28"},
+     "gke_autopilot_master_cidr=8.8.8.0/28 must be a private range"),
+    # regions that disagree across roles
+    ("GKE in another region than the subnet", "gke_autopilot", {"gke_autopilot_region": "us-central1"},
+     "gke_autopilot_region=us-central1 differs from the subnet region gcp_foundation_region=europe-west1"),
+    ("Cloud Run pool in another region", "prefect_worker", {"prefect_worker_region": "us-east1"},
+     "prefect_worker_region=us-east1 differs from the subnet region gcp_foundation_region=europe-west1"),
+    ("NAT in another region", "cloudrun_nat", {"cloudrun_nat_region": "us-east1"},
+     "cloudrun_nat_region=us-east1 differs from the subnet's gcp_foundation_region=europe-west1"),
+    ("agent in another region", "tfc_agent", {"tfc_agent_region": "us-east1", "tfc_agent_zone": "us-east1-b"},
+     "tfc_agent_region=us-east1 differs from the subnet region gcp_foundation_region=europe-west1"),
+    # Cloud SQL tier and flags
+    ("tier memory not a multiple of 256", "cloudsql", {"cloudsql_tier": "db-custom-1-384"},
+     "cloudsql_tier=db-custom-1-384: memory must be a multiple of 256 MiB"),
+    ("tier with 3 vCPUs", "cloudsql", {"cloudsql_tier": "db-custom-3-7680"},
+     "cloudsql_tier=db-custom-3-7680: the vCPU count must be 1 or an even number"),
+    ("tier with 16 GiB on one vCPU", "cloudsql", {"cloudsql_tier": "db-custom-1-16384"},
+     "cloudsql_tier=db-custom-1-16384: memory must be 0.9 to 6.5 GiB per vCPU"),
+    ("perf-optimized tier with 3 vCPUs", "cloudsql",
+     {"cloudsql_tier": "db-perf-optimized-N-3", "cloudsql_edition": "ENTERPRISE_PLUS"},
+     "cloudsql_tier=db-perf-optimized-N-3: db-perf-optimized-N- takes 2, 4, 8"),
+    ("misspelt database flag", "cloudsql", {"cloudsql_flags": {"max_conections": "200"}},
+     "cloudsql_flags: max_conections is not a Cloud SQL for PostgreSQL flag (did you mean max_connections?)"),
+    ("database flag not a number", "cloudsql", {"cloudsql_flags": {"max_connections": "lots"}},
+     "cloudsql_flags.max_connections='lots': max_connections takes a whole number"),
+    ("boolean flag as a YAML boolean", "cloudsql", {"cloudsql_flags": {"log_connections": True}},
+     "cloudsql_flags.log_connections=True: a boolean flag takes on or off"),
+    # labels, IAM roles, APIs
+    ("label key with a capital", "tfc_agent", {"tfc_agent_labels": {"Team": "platform"}},
+     "tfc_agent_labels key 'Team': label keys are 1-63 lowercase letters"),
+    ("label value with a space", "tfc_agent", {"tfc_agent_labels": {"team": "Platform Team"}},
+     "tfc_agent_labels.team='Platform Team': label values are at most 63 lowercase letters"),
+    ("misspelt IAM role", "tfc_agent", {"tfc_agent_project_roles": ["roles/storage.admn"]},
+     "roles/storage.admn is not a predefined role name such as roles/storage.admin (did you mean roles/storage.admin?)"),
+    ("custom role with a bad project", "tfc_agent", {"tfc_agent_project_roles": ["projects/My Project/roles/x"]},
+     "projects/My Project/roles/x is not a custom role name"),
+    ("misspelt API", "gcp_foundation", {"gcp_foundation_services": ["compute.googleapis.com", "computer.googleapis.com"]},
+     "gcp_foundation_services: computer.googleapis.com is not a Google API service (did you mean compute.googleapis.com?)"),
+    ("API without googleapis.com", "gcp_foundation", {"gcp_foundation_services": ["sqladmin"]},
+     "gcp_foundation_services: 'sqladmin' is not an API service name such as compute.googleapis.com"),
+    # Terraform versions
+    ("Terraform version with a v", "tfc_workspace_runs", {"tfc_workspace_runs_terraform_version": "v1.9.8"},
+     "tfc_workspace_runs_terraform_version=v1.9.8: HCP Terraform takes a released version such as 1.9.8"),
+    ("component's Terraform version 1.9", "tfc_workspace_runs", {"tfc_workspace_runs_components": [
+        {"name": "bucket", "config_dir": "gcs_bucket", "terraform_version": "1.9"}]},
+     "tfc_workspace_runs_components: bucket has a terraform_version HCP Terraform does not accept"),
+    # Access durations
+    ("session of 0h", "cloudflare_zero_trust", {"cloudflare_zero_trust_session_duration": "0h"},
+     "cloudflare_zero_trust_session_duration=0h is not a duration such as 24h (more than zero"),
+    ("session in days", "cloudflare_zero_trust", {"cloudflare_zero_trust_session_duration": "2d"},
+     "cloudflare_zero_trust_session_duration=2d is not a duration such as 24h"),
+    ("service token valid for a year as 1y", "cloudflare_zero_trust", {"cloudflare_zero_trust_token_duration": "1y"},
+     "cloudflare_zero_trust_token_duration=1y is not a duration such as 8760h"),
+    # authorized networks, NAT ports
+    ("control plane open to 0.0.0.0/0", "gke_autopilot", {"gke_autopilot_authorized_networks": ["0.0.0.0/0"]},
+     "gke_autopilot_authorized_networks contains 0.0.0.0/0"),
+    ("NAT ports not a power of two", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": 100},
+     "cloudrun_nat_min_ports_per_vm=100 must be a power of two from 32 to 65536"),
+    ("NAT ports below 32", "cloudrun_nat", {"cloudrun_nat_min_ports_per_vm": 16},
+     "cloudrun_nat_min_ports_per_vm=16 must be a power of two from 32 to 65536"),
+    # YAML booleans where a name is expected
+    ("cloudsql_user: no", "cloudsql", {"cloudsql_user": False}, "cloudsql_user=False is a bool, not a name"),
+    ("cloudsql_database: yes", "cloudsql", {"cloudsql_database": True}, "cloudsql_database=True is a bool, not a name"),
+    ("network name: off", "gcp_foundation", {"gcp_foundation_network_name": False},
+     "gcp_foundation_network_name=False is a bool, not a name"),
+    # addresses
+    ("agent address 999.1.1.1", "tfc_agent", {"tfc_agent_address": "999.1.1.1"},
+     "tfc_agent_address=999.1.1.1 is not an IPv4 address"),
+    ("agent address outside the subnet", "tfc_agent", {"tfc_agent_address": "10.20.0.5"},
+     "tfc_agent_address=10.20.0.5 is not in the subnet 10.10.0.0/20"),
+    ("agent address GCP reserves", "tfc_agent", {"tfc_agent_address": "10.10.0.1"},
+     "tfc_agent_address=10.10.0.1 is reserved by GCP in 10.10.0.0/20"),
+    # lists and dicts of the wrong shape
+    ("operator ranges as a string", "cloudflare_zero_trust", {"cloudflare_zero_trust_operator_cidrs": "203.0.113.0/24"},
+     "cloudflare_zero_trust_operator_cidrs=203.0.113.0/24 must be a list of CIDR ranges"),
+    ("allow rule without source ranges", "gcp_foundation", {"gcp_foundation_allow_rules": [{"name": "web", "ports": ["443"]}]},
+     "missing required arguments: source_ranges found in gcp_foundation_allow_rules"),
+    ("allow rule without a name", "gcp_foundation",
+     {"gcp_foundation_allow_rules": [{"source_ranges": ["10.0.0.0/8"], "ports": ["443"]}]},
+     "missing required arguments: name found in gcp_foundation_allow_rules"),
+    ("allow rule with a capital in its name", "gcp_foundation",
+     {"gcp_foundation_allow_rules": [{"name": "Web", "source_ranges": ["10.0.0.0/8"]}]},
+     "gcp_foundation_allow_rules: name Web must be lowercase letters"),
+    ("allow rule range with host bits", "gcp_foundation",
+     {"gcp_foundation_allow_rules": [{"name": "web", "source_ranges": ["10.0.0.1/8"]}]},
+     "gcp_foundation_allow_rules: source range 10.0.0.1/8 is not an IPv4 CIDR"),
+    # a worker that cannot poll its pool
+    ("process worker on the Cloud Run pool", "prefect_worker",
+     {"prefect_worker_release_pool_name": "cloud-run", "prefect_worker_release_pool_type": "process"},
+     "prefect_worker_release_pool_type=process cannot poll prefect_worker_release_pool_name=cloud-run"),
+    # skyforge_name, reported under its own name
+    ("skyforge_name with capitals", "site", {"skyforge_name": "My_Platform"},
+     "skyforge_name=My_Platform must be 1-20 lowercase letters"),
+    ("skyforge_name too long", "site", {"skyforge_name": "platform-production-eu"},
+     "skyforge_name=platform-production-eu must be 1-20 lowercase letters"),
+    ("skyforge_name: no", "site", {"skyforge_name": False}, "skyforge_name=False (a bool: quote it)"),
+]
+
 RESULTS = {}
 
 
@@ -137,7 +251,10 @@ def requests_made(sandbox, start):
     return [e for e in sandbox.log.entries[start:] if not str(e.get("path", "")).startswith("/_sandbox")]
 
 
-@pytest.mark.parametrize("case,role,extra,expected", CASES, ids=[c[0] for c in CASES])
+ISSUE18 = {c[0] for c in ISSUE18_CASES}
+
+
+@pytest.mark.parametrize("case,role,extra,expected", CASES + ISSUE18_CASES, ids=[c[0] for c in CASES + ISSUE18_CASES])
 def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extra, expected):
     ep = sandbox.endpoints()
     variables = {"skyforge_name": "broken", "prefect_server_hostname": "broken.%s" % ep["cloudflare_zone"],
@@ -159,7 +276,8 @@ def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extr
     # The role's own checks (tasks/validate.yml) or its argument spec (meta/argument_specs.yml) must be what failed.
     failed_task = out[:out.find("fatal: [localhost]")].rsplit("TASK [", 1)[-1].split("]", 1)[0]
     assert failed_task.startswith(("skyforge.prefect_platform.%s : Check" % role,
-                                   "skyforge.prefect_platform.%s : Validating arguments" % role)), \
+                                   "skyforge.prefect_platform.%s : Validating arguments" % role)
+                                  if role != "site" else ("Check skyforge_name",)), \
         "%s: the %s role's validation should have failed, not %r" % (case, role, failed_task)
     assert not calls, "%s: API calls were made before validation failed: %r" % (case, calls[:5])
 
@@ -167,6 +285,7 @@ def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extr
 def test_every_role_has_broken_inventories():
     roles = {c[1] for c in CASES}
     assert len(CASES) >= 40 and len(roles) == 10, (len(CASES), sorted(roles))
+    assert len(ISSUE18_CASES) >= 44 and not ISSUE18 & {c[0] for c in CASES}
 
 
 def test_record_bad_input_figures():
@@ -175,6 +294,9 @@ def test_record_bad_input_figures():
         pytest.skip("no bad-input case ran in this session")
     from tests.unit.reliability.site_runner import record_figures
 
+    issue18 = {k: v for k, v in RESULTS.items() if k in ISSUE18}
     record_figures("bad_input", {"date": time.strftime("%Y-%m-%d"), "cases": len(RESULTS),
                                  "caught_before_first_api_call": sum(RESULTS.values()),
-                                 "roles": len({c[1] for c in CASES if c[0] in RESULTS})})
+                                 "roles": len({c[1] for c in CASES + ISSUE18_CASES if c[0] in RESULTS} - {"site"}),
+                                 "issue18_cases": len(issue18),
+                                 "issue18_caught_before_first_api_call": sum(issue18.values())})

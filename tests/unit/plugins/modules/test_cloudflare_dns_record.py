@@ -84,6 +84,12 @@ def test_bad_input_fails_before_any_call(sandbox, cf_args, module_runner):
     for extra, message in cases:
         out = module_runner("cloudflare_dns_record", dict(cf_args, zone=ZONE, name="bad", **extra), expect_fail=True)
         assert message in out["msg"], out["msg"]
+    # A dotted name outside the zone is refused, not made into prefect.example.org.skyforge.example.
+    out = module_runner("cloudflare_dns_record", dict(cf_args, zone=ZONE, name="prefect.example.org", type="A",
+                                                      content="192.0.2.1"), expect_fail=True)
+    assert "name=prefect.example.org is not in the zone skyforge.example" in out["msg"], out["msg"]
+    assert "prefect.skyforge.example" in out["msg"], out["msg"]
+    assert not records(sandbox, "prefect.example.org.skyforge.example")
     assert len(sandbox.log.entries) == mark, "bad input must fail before any API call"
 
 
