@@ -84,3 +84,10 @@ def test_graph_critical_path_refuses_a_cycle():
 
     with pytest.raises(ValueError, match="cycle"):
         cp.graph_critical_path({"a": 1, "b": 1}, {"a": ["b"], "b": ["a"]})
+
+
+def test_the_bench_splits_the_wall_around_the_runs():
+    import tfc_graph
+
+    spans = {"a": (105.0, 190.0), "b": (106.0, 200.0)}
+    assert tfc_graph.split(spans, started=100.0, ended=203.0) == (5.0, 95.0, 3.0)
