@@ -135,8 +135,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 outputs:
-  description: The current outputs of each component's workspace after its run, C({component: {output: value}})
-    (sensitive outputs are null; a component not applied has none).
+  description:
+    - "The current outputs of each component's workspace after its run, C({component: {output: value}})."
+    - Sensitive outputs are null; a component that was not applied has none.
   returned: always
   type: dict
   sample: {"bucket": {"bucket_name": "acme-flow-results", "bucket_url": "gs://acme-flow-results"}}
