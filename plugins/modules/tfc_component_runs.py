@@ -221,8 +221,8 @@ def graph_problems(components):
             if dep == comp["name"]:
                 out.append("component %s depends on itself" % dep)
             elif dep not in deps:
-                out.append("component %s depends on unknown component %s (known: %s)" % (comp["name"], dep,
-                                                                                          ", ".join(names)))
+                out.append("component %s depends on unknown component %s (known: %s)"
+                           % (comp["name"], dep, ", ".join(names)))
     state, seen = {}, set()
 
     def visit(node, stack):

@@ -490,7 +490,6 @@ def test_bad_input_fails_before_any_api_call(sandbox, env, case, extra, expected
     assert len(sandbox.log.entries) == before, "%s: an API call was made before validation failed" % case
 
 
-
 # ---- the component graph, driven by tfc_component_runs ----------------------------------------------------------------
 GRAPH_TF = """
 variable "name" {
@@ -543,8 +542,8 @@ def runs_of(sandbox, ws_name):
     return sorted((r for r in tfc.runs.values() if tfc.workspaces[r["ws_id"]]["name"] == ws_name), key=lambda r: r["seq"])
 
 
-def test_graph_runs_independent_components_together_and_hands_outputs_on(sandbox, tfc_args, module_runner, tmp_path,
-                                                                        slower_runs):
+def test_graph_runs_independent_components_together_and_hands_outputs_on(
+        sandbox, tfc_args, module_runner, tmp_path, slower_runs):
     comps = graph(module_runner, tfc_args, tmp_path, [
         ("c", ["a", "b"], {"upstream": "a.id"}), ("a", [], {}), ("b", [], {}), ("d", ["c"], {"upstream": "c.id"})])
     args = dict(tfc_args, components=comps, parallelism=2, timeout=60)
@@ -596,8 +595,8 @@ def test_graph_check_mode_predicts_a_change_in_the_variables_and_a_run(sandbox, 
     assert not runs_of(sandbox, comps[0]["workspace"])
 
 
-def test_a_failed_run_stops_its_dependents_and_independent_components_finish(sandbox, tfc_args, module_runner,
-                                                                              tmp_path):
+def test_a_failed_run_stops_its_dependents_and_independent_components_finish(
+        sandbox, tfc_args, module_runner, tmp_path):
     # "bad" sets no value for the required variable `name`: its plan errors.
     comps = graph(module_runner, tfc_args, tmp_path, [
         ("bad", [], {}), ("ok", [], {}), ("after", ["bad"], {"upstream": "bad.id"}), ("later", ["after"], {}),
