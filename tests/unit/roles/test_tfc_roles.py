@@ -202,6 +202,21 @@ def test_component_variables_resolve_value_from_for_the_set_module():
     assert tfc.tfc_component_variables(a, {}) == []
 
 
+def test_run_specs_carry_the_workspace_ids_and_leave_value_from_unresolved():
+    tfc = filters()
+    ordered = tfc.tfc_component_order([comp("b", ["a"], variables=[{"key": "x", "value_from": "a.bucket_name"},
+                                                                   {"key": "n", "value": 3}]), comp("a")],
+                                      components_dir=COMPONENTS, prefix="p-")
+    specs = tfc.tfc_component_run_specs(ordered, {"a": "ws-a1", "b": ""})
+    assert [(s["name"], s["workspace"], s["workspace_id"], s["depends_on"]) for s in specs] == [
+        ("a", "p-a", "ws-a1", []), ("b", "p-b", None, ["a"])]
+    assert specs[1]["config_dir"] == os.path.join(COMPONENTS, "gcs_bucket")
+    # value_from stays for the module to resolve once "a" is applied; no null fields reach the module.
+    assert specs[1]["variables"] == [
+        {"key": "x", "value_from": "a.bucket_name", "category": "terraform", "hcl": False, "sensitive": False},
+        {"key": "n", "value": "3", "category": "terraform", "hcl": True, "sensitive": False}]
+
+
 @pytest.mark.parametrize("components,expected", [
     ([comp("a", ["b"]), comp("b", ["c"]), comp("c", ["a"])], "dependency cycle a -> b -> c -> a"),
     ([comp("a", ["a"])], "depends_on names the component itself"),
