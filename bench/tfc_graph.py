@@ -114,12 +114,12 @@ def main():
         print("12 components, depth 3, scale %g: critical path %.1fs (%s), runs %.1f-%.1fs each" % (
             args.scale, seconds, " -> ".join("%s %.1fs" % (n, took[n]) for n in chain), min(took.values()),
             max(took.values())))
-        print("parallel (parallelism %d): wall %.1fs, ratio %.2f (goal <= 1.15)" % (args.parallelism, wall,
-                                                                                   wall / seconds))
+        print("parallel (parallelism %d): wall %.1fs, ratio %.2f (goal <= 1.15)"
+              % (args.parallelism, wall, wall / seconds))
         before, graph, after = split(spans, started, ended)
         print("  %.1fs before the first run (Ansible start, validation, the 12 workspaces), %.1fs from the first run "
-              "to the end of the last (%.2fx the critical path), %.1fs after it" % (before, graph, graph / seconds,
-                                                                                      after))
+              "to the end of the last (%.2fx the critical path), %.1fs after it"
+              % (before, graph, graph / seconds, after))
         if not args.no_serial:
             serial = converge(env, "ser-", 1, workdir)[0]
             print("serial (parallelism 1): wall %.1fs, ratio %.2f; sum of the parallel runs %.1fs" % (
