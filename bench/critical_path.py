@@ -84,6 +84,36 @@ def overhead(chain, started, ended):
     return {"before": max(0.0, chain[0]["start"] - started), "gaps": gaps, "after": max(0.0, ended - chain[-1]["end"])}
 
 
+def run_spans(timeline):
+    """{run id: (start, end)} of each HCP Terraform run, from its queue, plan and apply operations."""
+    spans = {}
+    for op in timeline:
+        if not op["kind"].startswith("tfc.") or not op.get("end") or not str(op.get("resource", "")).startswith("run-"):
+            continue
+        start, end = spans.get(op["resource"], (op["start"], op["end"]))
+        spans[op["resource"]] = (min(start, op["start"]), max(end, op["end"]))
+    return spans
+
+
+def graph_critical_path(durations, depends_on):
+    """(seconds, [names]) of the longest chain of components through depends_on, each weighing its duration.
+
+    No schedule, however parallel, converges the graph faster than this chain.
+    """
+    best = {}
+
+    def longest(name, seen=()):
+        if name in seen:
+            raise ValueError("dependency cycle through %s" % name)
+        if name not in best:
+            before = max((longest(dep, seen + (name,)) for dep in depends_on.get(name, ())), default=(0.0, []),
+                         key=lambda v: v[0])
+            best[name] = (before[0] + durations[name], before[1] + [name])
+        return best[name]
+
+    return max((longest(name) for name in durations), default=(0.0, []), key=lambda v: v[0])
+
+
 def main(path):
     with open(path) as fh:
         timeline = json.load(fh)

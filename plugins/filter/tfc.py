@@ -264,6 +264,23 @@ def tfc_component_variables(component, outputs):
     return out
 
 
+def tfc_component_run_specs(components, workspace_ids=None):
+    """The normalised components as tfc_component_runs takes them, with the workspace IDs tfc_workspace returned."""
+    ids = workspace_ids or {}
+    out = []
+    for comp in components or []:
+        variables = []
+        for var in comp.get("variables") or []:
+            item = dict((k, v) for k, v in var.items() if v is not None)
+            if item.get("value_from"):
+                item.pop("value", None)
+            variables.append(item)
+        out.append({"name": comp["name"], "workspace": comp["workspace"], "workspace_id": ids.get(comp["name"]) or None,
+                    "config_dir": comp["config_path"], "depends_on": list(comp.get("depends_on") or []),
+                    "variables": variables})
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -271,4 +288,5 @@ class FilterModule(object):
             "tfc_component_order": tfc_component_order,
             "tfc_component_missing_outputs": tfc_component_missing_outputs,
             "tfc_component_variables": tfc_component_variables,
+            "tfc_component_run_specs": tfc_component_run_specs,
         }

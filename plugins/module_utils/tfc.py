@@ -453,6 +453,107 @@ class WorkspaceVariable(TfcResource):
                             action="delete variable", resource=self.name, allow_404=True)
 
 
+def variable_label(category, key):
+    return "%s/%s" % (category, key)
+
+
+def doc_label(doc):
+    a = doc.get("attributes") or {}
+    return variable_label(a.get("category"), a.get("key"))
+
+
+def mask_only_sensitive(module, specs=None):
+    """Keep only sensitive values (and the token) among the strings Ansible masks in the result.
+
+    AnsibleModule masks every no_log value as a substring of the whole result; a short non-sensitive value
+    such as "7" would garble IDs and the digest. The logged invocation was already written with all masked.
+    """
+    specs = module.params["variables"] if specs is None else specs
+    keep = set(v["value"] for v in specs if v["sensitive"])
+    keep.add(module.params["token"])
+    for v in specs:
+        if not v["sensitive"] and v["value"] not in keep:
+            module.no_log_values.discard(v["value"])
+
+
+def predicted(resource, desired, current_doc):
+    """A stand-in JSON:API document for what a write would leave (check mode): its version is pending."""
+    view = resource.predict(variable_view(current_doc), desired)
+    attrs = dict((k, v) for k, v in view.items() if k != "id")
+    attrs["version-id"] = PENDING
+    return {"id": view.get("id"), "type": "vars", "attributes": attrs}
+
+
+def create_variable(module, resource, desired):
+    try:
+        return resource.create(desired)
+    except TfcApiError as exc:
+        if not module.is_own_duplicate(exc):
+            module.create_failed(resource, exc)
+            raise
+    # A retried create whose first attempt got through: read it back, and bring it to what was asked.
+    doc = resource.get()
+    changes = resource.changes(desired, variable_view(doc)) if doc is not None else []
+    return resource.update(doc, desired, changes) if changes else doc
+
+
+def set_variables(module, ws_id, ws_label, specs, docs, purge=False, force_update_sensitive=False):
+    """Bring a workspace's variables to `specs` (tfc_workspace_variables' rules); the module result's fields.
+
+    `docs` is the workspace's variable list, already read. Everything is decided before anything is written,
+    so a refusal leaves the workspace as it was.
+    """
+    resources = [WorkspaceVariable(module, ws_id, ws_label, spec, None, force_update_sensitive) for spec in specs]
+    plan = []
+    for res in resources:
+        current = res.find(docs)
+        refused = res.unsensitive_problem(
+            current, delete_with="leave it out with purge=true, or tfc_variable with state=absent")
+        if refused:
+            module.fail_json(msg=refused)
+        desired = res.desired()
+        if current is None:
+            plan.append((res, desired, None, None))
+        else:
+            plan.append((res, desired, current, res.changes(desired, variable_view(current))))
+    listed = set((s["category"], s["key"]) for s in specs)
+    doomed = [d for d in docs if purge and ((d.get("attributes") or {}).get("category"),
+                                            (d.get("attributes") or {}).get("key")) not in listed]
+
+    after = dict((doc_label(d), d) for d in docs)
+    created, updated, deleted, notes = [], {}, [], {}
+    for res, desired, current, changes in plan:
+        name = variable_label(res.spec["category"], res.spec["key"])
+        if current is None:
+            created.append(name)
+            after[name] = predicted(res, desired, None) if module.check_mode else create_variable(module, res, desired)
+            if res.spec["sensitive"]:
+                res.sensitive_note = "written"
+        elif changes:
+            updated[name] = changes
+            after[name] = predicted(res, desired, current) if module.check_mode else \
+                res.update(current, desired, changes)
+        if res.spec["sensitive"]:
+            notes[name] = res.sensitive_note or "not_compared"
+    for doc in doomed:
+        deleted.append(doc_label(doc))
+        if not module.check_mode:
+            WorkspaceVariable(module, ws_id, ws_label, {"key": doc["attributes"]["key"],
+                                                        "category": doc["attributes"]["category"]},
+                              None).delete(doc)
+        after.pop(doc_label(doc))
+
+    before_view = dict((doc_label(d), variable_view(d)) for d in docs)
+    after_view = dict((k, variable_view(d)) for k, d in after.items())
+    return dict(
+        changed=bool(created or updated or deleted),
+        created=created, updated=updated, deleted=sorted(deleted), sensitive_values=notes,
+        variables=[after_view[k] for k in sorted(after_view)],
+        variables_digest=variables_digest(after.values()),
+        diff={"before": before_view, "after": after_view},
+    )
+
+
 def rel_id(doc, name):
     data = ((doc or {}).get("relationships") or {}).get(name) or {}
     ref = data.get("data")

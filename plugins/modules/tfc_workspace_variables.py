@@ -149,13 +149,11 @@ workspace_id:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
-    PENDING,
-    TfcApiError,
     TfcModule,
-    WorkspaceVariable,
+    mask_only_sensitive,
+    set_variables,
+    variable_label as label,
     variable_problem,
-    variable_view,
-    variables_digest,
 )
 
 VARIABLE = dict(
@@ -166,49 +164,6 @@ VARIABLE = dict(
     sensitive=dict(type="bool", default=False),
     description=dict(type="str"),
 )
-
-
-def label(category, key):
-    return "%s/%s" % (category, key)
-
-
-def doc_label(doc):
-    a = doc.get("attributes") or {}
-    return label(a.get("category"), a.get("key"))
-
-
-def mask_only_sensitive(module):
-    """Keep only sensitive values (and the token) among the strings Ansible masks in the result.
-
-    AnsibleModule masks every no_log value as a substring of the whole result; a short non-sensitive value
-    such as "7" would garble IDs and the digest. The logged invocation was already written with all masked.
-    """
-    keep = set(v["value"] for v in module.params["variables"] if v["sensitive"])
-    keep.add(module.params["token"])
-    for v in module.params["variables"]:
-        if not v["sensitive"] and v["value"] not in keep:
-            module.no_log_values.discard(v["value"])
-
-
-def predicted(resource, desired, current_doc):
-    """A stand-in JSON:API document for what a write would leave (check mode): its version is pending."""
-    view = resource.predict(variable_view(current_doc), desired)
-    attrs = dict((k, v) for k, v in view.items() if k != "id")
-    attrs["version-id"] = PENDING
-    return {"id": view.get("id"), "type": "vars", "attributes": attrs}
-
-
-def create(module, resource, desired):
-    try:
-        return resource.create(desired)
-    except TfcApiError as exc:
-        if not module.is_own_duplicate(exc):
-            module.create_failed(resource, exc)
-            raise
-    # A retried create whose first attempt got through: read it back, and bring it to what was asked.
-    doc = resource.get()
-    changes = resource.changes(desired, variable_view(doc)) if doc is not None else []
-    return resource.update(doc, desired, changes) if changes else doc
 
 
 def main():
@@ -237,59 +192,9 @@ def main():
 
     ws_id, ws_label = module.target_workspace()
     docs = module.workspace_variables(ws_id, ws_label) if ws_id else []
-    resources = [WorkspaceVariable(module, ws_id, ws_label, spec, None, p["force_update_sensitive"])
-                 for spec in p["variables"]]
-
-    # Decide everything before writing anything, so a refusal leaves the workspace as it was.
-    plan = []
-    for res in resources:
-        current = res.find(docs)
-        refused = res.unsensitive_problem(
-            current, delete_with="leave it out with purge=true, or tfc_variable with state=absent")
-        if refused:
-            module.fail_json(msg=refused)
-        desired = res.desired()
-        if current is None:
-            plan.append((res, desired, None, None))
-        else:
-            plan.append((res, desired, current, res.changes(desired, variable_view(current))))
-    listed = set((s["category"], s["key"]) for s in p["variables"])
-    doomed = [d for d in docs if p["purge"] and ((d.get("attributes") or {}).get("category"),
-                                                 (d.get("attributes") or {}).get("key")) not in listed]
-
-    after = dict((doc_label(d), d) for d in docs)
-    created, updated, deleted, notes = [], {}, [], {}
-    for res, desired, current, changes in plan:
-        name = label(res.spec["category"], res.spec["key"])
-        if current is None:
-            created.append(name)
-            after[name] = predicted(res, desired, None) if module.check_mode else create(module, res, desired)
-            if res.spec["sensitive"]:
-                res.sensitive_note = "written"
-        elif changes:
-            updated[name] = changes
-            after[name] = predicted(res, desired, current) if module.check_mode else \
-                res.update(current, desired, changes)
-        if res.spec["sensitive"]:
-            notes[name] = res.sensitive_note or "not_compared"
-    for doc in doomed:
-        deleted.append(doc_label(doc))
-        if not module.check_mode:
-            WorkspaceVariable(module, ws_id, ws_label, {"key": doc["attributes"]["key"],
-                                                        "category": doc["attributes"]["category"]},
-                              None).delete(doc)
-        after.pop(doc_label(doc))
-
-    before_view = dict((doc_label(d), variable_view(d)) for d in docs)
-    after_view = dict((k, variable_view(d)) for k, d in after.items())
-    module.exit_json(
-        changed=bool(created or updated or deleted),
-        created=created, updated=updated, deleted=sorted(deleted), sensitive_values=notes,
-        variables=[after_view[k] for k in sorted(after_view)],
-        variables_digest=variables_digest(after.values()),
-        workspace_id=ws_id,
-        diff={"before": before_view, "after": after_view},
-    )
+    result = set_variables(module, ws_id, ws_label, p["variables"], docs, purge=p["purge"],
+                           force_update_sensitive=p["force_update_sensitive"])
+    module.exit_json(workspace_id=ws_id, **result)
 
 
 if __name__ == "__main__":

@@ -202,6 +202,21 @@ def test_component_variables_resolve_value_from_for_the_set_module():
     assert tfc.tfc_component_variables(a, {}) == []
 
 
+def test_run_specs_carry_the_workspace_ids_and_leave_value_from_unresolved():
+    tfc = filters()
+    ordered = tfc.tfc_component_order([comp("b", ["a"], variables=[{"key": "x", "value_from": "a.bucket_name"},
+                                                                   {"key": "n", "value": 3}]), comp("a")],
+                                      components_dir=COMPONENTS, prefix="p-")
+    specs = tfc.tfc_component_run_specs(ordered, {"a": "ws-a1", "b": ""})
+    assert [(s["name"], s["workspace"], s["workspace_id"], s["depends_on"]) for s in specs] == [
+        ("a", "p-a", "ws-a1", []), ("b", "p-b", None, ["a"])]
+    assert specs[1]["config_dir"] == os.path.join(COMPONENTS, "gcs_bucket")
+    # value_from stays for the module to resolve once "a" is applied; no null fields reach the module.
+    assert specs[1]["variables"] == [
+        {"key": "x", "value_from": "a.bucket_name", "category": "terraform", "hcl": False, "sensitive": False},
+        {"key": "n", "value": "3", "category": "terraform", "hcl": True, "sensitive": False}]
+
+
 @pytest.mark.parametrize("components,expected", [
     ([comp("a", ["b"]), comp("b", ["c"]), comp("c", ["a"])], "dependency cycle a -> b -> c -> a"),
     ([comp("a", ["a"])], "depends_on names the component itself"),
@@ -319,7 +334,7 @@ def test_check_mode_on_a_fresh_project_predicts_everything_and_writes_nothing(sa
     _rc, out = play(env, "site.yml", "--check", "--diff")
     assert writes(sandbox.log.entries[before:]) == []
     assert recap(out)["changed"] >= 10, out[-4000:]
-    for task in ("The agent VM", "Workspace tfcr-bucket", "Apply tfcr-bucket", "Apply tfcr-registry"):
+    for task in ("The agent VM", "Workspaces of the components", "Apply the components in dependency order"):
         assert [status for name, status in tasks(out) if task in name] == ["changed"], task
     assert not [w for w in sandbox.apps["tfc"].workspaces.values() if w["name"].startswith("tfcr-")]
 
@@ -476,6 +491,8 @@ BAD = [
     ("zone outside region", {"tfc_agent_zone": "us-east1-b"}, "tfc_agent_zone=us-east1-b must be a zone of"),
     ("bad service account", {"tfc_agent_service_account": "sa"}, "tfc_agent_service_account=sa is not"),
     ("bad pool name", {"tfc_agent_pool_name": "pool with spaces"}, "tfc_agent_pool_name=pool with spaces"),
+    ("no parallelism", {"tfc_workspace_runs_parallelism": 0}, "tfc_workspace_runs_parallelism=0 must be a positive"),
+    ("parallelism not a number", {"tfc_workspace_runs_parallelism": "two"}, "tfc_workspace_runs_parallelism"),
 ]
 
 
@@ -486,3 +503,146 @@ def test_bad_input_fails_before_any_api_call(sandbox, env, case, extra, expected
     assert rc != 0, "%s: the playbook should have failed:\n%s" % (case, out[-2000:])
     assert expected in " ".join(out.split()), "%s: message should name %r:\n%s" % (case, expected, out[-3000:])
     assert len(sandbox.log.entries) == before, "%s: an API call was made before validation failed" % case
+
+
+# ---- the component graph, driven by tfc_component_runs ----------------------------------------------------------------
+GRAPH_TF = """
+variable "name" {
+  type = string
+}
+variable "upstream" {
+  type    = string
+  default = ""
+}
+resource "terraform_data" "this" {
+  input = "${var.name}<${var.upstream}"
+}
+output "id" {
+  value = "${var.name}<${var.upstream}"
+}
+"""
+
+
+@pytest.fixture
+def slower_runs(sandbox):
+    """Runs that take ~1.5 s instead of ~0.2 s, so that which runs overlapped is unambiguous."""
+    scale = sandbox.config.time_scale
+    sandbox.config.time_scale = 0.02
+    yield
+    sandbox.config.time_scale = scale
+
+
+def graph(module_runner, tfc_args, tmp_path, spec, with_name=True):
+    """Workspaces (remote execution) and components for spec [(name, depends_on, {var: value_from})]."""
+    from tests.unit.plugins.modules.tfc_helpers import unique
+
+    folder = tmp_path / "graph"
+    folder.mkdir(exist_ok=True)
+    (folder / "main.tf").write_text(GRAPH_TF)
+    prefix = unique("g")
+    out = []
+    for name, deps, refs in spec:
+        ws = "%s-%s" % (prefix, name)
+        created = module_runner("tfc_workspace", dict(tfc_args, name=ws, execution_mode="remote"))
+        variables = [{"key": key, "value_from": ref} for key, ref in refs.items()]
+        if with_name or name != "bad":
+            variables.append({"key": "name", "value": name})
+        out.append({"name": name, "workspace": ws, "workspace_id": created["workspace"]["id"], "config_dir": str(folder),
+                    "depends_on": list(deps), "variables": variables})
+    return out
+
+
+def runs_of(sandbox, ws_name):
+    tfc = sandbox.apps["tfc"]
+    return sorted((r for r in tfc.runs.values() if tfc.workspaces[r["ws_id"]]["name"] == ws_name), key=lambda r: r["seq"])
+
+
+def test_graph_runs_independent_components_together_and_hands_outputs_on(
+        sandbox, tfc_args, module_runner, tmp_path, slower_runs):
+    comps = graph(module_runner, tfc_args, tmp_path, [
+        ("c", ["a", "b"], {"upstream": "a.id"}), ("a", [], {}), ("b", [], {}), ("d", ["c"], {"upstream": "c.id"})])
+    args = dict(tfc_args, components=comps, parallelism=2, timeout=60)
+    done = module_runner("tfc_component_runs", args)
+    assert done["changed"] is True
+    assert {n: c["status"] for n, c in done["components"].items()} == dict.fromkeys("abcd", "applied")
+    assert done["outputs"] == {"a": {"id": "a<"}, "b": {"id": "b<"}, "c": {"id": "c<a<"}, "d": {"id": "d<c<a<"}}
+    assert done["order"][:2] in (["a", "b"], ["b", "a"]) and done["order"][2:] == ["c", "d"]
+    [a], [b], [c], [d] = (runs_of(sandbox, comp["workspace"]) for comp in sorted(comps, key=lambda x: x["name"]))
+    # a and b ran at the same time; c started only once both were applied, d once c was.
+    assert b["created"] < a["ts"]["applied-at"] and a["created"] < b["ts"]["applied-at"]
+    assert c["created"] > max(a["ts"]["applied-at"], b["ts"]["applied-at"])
+    assert d["created"] > c["ts"]["applied-at"]
+    assert done["components"]["c"]["run"]["url"].endswith("/workspaces/%s/runs/%s" % (comps[0]["workspace"], c["id"]))
+
+    # Converged: nothing changes, no run is queued, in check mode or not.
+    runs_before = len(sandbox.apps["tfc"].runs)
+    since = len(sandbox.log.entries)
+    for check in (True, False):
+        again = module_runner("tfc_component_runs", args, check=check)
+        assert again["changed"] is False, again["components"]
+        assert set(c["status"] for c in again["components"].values()) == {"unchanged"}
+        assert again["outputs"] == done["outputs"]
+    assert len(sandbox.apps["tfc"].runs) == runs_before
+    assert [e for e in sandbox.log.entries[since:] if e["family"] == "tfc" and e["method"] != "GET"] == []
+
+
+def test_graph_parallelism_one_runs_one_component_at_a_time(sandbox, tfc_args, module_runner, tmp_path, slower_runs):
+    comps = graph(module_runner, tfc_args, tmp_path, [("a", [], {}), ("b", [], {}), ("c", [], {})])
+    done = module_runner("tfc_component_runs", dict(tfc_args, components=comps, parallelism=1, timeout=60))
+    assert done["order"] == ["a", "b", "c"]
+    runs = [runs_of(sandbox, comp["workspace"])[0] for comp in comps]
+    for earlier, later in zip(runs, runs[1:]):
+        assert later["created"] > earlier["ts"]["applied-at"]
+
+
+def test_graph_check_mode_predicts_a_change_in_the_variables_and_a_run(sandbox, tfc_args, module_runner, tmp_path):
+    from tests.unit.plugins.modules.tfc_helpers import writes as tfc_writes
+
+    comps = graph(module_runner, tfc_args, tmp_path, [("a", [], {}), ("b", ["a"], {"upstream": "a.id"})])
+    since = len(sandbox.log.entries)
+    check = module_runner("tfc_component_runs", dict(tfc_args, components=comps, timeout=60), check=True)
+    assert tfc_writes(sandbox, since) == []
+    assert check["changed"] is True
+    assert {n: c["status"] for n, c in check["components"].items()} == {"a": "would_run", "b": "would_run"}
+    after = check["diff"]["after"]["b"]["variables"]
+    assert after["terraform/upstream"]["value"] == "(output a.id after apply)"
+    assert check["diff"]["before"]["b"]["variables"] == {}
+    assert not runs_of(sandbox, comps[0]["workspace"])
+
+
+def test_a_failed_run_stops_its_dependents_and_independent_components_finish(
+        sandbox, tfc_args, module_runner, tmp_path):
+    # "bad" sets no value for the required variable `name`: its plan errors.
+    comps = graph(module_runner, tfc_args, tmp_path, [
+        ("bad", [], {}), ("ok", [], {}), ("after", ["bad"], {"upstream": "bad.id"}), ("later", ["after"], {}),
+        ("next", ["ok"], {"upstream": "ok.id"})], with_name=False)
+    failed = module_runner("tfc_component_runs", dict(tfc_args, components=comps, timeout=60), expect_fail=True)
+    [bad_run] = runs_of(sandbox, comps[0]["workspace"])
+    assert bad_run["status"] == "errored"
+    url = "/workspaces/%s/runs/%s" % (comps[0]["workspace"], bad_run["id"])
+    msg = failed["msg"]
+    assert re.search(r"1 component\(s\) failed\. bad: HCP Terraform run %s ended errored: .*No value for required "
+                     r"variable.*%s" % (bad_run["id"], re.escape(url)), msg), msg
+    assert "Not started because a dependency failed: after (needs bad), later (needs after)" in msg, msg
+    status = {n: c["status"] for n, c in failed["components"].items()}
+    assert status == {"bad": "failed", "ok": "applied", "after": "not_started", "later": "not_started",
+                      "next": "applied"}
+    assert failed["outputs"]["next"] == {"id": "next<ok<"}
+    assert not runs_of(sandbox, comps[2]["workspace"]) and not runs_of(sandbox, comps[3]["workspace"])
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ([("a", ["b"], {}), ("b", ["a"], {})], "dependency cycle a -> b -> a"),
+    ([("a", ["ghost"], {})], "component a depends on unknown component ghost"),
+    ([("a", [], {}), ("b", [], {"upstream": "a.id"})], "value_from reads component a, which is not in depends_on"),
+], ids=["cycle", "unknown", "value-from-not-dep"])
+def test_graph_problems_fail_before_any_api_call(sandbox, tfc_args, module_runner, tmp_path, spec, expected):
+    folder = tmp_path / "graph"
+    folder.mkdir()
+    (folder / "main.tf").write_text(GRAPH_TF)
+    comps = [{"name": n, "workspace": "never-" + n, "config_dir": str(folder), "depends_on": deps,
+              "variables": [{"key": k, "value_from": r} for k, r in refs.items()]} for n, deps, refs in spec]
+    since = len(sandbox.log.entries)
+    failed = module_runner("tfc_component_runs", dict(tfc_args, components=comps), expect_fail=True)
+    assert expected in failed["msg"] and "nothing was run" in failed["msg"], failed["msg"]
+    assert sandbox.log.entries[since:] == []
