@@ -206,7 +206,9 @@ def explain_http_error(api, action, resource, err, project=None, method_id=None)
     elif status == 404:
         fix = "check the name, project and location; create what it depends on first"
     elif status == 409:
-        fix = "a resource with this name exists or an operation on it is still running; retry or choose another name"
+        # What the operator sees after a race with another run of the same site: not a naming mistake.
+        fix = ("it already exists or an operation on it is still running, most likely because a concurrent run "
+               "created it a moment ago: wait for the other run to finish, then run again (the re-run adopts it)")
     elif status == 412:
         fix = "the resource changed while we updated it (stale fingerprint/etag); run again"
     elif status == 400:
@@ -224,6 +226,17 @@ def explain_http_error(api, action, resource, err, project=None, method_id=None)
         message.rstrip("."),
         fix,
     )
+
+
+def operation_fix(op, error):
+    """What to do about an operation that ended in error: the next step, not just the error."""
+    codes = [e.get("code") for e in ((op.get("error") or {}).get("errors") or []) if isinstance(e, dict)]
+    if "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" in codes or "already being used by" in error:
+        return ("remove what still uses it (the resource named after 'being used by') first; teardown.yml removes "
+                "the platform's own users before the network, so anything else there was created outside it. "
+                "Then run again")
+    return ("an operation that fails is usually transient: run the playbook again, it resumes where it stopped "
+            "(if the same operation keeps failing, check the GCP status page and the project's quotas)")
 
 
 def _classify(exc):
@@ -428,7 +441,8 @@ class GcpModule(EnsureMixin, AnsibleModule):
         self.operations_waited += 1
         error = self._op_error(api, op)
         if error:
-            msg = "GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error)
+            msg = "GCP %s: operation %s on %s failed: %s. Fix: %s." % (
+                API_SERVICE.get(api, api), op.get("name"), resource, error.rstrip("."), operation_fix(op, error))
             if self._raise_operation_errors:
                 raise GcpOperationFailed(msg, op)
             self.fail_json(msg=msg, operation=op)
