@@ -97,7 +97,21 @@ def test_cloudsql_private_ip_tier_change_and_real_connection(sandbox, gcp_args, 
     protected = dict(inst, tier="db-custom-2-7680", deletion_protection=True)
     module_runner("gcp_sql_instance", protected)
     refused = module_runner("gcp_sql_instance", dict(protected, state="absent"), expect_fail=True)
-    assert "deletion protection" in refused["msg"]
+    assert "deletion protection" in refused["msg"] and "force: true" in refused["msg"]
+
+    # force: only the protection setting is patched, then the instance goes; a second call writes nothing.
+    gone = dict(gcp_args, name="prefect-db", force=True, state="absent")
+    assert module_runner("gcp_sql_instance", gone, check=True)["changed"] is True
+    assert "projects/%s/instances/prefect-db" % gcp_args["project"] in sandbox.store.table("sqladmin.instances")
+    start = len(sandbox.log.entries)
+    assert module_runner("gcp_sql_instance", gone)["changed"] is True
+    patches = [e for e in sandbox.log.entries[start:] if e["method"] == "PATCH"]
+    assert len(patches) == 1
+    assert "projects/%s/instances/prefect-db" % gcp_args["project"] not in sandbox.store.table("sqladmin.instances")
+    start = len(sandbox.log.entries)
+    assert module_runner("gcp_sql_instance", gone)["changed"] is False
+    assert not [e for e in sandbox.log.entries[start:] if e["method"] not in ("GET", "HEAD")
+                and not e["path"].endswith("/token")], "a missing instance is neither created nor patched"
 
 
 def sql_calls(sandbox, start, name):
