@@ -23,6 +23,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     Deadline,
+    die_with_parent,
     EnsureMixin,
     poll_after,
     poll_interval,
@@ -273,6 +274,8 @@ class GcpModule(EnsureMixin, AnsibleModule):
         spec.update(argument_spec or {})
         kwargs.setdefault("supports_check_mode", True)
         super(GcpModule, self).__init__(argument_spec=spec, **kwargs)
+        # Operation waits can last their whole timeout: never let one outlive a killed ansible-playbook.
+        die_with_parent()
         if not HAS_GOOGLE:
             self.fail_json(
                 msg=missing_required_lib("google-api-python-client and google-auth"), exception=GOOGLE_IMP_ERR
