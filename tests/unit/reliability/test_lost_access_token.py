@@ -2,7 +2,9 @@
 the secret for good (Cloudflare shows it once). The next run must notice the empty store and re-issue the token, as
 tfc_agent does for its agent token; no read of the store may create an empty secret."""
 
-from .site_runner import owned, run_site
+import subprocess
+
+from .site_runner import REPO, owned, run_site, site_command
 
 
 def stored_versions(sandbox, secret_id):
@@ -38,3 +40,30 @@ def test_a_lost_access_token_secret_is_reissued_on_the_next_run(sandbox, tmp_pat
     assert owned(sandbox, name).get("cloudflare.service_tokens") == tokens_before, "rotated, not duplicated"
     again, again_out = run_site(sandbox, name, tmp_path)
     assert again == 0, again_out[-3000:]
+
+
+def test_tags_verify_alone_passes_on_the_converged_site(sandbox, tmp_path):
+    """The README documents `--tags verify` as one component: on a converged site it must pass its own checks."""
+    name = "losttok"
+    if not owned(sandbox, name).get("cloudflare.service_tokens"):
+        run_site(sandbox, name, tmp_path)
+    argv, env = site_command(sandbox, name, tmp_path, "--tags", "verify")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, "site.yml --tags verify failed on a converged site:\n" + output[-5000:]
+    assert "ended Completed" in output, "verify ends with the smoke flow run"
+
+
+def test_check_mode_on_a_fresh_platform_prints_the_plan(sandbox, tmp_path):
+    """README: `--check --diff` prints the plan. On a platform that does not exist yet it must not fail (for example
+    on an allow-list that is empty because the NAT IPs are not reserved yet), and it writes nothing."""
+    start = len(sandbox.log.entries)
+    argv, env = site_command(sandbox, "planonly", tmp_path, "--check", "--diff")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, "check mode on a fresh platform failed:\n" + output[-5000:]
+    writes = [e for e in sandbox.log.entries[start:] if e["method"] in ("POST", "PUT", "PATCH", "DELETE")
+              and not e["path"].startswith("/_sandbox/")
+              and not e["path"].split("?")[0].endswith((":getIamPolicy", ":testIamPermissions", "/token"))]
+    assert not writes, "check mode wrote: %r" % writes[:10]
+    assert not owned(sandbox, "planonly"), "check mode created resources"
