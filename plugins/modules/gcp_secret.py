@@ -45,7 +45,7 @@ options:
   return_value:
     description:
       - Return the latest payload as RV(secret_value) (use C(no_log) on the task).
-      - Without O(value) or O(generate) this is a read: a missing secret is neither created nor relabelled, and
+      - Without O(value) or O(generate) this is a read. A missing secret is neither created nor relabelled, and
         RV(exists) tells the caller, which decides what a missing secret means.
     type: bool
     default: false
