@@ -45,6 +45,22 @@ def _healthy(cfg):
         return False
 
 
+def _private_log(path):
+    """Open (append) a log only its owner can read: the sandbox's children write whatever they print there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+SECRET_KEY_PARTS = ("token", "secret", "password", "key")
+
+
+def scrubbed(endpoints):
+    """The endpoints with every credential replaced: what a log may show."""
+    return {k: ("<redacted: see endpoints.json>" if any(p in k.lower() for p in SECRET_KEY_PARTS) and v else v)
+            for k, v in endpoints.items()}
+
+
 def up(cfg, args):
     pid = _read_pid(cfg)
     if pid and _alive(pid) and _healthy(cfg):
@@ -67,7 +83,7 @@ def up(cfg, args):
         os.unlink(os.path.join(cfg.state_dir, "endpoints.json"))
     except OSError:
         pass
-    log = open(os.path.join(cfg.state_dir, "sandbox.log"), "ab")
+    log = _private_log(os.path.join(cfg.state_dir, "sandbox.log"))
     env = dict(os.environ, SKYFORGE_SANDBOX_DIR=cfg.state_dir, SKYFORGE_SANDBOX_PORT_BASE=str(cfg.port_base),
                SKYFORGE_SANDBOX_TIME_SCALE=str(cfg.time_scale), SKYFORGE_SPECS_DIR=cfg.specs_dir)
     proc = subprocess.Popen([sys.executable, "-m", "sandbox", "serve"], cwd=cfg.repo_root, env=env, stdout=log,
@@ -129,7 +145,7 @@ def serve(cfg, args):
     sandbox.start()
     with open(_pid_file(cfg), "w") as fh:
         fh.write(str(os.getpid()))
-    print("sandbox serving: %s" % json.dumps(sandbox.endpoints()), flush=True)
+    print("sandbox serving: %s" % json.dumps(scrubbed(sandbox.endpoints())), flush=True)
     stop.wait()
     sandbox.stop()
     return 0

@@ -95,6 +95,8 @@ class Operation:
         self.on_done = on_done
         self.done = False
         self.error = None
+        # The family's error code for the failure (Compute's RESOURCE_IN_USE_BY_ANOTHER_RESOURCE), when it has one.
+        self.error_code = None
         self.fail_message = fail_message
         self.on_fail = on_fail
         self.result = None
@@ -114,6 +116,7 @@ class Operation:
                     self.result = self.on_done() if self.on_done else None
                 except ApiError as err:
                     self.error = err.message
+                    self.error_code = err.extra.get("op_code")
                 except Exception as err:  # noqa: BLE001 - a failed backend ends the operation, not the ticker
                     self.error = "internal error in the sandbox backend: %s" % str(err).splitlines()[0][:300]
             self.done = True

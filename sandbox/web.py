@@ -6,6 +6,7 @@ Each API family is an `App` served on its own loopback port by a `ThreadingHTTPS
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import select
@@ -176,11 +177,23 @@ class RequestLog:
         self.entries = []
 
     def add(self, entry):
+        if "?" in (entry.get("path") or ""):
+            entry = dict(entry, path=scrub_query(entry["path"]))
         with self.lock:
             self.entries.append(entry)
             if self.path:
-                with open(self.path, "a") as fh:
+                # Owner-only, like every file in the state dir that could hold a credential.
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(fd, "a") as fh:
                     fh.write(json.dumps(entry) + "\n")
+
+
+SECRET_QUERY = re.compile(r"(?i)([?&][^=&]*(?:token|secret|password|key|signature)[^=&]*=)[^&]*")
+
+
+def scrub_query(path):
+    """A request path with credential-looking query values removed (a client may send a token as a parameter)."""
+    return SECRET_QUERY.sub(r"\1REDACTED", path)
 
 
 def make_handler(app, sandbox):

@@ -85,7 +85,8 @@ def explain(err, action, resource, area=None):
     elif status == 404:
         fix = "check the name or id and account_id; create what it depends on first"
     elif status == 409:
-        fix = "a resource with the same identity already exists; choose another name or manage the existing one"
+        fix = ("a resource with the same identity already exists, most likely created a moment ago by a concurrent "
+               "run of this site: let the other run finish, then run again (the re-run adopts it)")
     elif status == 400:
         fix = "the request was refused as invalid: fix the module arguments named in the message"
     elif status == 429:

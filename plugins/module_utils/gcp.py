@@ -23,6 +23,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     Deadline,
+    die_with_parent,
     EnsureMixin,
     poll_after,
     poll_interval,
@@ -206,7 +207,9 @@ def explain_http_error(api, action, resource, err, project=None, method_id=None)
     elif status == 404:
         fix = "check the name, project and location; create what it depends on first"
     elif status == 409:
-        fix = "a resource with this name exists or an operation on it is still running; retry or choose another name"
+        # What the operator sees after a race with another run of the same site: not a naming mistake.
+        fix = ("it already exists or an operation on it is still running, most likely because a concurrent run "
+               "created it a moment ago: wait for the other run to finish, then run again (the re-run adopts it)")
     elif status == 412:
         fix = "the resource changed while we updated it (stale fingerprint/etag); run again"
     elif status == 400:
@@ -224,6 +227,17 @@ def explain_http_error(api, action, resource, err, project=None, method_id=None)
         message.rstrip("."),
         fix,
     )
+
+
+def operation_fix(op, error):
+    """What to do about an operation that ended in error: the next step, not just the error."""
+    codes = [e.get("code") for e in ((op.get("error") or {}).get("errors") or []) if isinstance(e, dict)]
+    if "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" in codes or "already being used by" in error:
+        return ("remove what still uses it (the resource named after 'being used by') first; teardown.yml removes "
+                "the platform's own users before the network, so anything else there was created outside it. "
+                "Then run again")
+    return ("an operation that fails is usually transient: run the playbook again, it resumes where it stopped "
+            "(if the same operation keeps failing, check the GCP status page and the project's quotas)")
 
 
 def _classify(exc):
@@ -260,6 +274,8 @@ class GcpModule(EnsureMixin, AnsibleModule):
         spec.update(argument_spec or {})
         kwargs.setdefault("supports_check_mode", True)
         super(GcpModule, self).__init__(argument_spec=spec, **kwargs)
+        # Operation waits can last their whole timeout: never let one outlive a killed ansible-playbook.
+        die_with_parent()
         if not HAS_GOOGLE:
             self.fail_json(
                 msg=missing_required_lib("google-api-python-client and google-auth"), exception=GOOGLE_IMP_ERR
@@ -428,7 +444,8 @@ class GcpModule(EnsureMixin, AnsibleModule):
         self.operations_waited += 1
         error = self._op_error(api, op)
         if error:
-            msg = "GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource, error)
+            msg = "GCP %s: operation %s on %s failed: %s. Fix: %s." % (
+                API_SERVICE.get(api, api), op.get("name"), resource, error.rstrip("."), operation_fix(op, error))
             if self._raise_operation_errors:
                 raise GcpOperationFailed(msg, op)
             self.fail_json(msg=msg, operation=op)

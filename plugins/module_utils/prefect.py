@@ -46,7 +46,10 @@ def explain(status, method, path, detail, api_url):
                "server's server.basicAuth string (user:password)" % where
     if status == 403:
         return "%s was refused (403) before it reached Prefect: Cloudflare Access denied the caller; pass " \
-               "access_client_id/access_client_secret of a service token that an Access policy allows" % where
+               "access_client_id/access_client_secret of a service token that an Access policy allows. If the token " \
+               "stored in Secret Manager no longer matches Cloudflare's (its secret was lost or replaced), run the " \
+               "cloudflare_zero_trust role again with cloudflare_zero_trust_rotate_token=true, which issues and " \
+               "stores a new one" % where
     if status == 404:
         return "%s: not found (%s)" % (where, detail)
     if status == 422:

@@ -20,6 +20,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
+    die_with_parent,
     EnsureMixin,
     Resource,
     RetryPolicy,
@@ -132,6 +133,8 @@ class TfcModule(EnsureMixin, AnsibleModule):
         spec.update(argument_spec or {})
         kwargs.setdefault("supports_check_mode", True)
         super(TfcModule, self).__init__(argument_spec=spec, **kwargs)
+        # A run's apply can take its whole timeout: never let it outlive a killed ansible-playbook.
+        die_with_parent()
         if not HAS_PYTFE:
             self.fail_json(msg=missing_required_lib("pytfe"), exception=PYTFE_IMP_ERR)
         if not self.params["token"]:

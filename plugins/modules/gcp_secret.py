@@ -43,7 +43,10 @@ options:
     type: dict
     default: {}
   return_value:
-    description: Return the latest payload as RV(secret_value) (use C(no_log) on the task).
+    description:
+      - Return the latest payload as RV(secret_value) (use C(no_log) on the task).
+      - Without O(value) or O(generate) this is a read. A missing secret is neither created nor relabelled, and
+        RV(exists) tells the caller, which decides what a missing secret means.
     type: bool
     default: false
   state:
@@ -82,9 +85,14 @@ secret_value:
   description: The latest payload; only with O(return_value=true).
   returned: when O(return_value=true) and a version exists
   type: str
+exists:
+  description: Whether the secret exists and holds a version (a read's answer).
+  returned: always
+  type: bool
 """
 
 import base64
+import re
 import secrets
 import string
 
@@ -117,6 +125,9 @@ def main():
         mutually_exclusive=[("value", "generate")],
     )
     p = module.params
+    if not re.match(r"^[A-Za-z0-9_-]{1,255}$", p["name"] or ""):
+        module.fail_json(msg="name=%r is not a valid Secret Manager secret ID: 1 to 255 letters, digits, hyphens and "
+                             "underscores. Fix the variable that sets it." % p["name"])
     if p["length"] < 12 or p["length"] > 4096:
         module.fail_json(msg="length=%d: generated passwords must be 12 to 4096 characters" % p["length"])
     sm = module.client("secretmanager").projects().secrets()
@@ -128,7 +139,19 @@ def main():
     if p["state"] == "absent":
         if current and not module.check_mode:
             module.execute(sm.delete(name=name), "delete", label)
-        module.exit_json(changed=bool(current), secret={}, diff=diff_dict(view_before, None))
+        module.exit_json(changed=bool(current), secret={}, exists=False, diff=diff_dict(view_before, None))
+
+    if p["return_value"] and p["value"] is None and not p["generate"]:
+        # A read: creating an empty secret here would hide a lost value behind a 403 later, and the reader's lack of
+        # labels would strip the writer's.
+        latest = None
+        if current is not None:
+            latest = module.get(sm.versions().access(name="%s/versions/latest" % name), resource=label)
+        result = dict(changed=False, exists=latest is not None, secret=view_before or {})
+        if latest:
+            result["version"] = latest["name"]
+            result["secret_value"] = base64.b64decode(latest["payload"]["data"]).decode("utf-8")
+        module.exit_json(**result)
 
     changed = False
     if current is None:
@@ -176,7 +199,7 @@ def main():
         before_view = dict(view_before or {}, latest_version="previous value" if latest else "none")
     else:
         before_view = view_before
-    result = dict(changed=changed, secret=after, diff=diff_dict(before_view, after))
+    result = dict(changed=changed, secret=after, diff=diff_dict(before_view, after), exists=version is not None)
     if version:
         result["version"] = version
     if p["return_value"] and latest_value is not None:

@@ -90,6 +90,13 @@ options:
     description: Refuse deletion while on.
     type: bool
     default: true
+  force:
+    description:
+      - With O(state=absent), turn the instance's deletion protection off (a patch of that one setting, sent only
+        when the instance exists and has it on) and then delete it. Never creates an instance, so a teardown run
+        twice makes no write the second time.
+    type: bool
+    default: false
   wait:
     description: Wait for the create or update operation to finish.
     type: bool
@@ -218,8 +225,17 @@ class SqlInstance(GcpResource):
 
     def delete(self, current):
         if current.get("settings", {}).get("deletionProtectionEnabled"):
-            self.module.fail_json(msg="Cloud SQL instance %s has deletion protection on. Fix: run with "
-                                      "deletion_protection: false and state: present first, then state: absent." % self.name)
+            if not self.params["force"]:
+                self.module.fail_json(msg="Cloud SQL instance %s has deletion protection on. Fix: run with "
+                                          "force: true and state: absent (or deletion_protection: false and "
+                                          "state: present first)." % self.name)
+            # Only the one setting, so a teardown never needs (or re-applies) the instance's full definition.
+            op = self.module.execute(
+                self._instances().patch(project=self.params["project"], instance=self.name,
+                                        body={"settings": {"deletionProtectionEnabled": False,
+                                                           "settingsVersion": current["settings"]["settingsVersion"]}}),
+                "patch", "Cloud SQL instance %s" % self.name)
+            self.module.wait("sqladmin", op, resource="Cloud SQL instance %s" % self.name)
         op = self.module.execute(self._instances().delete(project=self.params["project"], instance=self.name),
                                  "delete", "Cloud SQL instance %s" % self.name)
         self.module.wait("sqladmin", op, resource="Cloud SQL instance %s" % self.name)
@@ -270,6 +286,7 @@ def main():
                                                               hour=dict(type="int", required=True))),
             flags=dict(type="dict", default={}),
             deletion_protection=dict(type="bool", default=True),
+            force=dict(type="bool", default=False),
             wait=dict(type="bool", default=True),
             wait_only=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -62,7 +62,8 @@ def not_found(path):
 
 def in_use(path, user):
     return ApiError(400, "The %s resource '%s' is already being used by '%s'" % (
-        path.split("/")[-2].rstrip("s"), path, user), reason="resourceInUseByAnotherResource")
+        path.split("/")[-2].rstrip("s"), path, user), reason="resourceInUseByAnotherResource",
+        op_code="RESOURCE_IN_USE_BY_ANOTHER_RESOURCE")
 
 
 class Compute:
@@ -124,8 +125,9 @@ class Compute:
         if op.done:
             out["endTime"] = compute_timestamp()
             if op.error:
-                out["error"] = {"errors": [{"code": "RESOURCE_OPERATION_FAILED", "message": op.error}]}
+                out["error"] = {"errors": [{"code": op.error_code or "RESOURCE_OPERATION_FAILED", "message": op.error}]}
                 out["httpErrorStatusCode"] = 400
+                out["httpErrorMessage"] = "BAD REQUEST"
         return out
 
     def op_get(self, req, p):
@@ -262,11 +264,17 @@ class Compute:
         path = unlink(current["selfLink"])
         with self.lock:
             user = getattr(self, "user_of_" + collection)(current)
-            if user:
+            # A network in use is accepted (200) and its operation ends DONE with RESOURCE_IN_USE_BY_ANOTHER_RESOURCE,
+            # as in GCP; the other collections refuse at once with a 400.
+            if user and collection != "networks":
                 raise in_use(path, user)
 
         def done():
             with self.lock:
+                if collection == "networks":
+                    still = self.user_of_networks(self.table(collection).get(path) or current)
+                    if still:
+                        raise in_use(path, still)
                 row = self.table(collection).pop(path, None)
                 hook = getattr(self, "after_delete_" + collection, None)
                 if hook and row:
@@ -513,7 +521,12 @@ class Compute:
                 raise invalid("Invalid value for field 'resource.prefixLength': '%s'. Must be between 8 and 29." % prefix)
             taken = [r for r, _o in self.network_ranges(net["selfLink"])]
             if body.get("address"):
-                cand = ipaddress.ip_network("%s/%d" % (body["address"], prefix))
+                try:
+                    cand = ipaddress.ip_network("%s/%d" % (body["address"], prefix))
+                except ValueError:
+                    raise invalid("Invalid value for field 'resource.address': '%s'. The address must be the first "
+                                  "address of a /%d range (host bits set); use %s." % (
+                                      body["address"], prefix, _network_start(body["address"], prefix)))
                 if any(cand.overlaps(t) for t in taken):
                     raise invalid("Invalid value for field 'resource.address': the range %s overlaps an existing range "
                                   "in network '%s'." % (cand, net["name"]))
@@ -725,6 +738,13 @@ class Compute:
                          "minExtraNatIpsNeeded": 0, "numVmEndpointsWithNatMappings": 0})
         return {"kind": "compute#routerStatusResponse",
                 "result": {"network": router["network"], "natStatus": nats, "bestRoutes": [], "bgpPeerStatus": []}}
+
+
+def _network_start(address, prefix):
+    try:
+        return str(ipaddress.ip_network("%s/%d" % (address, prefix), strict=False).network_address)
+    except ValueError:
+        return "an IPv4 address"
 
 
 def _fingerprint():

@@ -92,9 +92,15 @@ def test_subnetwork_ranges_fingerprint_and_in_use(compute, project):
         body={"fingerprint": sub["fingerprint"], "logConfig": {"enable": True}}).execute())
     after = compute.subnetworks().get(project=project, region=REGION, subnetwork="s-sub").execute()
     assert after["logConfig"]["enable"] is True and after["fingerprint"] != sub["fingerprint"]
-    with pytest.raises(HttpError) as exc:
-        compute.networks().delete(project=project, network="s-net").execute()
-    assert exc.value.resp.status == 400 and "already being used" in error_of(exc)["message"]
+    # GCP accepts the delete of a network in use (200) and ends its operation in RESOURCE_IN_USE_BY_ANOTHER_RESOURCE.
+    op = compute.networks().delete(project=project, network="s-net").execute()
+    assert op["kind"] == "compute#operation" and op["operationType"] == "delete"
+    done = wait_compute(compute, project, op)
+    assert done["status"] == "DONE" and done["httpErrorStatusCode"] == 400
+    error = done["error"]["errors"][0]
+    assert error["code"] == "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE"
+    assert "already being used by" in error["message"] and "subnetworks/s-sub" in error["message"]
+    assert compute.networks().get(project=project, network="s-net").execute()["name"] == "s-net", "still there"
 
 
 def test_router_nat_manual_ips_and_address_status(compute, project):
@@ -185,3 +191,29 @@ def test_a_failed_instance_insert_leaves_no_instance(sandbox, compute, project):
     with pytest.raises(HttpError) as exc:
         compute.instances().get(project=project, zone="europe-west1-b", instance="vm-fail").execute()
     assert exc.value.resp.status == 404, "GCP removes an instance whose insert failed"
+
+
+def test_a_peering_range_with_host_bits_is_a_400_naming_the_start_address(compute, project):
+    wait_compute(compute, project, compute.networks().insert(
+        project=project, body={"name": "hb-net", "autoCreateSubnetworks": False}).execute())
+    with pytest.raises(HttpError) as exc:
+        compute.globalAddresses().insert(project=project, body={
+            "name": "hb-psa", "purpose": "VPC_PEERING", "addressType": "INTERNAL", "prefixLength": 16,
+            "address": "10.60.3.0", "network": "global/networks/hb-net"}).execute()
+    assert exc.value.resp.status == 400
+    err = error_of(exc)
+    assert err["status"] == "INVALID_ARGUMENT" and "resource.address" in err["message"]
+    assert "10.60.0.0" in err["message"], "the message names the range's first address"
+    with pytest.raises(HttpError) as exc:
+        compute.globalAddresses().get(project=project, address="hb-psa").execute()
+    assert exc.value.resp.status == 404
+
+
+def test_an_unused_network_delete_still_ends_without_error(compute, project):
+    wait_compute(compute, project, compute.networks().insert(
+        project=project, body={"name": "free-net", "autoCreateSubnetworks": False}).execute())
+    done = wait_compute(compute, project, compute.networks().delete(project=project, network="free-net").execute())
+    assert done["status"] == "DONE" and "error" not in done
+    with pytest.raises(HttpError) as exc:
+        compute.networks().get(project=project, network="free-net").execute()
+    assert exc.value.resp.status == 404

@@ -102,3 +102,50 @@ def test_a_wait_notices_an_operation_at_most_a_tenth_of_its_time_late():
         while elapsed < duration:
             elapsed += common.poll_after(elapsed)
         assert elapsed - duration <= max(0.5, min(10.0, 0.1 * duration)) + 1e-9, duration
+
+
+def test_a_module_ends_when_the_run_that_started_it_is_killed(tmp_path):
+    """ansible-playbook -> shell -> module: SIGKILL the top and the module (a long wait) must not live on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "module.pid"
+    module = ("import os, sys, time; sys.path.insert(0, %r); "
+              "from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import die_with_parent; "
+              "die_with_parent(interval=0.2); open(%r, 'w').write(str(os.getpid())); time.sleep(60)") % (
+                  common.__file__.split("/ansible_collections/", maxsplit=1)[0], str(pidfile))
+    # The stand-in for ansible-playbook starts a shell that starts the module, as the local connection does.
+    top = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.call(['/bin/sh', '-c', "
+                            "sys.argv[1] + ' && sleep 0'])", "%s -c %s" % (sys.executable, _sh_quote(module))])
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pidfile.exists(), "the module never started"
+    time.sleep(0.3)
+    pid = int(pidfile.read_text())
+    os.kill(top.pid, signal.SIGKILL)
+    top.wait()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _alive(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "the module outlived the killed run"
+
+
+def _sh_quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def _alive(pid):
+    import os
+
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -97,7 +97,21 @@ def test_cloudsql_private_ip_tier_change_and_real_connection(sandbox, gcp_args, 
     protected = dict(inst, tier="db-custom-2-7680", deletion_protection=True)
     module_runner("gcp_sql_instance", protected)
     refused = module_runner("gcp_sql_instance", dict(protected, state="absent"), expect_fail=True)
-    assert "deletion protection" in refused["msg"]
+    assert "deletion protection" in refused["msg"] and "force: true" in refused["msg"]
+
+    # force: only the protection setting is patched, then the instance goes; a second call writes nothing.
+    gone = dict(gcp_args, name="prefect-db", force=True, state="absent")
+    assert module_runner("gcp_sql_instance", gone, check=True)["changed"] is True
+    assert "projects/%s/instances/prefect-db" % gcp_args["project"] in sandbox.store.table("sqladmin.instances")
+    start = len(sandbox.log.entries)
+    assert module_runner("gcp_sql_instance", gone)["changed"] is True
+    patches = [e for e in sandbox.log.entries[start:] if e["method"] == "PATCH"]
+    assert len(patches) == 1
+    assert "projects/%s/instances/prefect-db" % gcp_args["project"] not in sandbox.store.table("sqladmin.instances")
+    start = len(sandbox.log.entries)
+    assert module_runner("gcp_sql_instance", gone)["changed"] is False
+    assert not [e for e in sandbox.log.entries[start:] if e["method"] not in ("GET", "HEAD")
+                and not e["path"].endswith("/token")], "a missing instance is neither created nor patched"
 
 
 def sql_calls(sandbox, start, name):
@@ -174,3 +188,16 @@ def test_user_password_from_a_secret_read_only_to_create(sandbox, gcp_args, modu
     both = module_runner("gcp_sql_user", dict(args, password="x" * 16), expect_fail=True)
     assert "mutually exclusive" in both["msg"]
     module_runner("gcp_sql_instance", dict(gcp_args, name="pwsecret-db", state="absent"))
+
+
+def test_a_secret_read_never_creates_the_secret(sandbox, gcp_args, module_runner, psa):
+    start = len(sandbox.log.entries)
+    read = module_runner("gcp_secret", dict(gcp_args, name="never-stored", return_value=True))
+    assert read["changed"] is False and read["exists"] is False and "secret_value" not in read
+    writes = [e for e in sandbox.log.entries[start:] if e["method"] in ("POST", "PATCH", "PUT", "DELETE")
+              and not e["path"].endswith("/token")]
+    assert not writes, "a read wrote: %r" % writes
+    number = sandbox.apps["gcp"].project_number
+    assert "projects/%s/secrets/never-stored" % number not in sandbox.store.table("secretmanager.secrets")
+    bad = module_runner("gcp_secret", dict(gcp_args, name="bad name!", return_value=True), expect_fail=True)
+    assert "not a valid Secret Manager secret ID" in bad["msg"]

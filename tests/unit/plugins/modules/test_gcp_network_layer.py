@@ -122,3 +122,27 @@ def test_router_nat_on_reserved_ips(sandbox, gcp_args, module_runner):
     gone = module_runner("gcp_router_nat", dict(args, state="absent"))
     assert gone["changed"] and addr["status"] == "RESERVED"
     assert "projects/%s/regions/%s/routers/nat-router" % (gcp_args["project"], REGION) not in rows(sandbox, "compute.routers")
+
+
+def test_deleting_a_network_in_use_names_the_user_and_the_fix(sandbox, gcp_args, module_runner):
+    module_runner("gcp_network", dict(gcp_args, name="busy-net"))
+    module_runner("gcp_firewall", dict(gcp_args, name="busy-fw", network="busy-net", deny=[{"protocol": "all"}],
+                                       source_ranges=["0.0.0.0/0"]))
+    result = module_runner("gcp_network", dict(gcp_args, name="busy-net", state="absent"), expect_fail=True)
+    msg = result["msg"]
+    assert "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" in msg and "firewalls/busy-fw" in msg, msg
+    assert "Fix: remove what still uses it" in msg and "\n" not in msg
+    key = "projects/%s/global/networks/busy-net" % gcp_args["project"]
+    assert key in rows(sandbox, "compute.networks"), "the network stays while it is in use"
+    module_runner("gcp_firewall", dict(gcp_args, name="busy-fw", state="absent"))
+    assert module_runner("gcp_network", dict(gcp_args, name="busy-net", state="absent"))["changed"] is True
+    assert key not in rows(sandbox, "compute.networks")
+
+
+def test_a_failed_operation_ends_with_a_hint_to_run_again(sandbox, gcp_args, module_runner):
+    sandbox.ops.fail_rate = 1.0
+    try:
+        result = module_runner("gcp_network", dict(gcp_args, name="opfail-hint-net"), expect_fail=True)
+    finally:
+        sandbox.ops.fail_rate = 0.0
+    assert "run the playbook again" in result["msg"], result["msg"]
