@@ -341,17 +341,25 @@ class GcpModule(EnsureMixin, AnsibleModule):
         if key not in self._clients:
             options = None
             root = self.endpoint(api)
+            # Parse the bundled discovery document once (compute's is 5 MB): build() would read and parse it again.
+            doc = discovery_cache.get_static_doc(api, version)
+            service = json.loads(doc) if doc else None
             if root:
-                service_path = json.loads(discovery_cache.get_static_doc(api, version) or "{}").get("servicePath", "")
-                options = {"api_endpoint": root.rstrip("/") + "/" + service_path}
-            self._clients[key] = discovery.build(
-                api,
-                version,
-                http=self.http(),
-                static_discovery=True,
-                cache_discovery=False,
-                client_options=options,
-            )
+                options = {"api_endpoint": root.rstrip("/") + "/" + (service or {}).get("servicePath", "")}
+            if service is None:
+                # Not bundled: build() raises UnknownApiNameOrVersion, as before.
+                self._clients[key] = discovery.build(
+                    api,
+                    version,
+                    http=self.http(),
+                    static_discovery=True,
+                    cache_discovery=False,
+                    client_options=options,
+                )
+            else:
+                self._clients[key] = discovery.build_from_document(
+                    service, base=discovery.DISCOVERY_URI, http=self.http(), client_options=options
+                )
         return self._clients[key]
 
     # ---- calls ----------------------------------------------------------------------
