@@ -147,27 +147,44 @@ class Release:
                 ref = entry["valueFrom"]["secretKeyRef"]
                 env[entry["name"]] = self.secret_value(ref["name"], ref["key"])
 
-    # ---- the objects the chart renders ---------------------------------------------------
+    # ---- the objects Helm rendered ----------------------------------------------------------
+    def helm_objects(self, resource):
+        """The release's objects of a kind, as Helm created them from the chart (never made up here)."""
+        return [o for o in self.api.find(resource, self.namespace, {"app.kubernetes.io/instance": self.name})
+                if (o["metadata"].get("annotations") or {}).get("meta.helm.sh/release-name") == self.name]
+
     def publish(self):
-        labels = self.labels()
-        replicas = 1
-        status = {"replicas": replicas, "readyReplicas": 1 if self.ready else 0, "observedGeneration": 1,
-                  "conditions": [{"type": "Available", "status": "True" if self.ready else "False",
-                                  "reason": "MinimumReplicasAvailable" if self.ready else "PodNotReady",
-                                  "message": self.message}]}
-        if not self.ready:
-            status.pop("readyReplicas")
-        self.api.put_object("deployments", self.namespace, {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": self.fullname, "namespace": self.namespace, "labels": labels, "generation": 1,
-                         "annotations": {"meta.helm.sh/release-name": self.name,
-                                         "meta.helm.sh/release-namespace": self.namespace}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app.kubernetes.io/instance": self.name}}},
-            "status": status})
+        """Write the Deployments' status as the deployment controller would: available only when the pod is ready."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        for dep in self.helm_objects("deployments"):
+            want = int((dep.get("spec") or {}).get("replicas", 1))
+            ready = want if self.ready else 0
+            status = {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": want,
+                      "updatedReplicas": want,
+                      "conditions": [
+                          {"type": "Available", "status": "True" if ready >= want else "False",
+                           "reason": "MinimumReplicasAvailable" if ready >= want else "MinimumReplicasUnavailable",
+                           "message": self.message, "lastUpdateTime": stamp, "lastTransitionTime": stamp},
+                          {"type": "Progressing", "status": "True",
+                           "reason": "NewReplicaSetAvailable" if ready >= want else "ReplicaSetUpdated",
+                           "message": 'ReplicaSet "%s" %s' % (dep["metadata"]["name"], "has successfully progressed."
+                                                              if ready >= want else "is progressing."),
+                           "lastUpdateTime": stamp, "lastTransitionTime": stamp}]}
+            if ready:
+                status.update({"readyReplicas": ready, "availableReplicas": ready})
+            else:
+                status["unavailableReplicas"] = want
+            old = dep.get("status") or {}
+            same = {k: v for k, v in old.items() if k != "conditions"} == \
+                {k: v for k, v in status.items() if k != "conditions"} and \
+                [(c.get("type"), c.get("status"), c.get("message")) for c in old.get("conditions") or []] == \
+                [(c["type"], c["status"], c["message"]) for c in status["conditions"]]
+            if not same:
+                self.api.set_status("deployments", self.namespace, dep["metadata"]["name"], status)
 
     def unpublish(self):
-        for resource in ("deployments", "services", "serviceaccounts"):
-            self.api.remove_object(resource, self.namespace, self.fullname)
+        # Helm deletes what it created; the status written here goes with the objects.
+        pass
 
     def start_process(self, argv, env):
         log = open(self.log_path, "ab")
@@ -193,6 +210,20 @@ class Release:
             self.lb.stop()
             self.lb = None
 
+    def route_services(self):
+        """The Services Helm created route to this process: their DNS names and cluster IPs, on their ports."""
+        if self.port is None:
+            return
+        for svc_obj in self.helm_objects("services"):
+            spec = svc_obj.get("spec") or {}
+            for port in spec.get("ports") or []:
+                hosts = ["%s.%s.svc.cluster.local" % (svc_obj["metadata"]["name"], self.namespace)]
+                if spec.get("clusterIP") not in (None, "None"):
+                    hosts.append(spec["clusterIP"])
+                for host in hosts:
+                    if (host, port["port"]) not in self.mapped:
+                        self.map(host, port["port"], "service")
+
     def map(self, host, port, what, target=None):
         self.sandbox.map_address(host, port, "127.0.0.1", target or self.port, what)
         self.mapped.append((host, port))
@@ -206,6 +237,9 @@ class Release:
             return
         self.publish()
         while not self.stopped.wait(0.5):
+            # Helm creates the objects after the pending revision that started this; pick them up as they come.
+            self.publish()
+            self.route_services()
             alive = self.proc is not None and self.proc.poll() is None
             ready = alive and self.probe()
             if not alive:
@@ -260,19 +294,7 @@ class ServerRelease(Release):
         env["PREFECT_SERVER_API_PORT"] = str(self.port)
         self.start_process([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                             "--port", str(self.port)], env)
-        svc = v.get("service") or {}
-        svc_port = int(svc.get("port") or SERVER_PORT)
-        cluster_ip = self.controller.cluster_ip(self.api, self.namespace, self.fullname)
-        self.map("%s.%s.svc.cluster.local" % (self.fullname, self.namespace), svc_port, "service")
-        self.map(cluster_ip, svc_port, "service")
-        self.api.put_object("services", self.namespace, {
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": self.fullname, "namespace": self.namespace, "labels": self.labels()},
-            "spec": {"type": svc.get("type", "ClusterIP"), "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
-                     "ports": [{"name": svc.get("portName", "server-svc-port"), "port": svc_port,
-                                "targetPort": int(svc.get("targetPort") or SERVER_PORT), "protocol": "TCP"}],
-                     "selector": {"app.kubernetes.io/instance": self.name}},
-            "status": {"loadBalancer": {}}})
+        self.route_services()
         ingress = v.get("ingress") or {}
         if ingress.get("enabled"):
             self.expose_ingress(ingress)
@@ -386,11 +408,6 @@ class WorkerRelease(Release):
         self.api_url, self.auth = env["PREFECT_API_URL"], env.get("PREFECT_API_AUTH_STRING")
         self.pool = config["workPool"]
         self.start_process(argv, env)
-        sa = v.get("serviceAccount") or {}
-        self.api.put_object("serviceaccounts", self.namespace, {
-            "apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": {"name": sa.get("name") or self.fullname, "namespace": self.namespace,
-                         "labels": self.labels(), "annotations": dict(sa.get("annotations") or {})}})
 
     def probe(self):
         # Ready once the server has a heartbeat from this worker in its pool.
@@ -430,8 +447,10 @@ class ReleaseController:
         labels = obj["metadata"].get("labels") or {}
         name, namespace = labels.get("name"), obj["metadata"]["namespace"]
         key = (api.key, namespace, name)
-        if event == "DELETED" or labels.get("status") != "deployed":
-            if event == "DELETED" or labels.get("status") in ("uninstalled", "uninstalling"):
+        # Helm marks a revision deployed only after its wait, so the pods run from pending-install/-upgrade on.
+        if event == "DELETED" or labels.get("status") not in ("deployed", "pending-install", "pending-upgrade"):
+            if labels.get("status") in ("uninstalled", "uninstalling") or (
+                    event == "DELETED" and not self._has_revisions(api, namespace, name)):
                 self.stop(key)
             return
         release = decode_release(obj)
@@ -447,6 +466,10 @@ class ReleaseController:
         with self.lock:
             self.running[key] = rel
         threading.Thread(target=rel.run, name="release-%s" % name, daemon=True).start()
+
+    @staticmethod
+    def _has_revisions(api, namespace, name):
+        return bool(api.find("secrets", namespace, {"owner": "helm", "name": name}))
 
     def watch_policies(self):
         """Tell the GCP stand-in which security policies a load balancer uses, so deleting one fails as in GCP."""
