@@ -23,6 +23,7 @@ REPO_URL = "https://prefecthq.github.io/prefect-helm"
 CHART_VERSION = "2026.8.18172642"  # the prefect-helm tag ../shared/charts was taken from
 APP_VERSION = "3.8.8"  # the Prefect version that tag's release pipeline writes into Chart.yaml
 CHARTS = ("prefect-server", "prefect-worker")
+HELM_VERSION = "v4.3.0"  # the helm.sh/helm/v4 module helm-sdkpy 0.1.32's library is built from
 
 
 class HelmError(Exception):
@@ -197,10 +198,7 @@ def row(rel):
 
 # ---- commands -------------------------------------------------------------------------------
 def cmd_version(flags, args):
-    import helm_sdkpy
-
-    version = helm_sdkpy.get_version()
-    version = version if version.startswith("v") else "v" + version
+    version = HELM_VERSION
     if flags.get("short"):
         print(version)
     else:

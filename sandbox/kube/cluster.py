@@ -49,8 +49,10 @@ RESOURCES = {
     "serviceaccounts": ("v1", "ServiceAccount", True, {"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
     "services": ("v1", "Service", True, {"spec", "status"}),
     "pods": ("v1", "Pod", True, {"spec", "status"}),
+    "persistentvolumeclaims": ("v1", "PersistentVolumeClaim", True, {"spec", "status"}),
     "events": ("v1", "Event", True, EVENT_FIELDS),
     "deployments": ("apps/v1", "Deployment", True, {"spec", "status"}),
+    "replicasets": ("apps/v1", "ReplicaSet", True, {"spec", "status"}),
     "jobs": ("batch/v1", "Job", True, {"spec", "status"}),
     "ingresses": ("networking.k8s.io/v1", "Ingress", True, {"spec", "status"}),
     "roles": ("rbac.authorization.k8s.io/v1", "Role", True, {"rules"}),
@@ -60,11 +62,11 @@ RESOURCES = {
     "backendconfigs": ("cloud.google.com/v1", "BackendConfig", True, {"spec", "status"}),
 }
 SHORT_NAMES = {"namespaces": ["ns"], "configmaps": ["cm"], "serviceaccounts": ["sa"], "services": ["svc"],
-               "pods": ["po"], "events": ["ev"], "deployments": ["deploy"], "ingresses": ["ing"],
+               "pods": ["po"], "persistentvolumeclaims": ["pvc"], "events": ["ev"], "deployments": ["deploy"], "replicasets": ["rs"], "ingresses": ["ing"],
                "horizontalpodautoscalers": ["hpa"], "poddisruptionbudgets": ["pdb"], "backendconfigs": ["bc"]}
-CATEGORY_ALL = {"pods", "services", "deployments", "jobs", "horizontalpodautoscalers"}
+CATEGORY_ALL = {"pods", "services", "deployments", "replicasets", "jobs", "horizontalpodautoscalers"}
 # Kinds whose status only controllers write: a client's create or update never sets it.
-STATUS_KINDS = {"namespaces", "services", "pods", "deployments", "jobs", "ingresses", "horizontalpodautoscalers",
+STATUS_KINDS = {"namespaces", "services", "pods", "persistentvolumeclaims", "deployments", "replicasets", "jobs", "ingresses", "horizontalpodautoscalers",
                 "poddisruptionbudgets"}
 # API group prefixes served besides the core group, and their preferred versions.
 GROUPS = {"apps": "apps/v1", "batch": "batch/v1", "networking.k8s.io": "networking.k8s.io/v1",

@@ -72,6 +72,9 @@ def _map(entries, value_fn):
     return out
 
 
+EPOCH = "1970-01-01T00:00:00Z"
+
+
 def _time(raw):
     parts = dict(fields(raw))
     stamp = datetime.datetime.fromtimestamp(_int64(parts.get(1, 0)), datetime.timezone.utc)
@@ -132,6 +135,10 @@ def decode_message(name, raw):
             out[key] = bool(value)
         else:
             out[key] = kind(value)
+    # gogo-protobuf writes every non-pointer field; its zero value means unset, as omitempty does in JSON.
+    for key in [k for k, v in out.items() if v in ("", None) or (k in ("generation",) and v == 0)
+                or (k == "creationTimestamp" and v == EPOCH)]:
+        out.pop(key)
     return out
 
 
