@@ -146,6 +146,8 @@ class ClusterApi(App):
             self._store("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
                                              "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
         self.route("GET", "/version", self.version)
+        self.route("GET", "/openapi/v2", self.openapi_v2)
+        self.route("GET", "/openapi/v3", self.openapi_v3)
         self.route("GET", "/api", self.api_versions)
         self.route("GET", "/apis", self.api_groups)
         self.route("GET", "/api/v1", lambda req: self.resource_list("v1"))
@@ -242,14 +244,14 @@ class ClusterApi(App):
             raise status_error(404, "NotFound", "the server could not find the requested resource")
         return RESOURCES[resource]
 
-    def _ns(self, req, resource):
+    def _ns(self, req, resource, must_exist=True):
         namespaced = self._spec(resource)[2]
         ns = req.params.get("namespace")
         if namespaced and ns is None:
             raise status_error(404, "NotFound", "the server could not find the requested resource")
         if not namespaced and ns is not None:
             raise status_error(404, "NotFound", "the server could not find the requested resource")
-        if ns is not None and ("namespaces", None, ns) not in self.objects:
+        if must_exist and ns is not None and ("namespaces", None, ns) not in self.objects:
             raise status_error(404, "NotFound", 'namespaces "%s" not found' % ns, name=ns, kind="namespaces")
         return ns
 
@@ -275,6 +277,22 @@ class ClusterApi(App):
                 "gitCommit": "sandbox", "emulationMajor": full.split(".")[0], "emulationMinor": full.split(".")[1],
                 "gitTreeState": "clean", "buildDate": "2026-10-01T00:00:00Z", "goVersion": "go1.23.6",
                 "compiler": "gc", "platform": "linux/amd64"}
+
+    def openapi_v2(self, req):
+        """The swagger document, in the protobuf form client-go asks for: it carries no definitions, so client-side
+        validation (kubectl, helm's namespace creation) finds no schema for a kind and leaves the checks to this
+        server."""
+        info = protobuf.message([(1, b"Kubernetes"), (2, ("v" + self.kube_version()).encode())])
+        doc = protobuf.message([(1, b"2.0"), (2, info), (8, b"")])
+        accept = req.header("Accept") or ""
+        if "protobuf" in accept or "json" not in accept:
+            return Response(200, doc, content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+        return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v" + self.kube_version()},
+                "paths": {}, "definitions": {}}
+
+    def openapi_v3(self, req):
+        # No per-group documents: clients fall back to the v2 document above.
+        return {"paths": {}}
 
     def api_versions(self, req):
         return {"kind": "APIVersions", "versions": ["v1"],
@@ -431,21 +449,24 @@ class ClusterApi(App):
 
     def _list(self, req, resource, namespace, all_namespaces=False):
         gv, kind = self._spec(resource)[:2]
-        sel = self._selector(req)
+        sel, fields = self._selector(req), self._field_selector(req)
         items = []
         with self.lock:
             for (res, ns, _name), obj in sorted(self.objects.items(), key=lambda kv: (kv[0][1] or "", kv[0][2])):
                 if res != resource or (not all_namespaces and ns != namespace):
                     continue
                 labels = obj["metadata"].get("labels") or {}
-                if all((labels.get(k) == v) == eq if v is not None else k in labels for k, v, eq in sel):
+                if all((labels.get(k) == v) == eq if v is not None else k in labels for k, v, eq in sel) and \
+                        self._fields_match(obj, fields):
                     items.append(copy.deepcopy(obj))
             rv = str(self.rv)
         return {"kind": kind + "List", "apiVersion": gv, "metadata": {"resourceVersion": rv}, "items": items}
 
     def list(self, req):
+        # Listing in a namespace that does not exist is an empty list, as the API server answers (helm reads its
+        # release history that way before it creates the namespace).
         resource = req.params["resource"]
-        ns = self._ns(req, resource)
+        ns = self._ns(req, resource, must_exist=False)
         if req.query.get("watch") in ("true", "1"):
             return self._watch(req, resource, ns)
         return self._list(req, resource, ns)
@@ -459,13 +480,28 @@ class ClusterApi(App):
 
     @staticmethod
     def _field_selector(req):
-        out = {}
+        """fieldSelector terms (path=value, path!=value) on the fields the API server indexes for the kind."""
+        out = []
         for term in filter(None, (req.query.get("fieldSelector") or "").split(",")):
-            key, _, value = term.replace("==", "=").partition("=")
-            if key not in ("metadata.name", "metadata.namespace"):
+            negate = "!=" in term
+            key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+            if not re.match(r"^(metadata\.(name|namespace)|involvedObject\.[a-zA-Z]+|spec\.nodeName|status\.phase|"
+                            r"type|reason|source|spec\.serviceAccountName)$", key):
                 raise status_error(400, "BadRequest", 'field label not supported: %s' % key)
-            out[key] = value
+            out.append((key, value, negate))
         return out
+
+    @staticmethod
+    def _fields_match(obj, terms):
+        for key, value, negate in terms:
+            have = obj
+            for part in key.split("."):
+                have = have.get(part) if isinstance(have, dict) else None
+            if have is None:
+                have = ""
+            if (str(have) == value) == negate:
+                return False
+        return True
 
     def _watch(self, req, resource, namespace):
         """A watch as client-go's reflectors use it: from a list's resourceVersion, from now with the current objects
@@ -483,9 +519,7 @@ class ClusterApi(App):
         def matches(res, ns, obj):
             if res != resource or (namespace is not None and ns != namespace):
                 return False
-            if fields.get("metadata.name") not in (None, obj["metadata"]["name"]):
-                return False
-            if fields.get("metadata.namespace") not in (None, ns):
+            if not self._fields_match(obj, fields):
                 return False
             labels = obj["metadata"].get("labels") or {}
             return all((labels.get(k) == v) == eq if v is not None else k in labels for k, v, eq in sel)

@@ -156,3 +156,23 @@ def decode(body):
     obj["apiVersion"] = api_version
     obj["kind"] = kind
     return obj
+
+
+def _varint_bytes(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def message(pairs):
+    """Encode [(field number, bytes)] as length-delimited fields (all this stand-in writes)."""
+    out = bytearray()
+    for number, value in pairs:
+        out += _varint_bytes(number << 3 | 2) + _varint_bytes(len(value)) + value
+    return bytes(out)

@@ -233,7 +233,10 @@ class Release:
             self.start()
         except Unready as err:
             self.message = str(err)
+            # Helm creates the Deployment after the revision that started this: keep its status honest meanwhile.
             self.publish()
+            while not self.stopped.wait(0.5):
+                self.publish()
             return
         self.publish()
         while not self.stopped.wait(0.5):

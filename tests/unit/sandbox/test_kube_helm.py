@@ -117,8 +117,13 @@ def test_helm_validates_values_and_namespace_before_storing_anything(cluster, co
     bad = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {"worker": {"confg": {}}}), "w",
                "prefect-worker")
     assert bad.returncode == 1 and "values don't meet the specifications" in bad.stderr and "confg" in bad.stderr
-    missing = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {}), "w", "prefect-worker")
-    assert missing.returncode == 1 and 'namespaces "charts" not found' in missing.stderr
+    # The chart's own templates check what the schema does not (rendering is real Helm's).
+    unnamed = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {}), "w", "prefect-worker")
+    assert unnamed.returncode == 1 and "A Work Pool Name is required (worker.config.workPool)" in unnamed.stderr
+    pool = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p"},
+                       "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.charts.svc.cluster.local:4200/api"}}}
+    missing = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, pool), "w", "prefect-worker")
+    assert missing.returncode == 1 and 'namespaces "charts" not found' in missing.stderr, missing.stderr
     wrong = helm(cluster, "upgrade", "-i", REPO_URL, "--version=1.0.0", write_values(tmp_path, {}), "w",
                  "prefect-worker")
     assert wrong.returncode == 1 and "version \"1.0.0\" not found" in wrong.stderr
@@ -127,31 +132,107 @@ def test_helm_validates_values_and_namespace_before_storing_anything(cluster, co
 
 
 def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_reason(cluster, core, tmp_path):
-    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"}}}
+    values = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "cloud-run-v2"},
+                         "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.charts.svc.cluster.local:4200/api"}}}
     res = helm(cluster, "upgrade", "-i", "--create-namespace", "--wait", "--timeout", "3s", REPO_URL,
                write_values(tmp_path, values), "w", "prefect-worker")
-    assert res.returncode == 1 and "Prefect Cloud" in res.stderr, res.stderr
+    # Helm's own wait (kstatus watching the Deployment) times out; the reason is in the Deployment's status.
+    assert res.returncode == 1 and "INSTALLATION FAILED" in res.stderr and "Deployment/charts/" in res.stderr, res.stderr
     listed = yaml.safe_load(helm(cluster, "list", "--output=yaml", "--filter", "w", "--all").stdout)
     assert listed[0]["status"] == "failed" and listed[0]["chart"].startswith("prefect-worker-")
+    deps = cluster["api"].find("deployments", "charts")
+    available = [c for c in deps[0]["status"]["conditions"] if c["type"] == "Available"][0]
+    assert available["status"] == "False" and "a cloud-run-v2 worker needs" in available["message"]
+    assert not deps[0]["status"].get("availableReplicas")
     fixed = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "kubernetes"},
                         "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.charts.svc.cluster.local:4200/api"}}}
     res = helm(cluster, "upgrade", "-i", "--reset-values", REPO_URL, write_values(tmp_path, fixed), "w", "prefect-worker")
-    assert res.returncode == 0 and "REVISION: 2" in res.stdout
+    assert res.returncode == 0 and "REVISION: 2" in res.stdout, res.stderr
     got = yaml.safe_load(helm(cluster, "get", "values", "--output=yaml", "w").stdout)
     assert got == fixed
     secrets = [s.metadata.name for s in core.list_namespaced_secret("charts", label_selector="owner=helm").items]
     assert secrets == ["sh.helm.release.v1.w.v1", "sh.helm.release.v1.w.v2"]
+    history = yaml.safe_load(helm(cluster, "history", "w", "--output=yaml").stdout)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
     deadline = time.time() + 10
     while time.time() < deadline:
         deps = cluster["api"].find("deployments", "charts")
-        if deps and "kubernetes" in json.dumps(deps[0]["status"]):
+        if deps and "kubernetes" in json.dumps(deps[0].get("status")):
             break
         time.sleep(0.2)
     assert "runs workers of type process only" in deps[0]["status"]["conditions"][0]["message"]
+    # What the chart rendered, not a stand-in's guess: the worker's Role/RoleBinding and its ServiceAccount.
+    kinds = {(r, o["metadata"]["name"]) for r in ("serviceaccounts", "roles", "rolebindings", "deployments")
+             for o in cluster["api"].find(r, "charts", {"app.kubernetes.io/instance": "w"})}
+    assert {r for r, _n in kinds} == {"serviceaccounts", "roles", "rolebindings", "deployments"}, kinds
     gone = helm(cluster, "uninstall", "w")
     assert gone.returncode == 0 and 'release "w" uninstalled' in gone.stdout
     assert core.list_namespaced_secret("charts", label_selector="owner=helm").items == []
+    assert cluster["api"].find("deployments", "charts", {"app.kubernetes.io/instance": "w"}) == []
     assert helm(cluster, "uninstall", "w").returncode == 1
+
+
+def server_values(**extra):
+    """The shape the prefect_server role builds (roles/prefect_server/templates/values.yaml.j2)."""
+    values = {"server": {"basicAuth": {"enabled": True, "existingSecret": "prefect-auth"},
+                         "uiConfig": {"prefectUiApiUrl": "https://prefect.example.com/api"}},
+              "postgresql": {"enabled": False},
+              "externalDatabase": {"existingSecret": "prefect-db", "connectionStringSecretKey": "connection-string"},
+              "service": {"type": "ClusterIP", "annotations": {"cloud.google.com/backend-config":
+                                                              '{"default": "prefect-server-backend"}'}},
+              "ingress": {"enabled": True, "host": {"hostname": "prefect.example.com", "path": "/",
+                                                    "pathType": "Prefix"},
+                          "annotations": {"kubernetes.io/ingress.class": "gce",
+                                          "kubernetes.io/ingress.global-static-ip-name": "prefect-ingress"},
+                          "tls": True, "selfSigned": False}}
+    for key, value in extra.items():
+        values[key] = dict(values.get(key) or {}, **value)
+    return values
+
+
+def test_real_helm_renders_the_server_chart_and_keeps_history(cluster, core, tmp_path):
+    core.create_namespace({"metadata": {"name": "rendered"}})
+    # A tag YAML would read as the number 3.1 reaches the chart as the string it is.
+    values = server_values(global_={})
+    values.pop("global_")
+    values["global"] = {"prefect": {"image": {"prefectTag": "3.10"}}}
+    first = helm(cluster, "upgrade", "-i", REPO_URL, "--version=2026.8.18172642", write_values(tmp_path, values),
+                 "prefect-server", "prefect-server", namespace="rendered")
+    assert first.returncode == 0, first.stderr
+    api = cluster["api"]
+    dep = api.find("deployments", "rendered", {"app.kubernetes.io/instance": "prefect-server"})[0]
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "prefecthq/prefect:3.10"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PREFECT_UI_API_URL"]["value"] == "https://prefect.example.com/api"
+    assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"]["valueFrom"]["secretKeyRef"] == \
+        {"name": "prefect-db", "key": "connection-string"}
+    ingress = api.find("ingresses", "rendered")[0]
+    assert ingress["metadata"]["annotations"]["kubernetes.io/ingress.global-static-ip-name"] == "prefect-ingress"
+    svc = api.find("services", "rendered")[0]
+    assert svc["spec"]["clusterIP"].startswith("34.118.") and \
+        svc["metadata"]["annotations"]["cloud.google.com/backend-config"] == '{"default": "prefect-server-backend"}'
+    # An upgrade that changes a value patches the rendered Deployment (a strategic merge patch on its env list).
+    values["server"]["uiConfig"]["prefectUiApiUrl"] = "https://other.example.com/api"
+    second = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, values), "prefect-server",
+                  "prefect-server", namespace="rendered")
+    assert second.returncode == 0 and "REVISION: 2" in second.stdout, second.stderr
+    dep2 = api.find("deployments", "rendered", {"app.kubernetes.io/instance": "prefect-server"})[0]
+    env2 = {e["name"]: e for e in dep2["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env2["PREFECT_UI_API_URL"]["value"] == "https://other.example.com/api"
+    assert [e["name"] for e in dep2["spec"]["template"]["spec"]["containers"][0]["env"]] == list(env)
+    assert dep2["metadata"]["generation"] == dep["metadata"]["generation"] + 1
+    history = yaml.safe_load(helm(cluster, "history", "prefect-server", "--output=yaml", namespace="rendered").stdout)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
+    # A value the chart's schema refuses fails before anything is written, with Helm's message and the key path.
+    before = {k for k in api.objects if k[1] == "rendered"}
+    bad = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {"server": {"replicaCount": "two"}}),
+               "other", "prefect-server", namespace="rendered")
+    assert bad.returncode == 1 and "values don't meet the specifications" in bad.stderr
+    assert "/server/replicaCount" in bad.stderr and "want integer" in bad.stderr
+    assert {k for k in api.objects if k[1] == "rendered"} == before
+    assert helm(cluster, "uninstall", "prefect-server", namespace="rendered").returncode == 0
+    assert api.find("deployments", "rendered") == [] and api.find("ingresses", "rendered") == []
 
 
 def test_helm_refuses_a_kubeconfig_that_is_not_a_sandbox_cluster(cluster, tmp_path):
