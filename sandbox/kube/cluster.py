@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..web import ApiError, App, Response, Server
-from . import protobuf
+from . import protobuf, tables
 
 HISTORY = 5000  # watch events kept for resumes from a list's resourceVersion
 
@@ -210,7 +210,14 @@ class ClusterApi(App):
                 req._json = yaml.safe_load(req.body.decode("utf-8"))
             except yaml.YAMLError as err:
                 raise status_error(400, "BadRequest", "error converting YAML to JSON: %s" % err)
-        return super().dispatch(req)
+        resp = super().dispatch(req)
+        accept = req.header("Accept") or ""
+        if "as=Table" in accept and req.method == "GET" and resp.status == 200 and isinstance(resp.body, dict) \
+                and req.params.get("resource") in RESOURCES and getattr(resp, "stream", None) is None:
+            resp = Response(200, tables.table(req.params["resource"], resp.body, req.query.get("includeObject",
+                                                                                                  "Metadata")),
+                            resp.headers)
+        return resp
 
     def inventory(self):
         """What clients manage here: the objects they created, with Helm's revision Secrets folded into releases."""
@@ -694,10 +701,12 @@ class ClusterApi(App):
         resource, name = req.params["resource"], req.params["name"]
         ns = self._ns(req, resource)
         ctype = (req.header("Content-Type") or "").split(";")[0].strip()
+        if ctype == "application/apply-patch+yaml":
+            return self.apply(req, resource, ns, name)
         if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-            raise status_error(415, "UnsupportedMediaType", "the sandbox API server accepts merge patches only "
-                               "(application/merge-patch+json, application/strategic-merge-patch+json); got %s"
-                               % (ctype or "no Content-Type"))
+            raise status_error(415, "UnsupportedMediaType", "the sandbox API server accepts merge patches and "
+                               "server-side apply (application/merge-patch+json, application/strategic-merge-patch+"
+                               "json, application/apply-patch+yaml); got %s" % (ctype or "no Content-Type"))
         strategic = ctype == "application/strategic-merge-patch+json" and resource != "backendconfigs"
         patch = req.json
         if not isinstance(patch, dict):
@@ -710,6 +719,26 @@ class ClusterApi(App):
                 new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             if resource == "secrets" and "stringData" in patch:
                 new.setdefault("data", {})
+            return self._write(req, resource, ns, name, new, current)
+
+    def apply(self, req, resource, ns, name):
+        """Server-side apply: creates the object, or merges the applied configuration into it (a field this
+        manager applied before and now omits is not removed: the sandbox tracks no managedFields)."""
+        if not req.query.get("fieldManager"):
+            raise status_error(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                               "is required for apply patch")
+        body = req.json
+        if not isinstance(body, dict):
+            raise status_error(400, "BadRequest", "error decoding YAML: the applied configuration is not an object")
+        for key in ("apiVersion", "kind"):
+            if not body.get(key):
+                raise status_error(400, "BadRequest", "%s must be set in the applied configuration" % key)
+        with self.lock:
+            current = self.objects.get((resource, ns, name))
+            if current is None:
+                return self.create(req, body)
+            new = strategic_merge(copy.deepcopy(current), body)
+            new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             return self._write(req, resource, ns, name, new, current)
 
     def delete(self, req):

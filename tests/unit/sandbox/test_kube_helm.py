@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import time
 
@@ -278,3 +280,37 @@ def test_backendconfig_is_served_as_gke_serves_the_crd(cluster):
     assert patched.spec.securityPolicy.name == "other"
     bcs.delete(namespace="armor", name="prefect-server-backend")
     assert [i.metadata.name for i in bcs.get(namespace="armor").items] == []
+
+
+def kubectl(cluster, *args, stdin=None):
+    env = dict(os.environ, KUBECONFIG=cluster["kubeconfig"])
+    return subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, env=env, timeout=60,
+                          check=False, input=stdin)
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed on this machine")
+def test_kubectl_reads_what_helm_created_and_applies_server_side(cluster, tmp_path):
+    assert kubectl(cluster, "create", "namespace", "kctl").returncode == 0
+    values = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "kubernetes"},
+                         "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.kctl.svc.cluster.local:4200/api"}}}
+    assert helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, values), "kw", "prefect-worker",
+                namespace="kctl").returncode == 0
+    got = kubectl(cluster, "-n", "kctl", "get", "deploy,pods,svc,events,secrets,sa,roles")
+    assert got.returncode == 0, got.stderr
+    # Server-side printing: the Deployment's columns, and the worker cannot run here, so 0 are available.
+    assert re.search(r"deployment.apps/prefect-worker\s+0/1\s+1\s+0\s", got.stdout), got.stdout
+    assert re.search(r"secret/sh.helm.release.v1.kw.v1\s+helm.sh/release.v1\s+1\s", got.stdout), got.stdout
+    short = kubectl(cluster, "-n", "kctl", "get", "deploy", "-o", "name")
+    assert short.stdout.split() == ["deployment.apps/prefect-worker"]
+    described = kubectl(cluster, "-n", "kctl", "describe", "deploy", "prefect-worker")
+    assert described.returncode == 0 and re.search(r"Available\s+False", described.stdout), described.stdout
+    manifest = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: kctl\n"
+                "data:\n  tag: \"3.10\"\n")
+    first = kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=manifest)
+    assert first.returncode == 0 and "serverside-applied" in first.stdout, first.stderr
+    dry = kubectl(cluster, "apply", "--server-side", "--dry-run=server", "-f", "-",
+                  stdin=manifest.replace("3.10", "4"))
+    assert dry.returncode == 0, dry.stderr
+    assert cluster["api"].find("configmaps", "kctl")[0]["data"] == {"tag": "3.10"}
+    version = json.loads(kubectl(cluster, "version", "-o", "json").stdout)["serverVersion"]
+    assert (version["major"], version["minor"]) == ("1", "33")
