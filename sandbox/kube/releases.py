@@ -10,8 +10,9 @@ and starts it as a local process:
 - prefect-worker: a real `prefect worker start` polling the server at the values' API URL (the service FQDN, mapped to
   the server's loopback port) for the values' pool.
 
-It also keeps the Deployment, Service and ServiceAccount objects the chart would create, with the readiness that
-`helm --wait` watches. What a pod cannot do here (pull an image, run a Cloud Run job, reach Prefect Cloud) shows up as
+Helm creates the objects the chart renders; this controller starts from a revision's pending-install/-upgrade (Helm
+marks it deployed only after its wait), writes the status of the release's Deployments (available only while the
+process is ready) that `helm --wait` watches, and routes the release's Services to the process. What a pod cannot do here (pull an image, run a Cloud Run job, reach Prefect Cloud) shows up as
 a pod that never becomes ready, with the reason in the Deployment's conditions.
 """
 
