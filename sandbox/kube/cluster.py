@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..web import ApiError, App, Response, Server
-from . import protobuf, tables
+from . import protobuf, schemas, tables
 
 HISTORY = 5000  # watch events kept for resumes from a list's resourceVersion
 
@@ -371,6 +371,8 @@ class ClusterApi(App):
                 else:
                     body.pop(u, None)
         body["apiVersion"], body["kind"] = gv, kind
+        if resource != "backendconfigs":
+            warnings += self._check_schema(req, body, kind, gv)
         if resource == "secrets":
             self._normalise_secret(body)
         if resource == "backendconfigs":
@@ -381,6 +383,32 @@ class ClusterApi(App):
                 raise status_error(400, "BadRequest", "json: cannot unmarshal into Go struct field ConfigMap.data "
                                    "of type string")
         return warnings
+
+    def _check_schema(self, req, body, kind, gv):
+        """The official schema of the cluster's version: wrong types refused as the decoder refuses them; unknown
+        nested fields dropped with a warning, or refused under fieldValidation=Strict."""
+        minor = ".".join(self.kube_version().split(".")[:2])
+        try:
+            bad = schemas.wrong_types(minor, body)
+            unknown = schemas.unknown_fields(minor, body)
+        except schemas.SchemaUnavailable as err:
+            raise status_error(500, "InternalError", str(err))
+        if bad:
+            path, message = bad[0]
+            raise status_error(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: %s: %s'
+                               % (kind, gv.split("/")[-1], kind, path or "(root)", message))
+        if not unknown:
+            return []
+        if req.query.get("fieldValidation") == "Strict":
+            raise status_error(400, "BadRequest", "strict decoding error: %s" % ", ".join(
+                'unknown field "%s"' % u for u in unknown))
+        for path in unknown:
+            parts, holder = path.split("."), body
+            for part in parts[:-1]:
+                holder = holder[int(part)] if isinstance(holder, list) else holder.get(part)
+            if isinstance(holder, dict):
+                holder.pop(parts[-1], None)
+        return ['299 - "unknown field \\"%s\\""' % u for u in unknown]
 
     @staticmethod
     def _check_backendconfig(req, body):

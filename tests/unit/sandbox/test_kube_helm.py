@@ -314,3 +314,30 @@ def test_kubectl_reads_what_helm_created_and_applies_server_side(cluster, tmp_pa
     assert cluster["api"].find("configmaps", "kctl")[0]["data"] == {"tag": "3.10"}
     version = json.loads(kubectl(cluster, "version", "-o", "json").stdout)["serverVersion"]
     assert (version["major"], version["minor"]) == ("1", "33")
+
+
+def test_objects_are_checked_against_the_official_schemas_of_the_cluster_version(cluster, core):
+    from kubernetes import config, dynamic
+    from kubernetes.client.exceptions import ApiException
+
+    dyn = dynamic.DynamicClient(config.new_client_from_config(cluster["kubeconfig"]))
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    core.create_namespace({"metadata": {"name": "typed"}})
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"replicas": "two", "selector": {"matchLabels": {"a": "b"}},
+                           "template": {"metadata": {"labels": {"a": "b"}},
+                                        "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    with pytest.raises(ApiException) as wrong:
+        deployments.create(namespace="typed", body=deployment)
+    body = json.loads(wrong.value.body)
+    assert wrong.value.status == 400 and body["kind"] == "Status" and "spec.replicas" in body["message"]
+    deployment["spec"]["replicas"] = 1
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    with pytest.raises(ApiException) as strict:
+        deployments.create(namespace="typed", body=deployment, query_params=[("fieldValidation", "Strict")])
+    assert strict.value.status == 400 and \
+        'unknown field "spec.template.spec.containers.0.imagePullPolcy"' in json.loads(strict.value.body)["message"]
+    made = deployments.create(namespace="typed", body=deployment).to_dict()
+    assert "imagePullPolcy" not in json.dumps(made) and made["metadata"]["generation"] == 1
+    # Nothing is available until a pod is ready: the stand-in never claims otherwise.
+    assert not (made.get("status") or {}).get("availableReplicas")
