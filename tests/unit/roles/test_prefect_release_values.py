@@ -1,8 +1,8 @@
 """What the Prefect roles hand to helm and to the work pool is what the charts and Cloud Run accept.
 
 The charts' values are checked here against the charts' values.schema.json (defaults coalesced first, as Helm does);
-the whole path through real Helm, rendering included, is tests/unit/sandbox/test_kube_helm.py. The cloud-run-v2 pool's job_body, with Prefect's placeholders filled as a worker fills them,
-against the run v2 GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
+the whole path through real Helm, rendering included, is tests/unit/sandbox/test_kube_helm.py. The cloud-run-v2
+pool's job_body, with Prefect's placeholders filled as a worker fills them, against the run v2 GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
 """
 
 import copy
