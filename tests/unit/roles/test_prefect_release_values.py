@@ -2,7 +2,8 @@
 
 The charts' values are checked here against the charts' values.schema.json (defaults coalesced first, as Helm does);
 the whole path through real Helm, rendering included, is tests/unit/sandbox/test_kube_helm.py. The cloud-run-v2
-pool's job_body, with Prefect's placeholders filled as a worker fills them, against the run v2 GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
+pool's job_body, with Prefect's placeholders filled as a worker fills them, is checked against the run v2
+GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
 """
 
 import copy
