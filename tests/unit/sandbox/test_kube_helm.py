@@ -1,4 +1,5 @@
-"""The Kubernetes API stand-in through the real kubernetes client, and the helm stand-in as kubernetes.core calls it."""
+"""The Kubernetes API stand-in through the real kubernetes client and kubectl, and real Helm (the sandbox's helm front) as
+kubernetes.core calls it, rendering the published Prefect charts."""
 
 import json
 import os
