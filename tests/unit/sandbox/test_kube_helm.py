@@ -296,8 +296,13 @@ def test_kubectl_reads_what_helm_created_and_applies_server_side(cluster, tmp_pa
                          "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.kctl.svc.cluster.local:4200/api"}}}
     assert helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, values), "kw", "prefect-worker",
                 namespace="kctl").returncode == 0
-    got = kubectl(cluster, "-n", "kctl", "get", "deploy,pods,svc,events,secrets,sa,roles")
-    assert got.returncode == 0, got.stderr
+    deadline = time.time() + 15
+    while True:  # the release controller writes the Deployment's status a moment after Helm created it
+        got = kubectl(cluster, "-n", "kctl", "get", "deploy,pods,svc,events,secrets,sa,roles")
+        assert got.returncode == 0, got.stderr
+        if re.search(r"deployment.apps/prefect-worker\s+0/1\s+1\s", got.stdout) or time.time() > deadline:
+            break
+        time.sleep(0.5)
     # Server-side printing: the Deployment's columns, and the worker cannot run here, so 0 are available.
     assert re.search(r"deployment.apps/prefect-worker\s+0/1\s+1\s+0\s", got.stdout), got.stdout
     assert re.search(r"secret/sh.helm.release.v1.kw.v1\s+helm.sh/release.v1\s+1\s", got.stdout), got.stdout
