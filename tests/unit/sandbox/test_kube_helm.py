@@ -136,7 +136,9 @@ def test_helm_validates_values_and_namespace_before_storing_anything(cluster, co
 
 def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_pods_reason(cluster, core, tmp_path):
     # A Prefect Cloud worker reads its API key from the Secret the chart names: without it the pod cannot start.
-    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"}}}
+    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"},
+                         "cloudApiConfig": {"accountId": "0b8f5c1e-1b2c-4d5e-8f9a-0a1b2c3d4e5f",
+                                            "workspaceId": "1c9a6d2f-2c3d-4e6f-9a0b-1b2c3d4e5f6a"}}}
     res = helm(cluster, "upgrade", "-i", "--create-namespace", "--wait", "--timeout", "3s", REPO_URL,
                write_values(tmp_path, values), "w", "prefect-worker")
     # Helm's own wait (kstatus watching the Deployment) times out; the pod's reason is in the Deployment's status.
@@ -298,10 +300,15 @@ def test_a_basic_auth_secret_without_the_key_the_chart_reads_fails_the_release_w
               "postgresql": {"enabled": False}, "ingress": {"enabled": False}}
     res = helm(cluster, "upgrade", "-i", "--wait", "--timeout", "4s", REPO_URL, write_values(tmp_path, values),
                "prefect-server", "prefect-server", namespace="authns")
-    assert res.returncode == 1
-    assert "couldn't find key auth-string in Secret authns/basic" in res.stderr, res.stderr
+    # Helm's wait names the Deployment; why it is not ready is the kubelet's, in the pod and the Deployment.
+    assert res.returncode == 1 and "Deployment/authns/prefect-server not ready" in res.stderr, res.stderr
     pods = core.list_namespaced_pod("authns").items
-    assert [p.status.container_statuses[0].state.waiting.reason for p in pods] == ["CreateContainerConfigError"]
+    waiting = [p.status.container_statuses[0].state.waiting for p in pods]
+    assert [w.reason for w in waiting] == ["CreateContainerConfigError"]
+    assert "couldn't find key auth-string in Secret authns/basic" in waiting[0].message
+    dep = cluster["api"].find("deployments", "authns")[0]
+    available = {c["type"]: c for c in dep["status"]["conditions"]}["Available"]
+    assert "couldn't find key auth-string in Secret authns/basic" in available["message"]
     assert helm(cluster, "uninstall", "prefect-server", namespace="authns").returncode == 0
 
 
@@ -369,3 +376,64 @@ def test_objects_are_checked_against_the_official_schemas_of_the_cluster_version
     assert "imagePullPolcy" not in json.dumps(made) and made["metadata"]["generation"] == 1
     # Nothing is available until a pod is ready: the stand-in never claims otherwise.
     assert not (made.get("status") or {}).get("availableReplicas")
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed on this machine")
+def test_a_deployment_owns_a_replicaset_that_owns_its_pods_and_kubectl_reads_their_logs(cluster):
+    import sys
+    from importlib.metadata import version
+
+    image = "prefecthq/prefect:%s-python%d.%d" % ((version("prefect"),) + sys.version_info[:2])
+    manifest = yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "owned"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello", "namespace": "owned"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "hello"}},
+                  "template": {"metadata": {"labels": {"app": "hello"}},
+                               "spec": {"containers": [{"name": "say", "image": image, "command": [
+                                   "python", "-c", "import time; print('hello from the pod', flush=True); "
+                                   "time.sleep(600)"]}]}}}}])
+    applied = kubectl(cluster, "apply", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0, applied.stderr
+    api = cluster["api"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        pods = api.find("pods", "owned")
+        logs = kubectl(cluster, "-n", "owned", "logs", pods[0]["metadata"]["name"]) if pods else None
+        if logs is not None and "hello from the pod" in logs.stdout:
+            break
+        time.sleep(0.5)
+    assert logs is not None and logs.returncode == 0 and "hello from the pod" in logs.stdout, logs and logs.stderr
+    dep = api.get_object("deployments", "owned", "hello")
+    (rs,) = api.find("replicasets", "owned")
+    (pod,) = api.find("pods", "owned")
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == dep["metadata"]["uid"]
+    assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    assert pod["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"],
+        "controller": True, "blockOwnerDeletion": True}
+    assert pod["metadata"]["labels"]["pod-template-hash"] == rs["spec"]["selector"]["matchLabels"]["pod-template-hash"]
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    # kubectl's rollout status reads the ReplicaSet and the Deployment's status, as Helm's wait does.
+    rollout = kubectl(cluster, "-n", "owned", "rollout", "status", "deploy/hello", "--timeout=30s")
+    assert rollout.returncode == 0 and "successfully rolled out" in rollout.stdout, rollout.stderr
+    assert api.get_object("replicasets", "owned", rs["metadata"]["name"])["status"]["readyReplicas"] == 1
+    wrong = kubectl(cluster, "-n", "owned", "logs", pod["metadata"]["name"], "-c", "nope")
+    assert wrong.returncode == 1 and "container nope is not valid" in wrong.stderr
+    # A new pod template: a new ReplicaSet (revision 2); the old one is scaled to zero and kept.
+    patched = kubectl(cluster, "-n", "owned", "set", "env", "deploy/hello", "X=1")
+    assert patched.returncode == 0, patched.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        sets = {r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: r
+                for r in api.find("replicasets", "owned")}
+        if len(sets) == 2 and sets["1"]["spec"]["replicas"] == 0 and len(api.find("pods", "owned")) == 1:
+            break
+        time.sleep(0.5)
+    assert sets["1"]["spec"]["replicas"] == 0 and sets["2"]["spec"]["replicas"] == 1
+    assert [p["metadata"]["ownerReferences"][0]["uid"] for p in api.find("pods", "owned")] == \
+        [sets["2"]["metadata"]["uid"]]
+    assert kubectl(cluster, "-n", "owned", "delete", "deploy", "hello").returncode == 0
+    deadline = time.time() + 15
+    while time.time() < deadline and (api.find("replicasets", "owned") or api.find("pods", "owned")):
+        time.sleep(0.3)
+    assert api.find("replicasets", "owned") == [] and api.find("pods", "owned") == []
