@@ -63,12 +63,13 @@ RESOURCES = {
     "backendconfigs": ("cloud.google.com/v1", "BackendConfig", True, {"spec", "status"}),
 }
 SHORT_NAMES = {"namespaces": ["ns"], "configmaps": ["cm"], "serviceaccounts": ["sa"], "services": ["svc"],
-               "pods": ["po"], "persistentvolumeclaims": ["pvc"], "events": ["ev"], "deployments": ["deploy"], "replicasets": ["rs"], "ingresses": ["ing"],
+               "pods": ["po"], "persistentvolumeclaims": ["pvc"], "events": ["ev"], "deployments": ["deploy"],
+               "replicasets": ["rs"], "ingresses": ["ing"],
                "horizontalpodautoscalers": ["hpa"], "poddisruptionbudgets": ["pdb"], "backendconfigs": ["bc"]}
 CATEGORY_ALL = {"pods", "services", "deployments", "replicasets", "jobs", "horizontalpodautoscalers"}
 # Kinds whose status only controllers write: a client's create or update never sets it.
-STATUS_KINDS = {"namespaces", "services", "pods", "persistentvolumeclaims", "deployments", "replicasets", "jobs", "ingresses", "horizontalpodautoscalers",
-                "poddisruptionbudgets"}
+STATUS_KINDS = {"namespaces", "services", "pods", "persistentvolumeclaims", "deployments", "replicasets", "jobs",
+                "ingresses", "horizontalpodautoscalers", "poddisruptionbudgets"}
 # API group prefixes served besides the core group, and their preferred versions.
 GROUPS = {"apps": "apps/v1", "batch": "batch/v1", "networking.k8s.io": "networking.k8s.io/v1",
           "rbac.authorization.k8s.io": "rbac.authorization.k8s.io/v1", "autoscaling": "autoscaling/v2",

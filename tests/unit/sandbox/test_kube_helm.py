@@ -142,7 +142,8 @@ def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_pod
     res = helm(cluster, "upgrade", "-i", "--create-namespace", "--wait", "--timeout", "3s", REPO_URL,
                write_values(tmp_path, values), "w", "prefect-worker")
     # Helm's own wait (kstatus watching the Deployment) times out; the pod's reason is in the Deployment's status.
-    assert res.returncode == 1 and "INSTALLATION FAILED" in res.stderr and "Deployment/charts/" in res.stderr, res.stderr
+    assert res.returncode == 1 and "INSTALLATION FAILED" in res.stderr and "Deployment/charts/" in res.stderr, \
+        res.stderr
     listed = yaml.safe_load(helm(cluster, "list", "--output=yaml", "--filter", "w", "--all").stdout)
     assert listed[0]["status"] == "failed" and listed[0]["chart"].startswith("prefect-worker-")
     deps = cluster["api"].find("deployments", "charts")
@@ -326,7 +327,7 @@ def test_kubectl_reads_what_helm_created_and_applies_server_side(cluster, tmp_pa
     assert helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, values), "kw", "prefect-worker",
                 namespace="kctl").returncode == 0
     deadline = time.time() + 15
-    while True:  # the release controller writes the Deployment's status a moment after Helm created it
+    while True:  # the workload runner writes the Deployment's status a moment after Helm created it
         got = kubectl(cluster, "-n", "kctl", "get", "deploy,pods,svc,events,secrets,sa,roles")
         assert got.returncode == 0, got.stderr
         if re.search(r"deployment.apps/prefect-worker\s+0/1\s+1\s", got.stdout) or time.time() > deadline:
