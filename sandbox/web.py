@@ -243,6 +243,25 @@ def make_handler(app, sandbox):
 
                 traceback.print_exc()
                 resp = app.error_response(ApiError(500, "sandbox internal error: %s" % err, reason="backendError"))
+            if resp is not None and getattr(resp, "stream", None) is not None:
+                # A watch: chunked JSON lines until the handler's generator ends or the client goes away.
+                self.send_response(resp.status)
+                self.send_header("Content-Type", resp.content_type)
+                self.send_header("Transfer-Encoding", "chunked")
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    for chunk in resp.stream:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:
+                    self.close_connection = True
+                finally:
+                    resp.stream.close()
+                status = resp.status
+                resp = None
             if resp is not None:
                 payload = resp.encode()
                 self.send_response(resp.status)

@@ -17,6 +17,14 @@ if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$STAMP" 2>/dev/null)" != "$want" 
   echo "$want" > "$STAMP"
 fi
 
+# The sandbox's helm is real Helm (v4, through helm-sdkpy's Go library). The wheel declares Python >= 3.12 but
+# loads and runs on 3.11; its only dependencies (cffi, pycparser) come pinned from requirements-dev.txt.
+HELM_SDKPY="$(grep -E '^helm-sdkpy==' constraints.txt | cut -d= -f3)"
+if [[ "$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("helm-sdkpy"))' 2>/dev/null)" != "$HELM_SDKPY" ]]; then
+  echo "bootstrap: installing helm-sdkpy $HELM_SDKPY"
+  "$VENV/bin/python" -m pip install -q --no-deps --ignore-requires-python "helm-sdkpy==$HELM_SDKPY" 2>&1 | grep -v "^WARNING: Location" || true
+fi
+
 # PostgreSQL backs the sandbox's Cloud SQL instances: take the machine's binaries or Debian's package.
 if ! "$VENV/bin/python" -c 'import sys; sys.path.insert(0, "."); from sandbox.postgres import find_pg_bin; find_pg_bin()' >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then

@@ -1,53 +1,54 @@
-"""The sandbox's `helm`: the subset of the helm 3 CLI that kubernetes.core.helm calls, against a sandbox cluster.
+"""The sandbox's `helm`: a thin command-line front over real Helm (v4, the Go library through helm-sdkpy).
 
-It is a stand-in, not helm: it knows only the Prefect charts (their values.yaml and values.schema.json from the
-shared specs), and stores releases the way helm 3 does (a `helm.sh/release.v1` Secret per revision) in the cluster
-the kubeconfig points at, reached through the kubeconfig's proxy-url. Until real Helm lands, a temporary bridge
-(bridge.py) writes the objects the two charts render; the cluster's workload runner runs what they say.
+`kubernetes.core.helm` calls this as it calls the helm CLI. Rendering, the values schema check, dependencies, hooks,
+release Secrets and history are Helm's own; this front only parses the CLI's arguments, serves the two Prefect charts
+of the pinned repository and version from their published sources (`../shared/charts`, or `SKYFORGE_CHARTS_DIR`)
+instead of downloading them, and refuses a kubeconfig that is not a sandbox cluster, so nothing but loopback is dialled.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
+import asyncio
 import datetime
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
-import time
 
-import jsonschema
-import requests
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from sandbox.helm import bridge  # noqa: E402  TEMPORARY: deleted when real Helm renders the charts
-from sandbox.kube.releases import coalesce, decode_release, deployment_ready, encode_release  # noqa: E402
-
-VERSION = "v3.17.3"
 REPO_URL = "https://prefecthq.github.io/prefect-helm"
-CHART_VERSION = "2026.8.18172642"  # the prefect-helm tag the shared specs were taken from
-APP_VERSION = "3.8.8"
+CHART_VERSION = "2026.8.18172642"  # the prefect-helm tag ../shared/charts was taken from
+APP_VERSION = "3.8.8"  # the Prefect version that tag's release pipeline writes into Chart.yaml
 CHARTS = ("prefect-server", "prefect-worker")
+HELM_VERSION = "v4.3.0"  # the helm.sh/helm/v4 module helm-sdkpy 0.1.32's library is built from
 
 
 class HelmError(Exception):
     pass
 
 
+def _root():
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def specs_dir():
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.environ.get("SKYFORGE_SPECS_DIR") or os.path.join(here, "..", "shared", "specs")
+    return os.environ.get("SKYFORGE_SPECS_DIR") or os.path.join(_root(), "..", "shared", "specs")
+
+
+def charts_dir():
+    return os.environ.get("SKYFORGE_CHARTS_DIR") or os.path.join(os.path.dirname(os.path.abspath(specs_dir())),
+                                                                 "charts")
 
 
 # ---- arguments ------------------------------------------------------------------------------
 BOOL_FLAGS = {"-i", "--install", "--reset-values", "--reuse-values", "--reset-then-reuse-values", "--wait", "--atomic",
               "--force", "--replace", "--no-hooks", "--create-namespace", "--skip-crds", "--keep-history", "-a",
               "--all", "--insecure-skip-tls-verify", "--plain-http", "--skip-schema-validation", "--take-ownership",
-              "--short", "--dependency-update"}
+              "--short", "--dependency-update", "--wait-for-jobs", "--cleanup-on-fail", "--rollback-on-failure",
+              "--server-side", "--force-conflicts", "--dry-run"}
 
 
 def parse(argv):
@@ -75,88 +76,40 @@ def parse(argv):
 
 def duration(text):
     total = 0.0
-    for number, unit in re.findall(r"([\d.]+)([hms])", text or "5m0s"):
-        total += float(number) * {"h": 3600, "m": 60, "s": 1}[unit]
-    return total or 300.0
+    for number, unit in re.findall(r"([\d.]+)(h|ms|m|s)", text or "5m0s"):
+        total += float(number) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+    return max(1, int(round(total))) if total else 300
+
+
+def merge(base, override):
+    """helm's merge of several -f files: maps merge, anything else replaces."""
+    out = dict(base)
+    for key, value in (override or {}).items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 # ---- the cluster ----------------------------------------------------------------------------
-class Cluster:
-    def __init__(self, flags):
-        path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-        try:
-            with open(path) as fh:
-                config = yaml.safe_load(fh)
-        except OSError as err:
-            raise HelmError("Kubernetes cluster unreachable: %s" % err)
-        ctx_name = flags.get("kube-context") or os.environ.get("HELM_KUBECONTEXT") or config.get("current-context")
-        ctx = _named(config, "contexts", ctx_name, "context")
-        cluster = _named(config, "clusters", ctx.get("cluster"), "cluster")
-        user = _named(config, "users", ctx.get("user"), "user")
-        self.server = cluster.get("server", "")
-        self.session = requests.Session()
-        self.session.trust_env = False
-        if cluster.get("proxy-url"):
-            self.session.proxies = {"https": cluster["proxy-url"], "http": cluster["proxy-url"]}
-        if not self.session.proxies or not self.session.proxies["https"].startswith("http://127.0.0.1:"):
-            # Only loopback may be dialled here: a cluster endpoint is reached through the sandbox's bastion.
-            raise HelmError("Kubernetes cluster unreachable: %s is not a sandbox cluster (its kubeconfig has no "
-                            "sandbox proxy-url); write the kubeconfig with gcp_gke_kubeconfig" % self.server)
-        ca = cluster.get("certificate-authority-data")
-        if ca:
-            fd, self.ca_file = tempfile.mkstemp(suffix=".crt")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(base64.b64decode(ca))
-            self.session.verify = self.ca_file
-        token = os.environ.get("HELM_KUBETOKEN") or user.get("token")
-        if token:
-            self.session.headers["Authorization"] = "Bearer " + token
-        self.namespace = flags.get("namespace") or flags.get("n") or os.environ.get("HELM_NAMESPACE") or \
-            ctx.get("namespace") or "default"
-        try:
-            self.request("GET", "/version")
-        except requests.RequestException as err:
-            raise HelmError("Kubernetes cluster unreachable: Get \"%s/version\": %s" % (self.server, _short(err)))
-
-    def request(self, method, path, body=None, ok=(200, 201)):
-        resp = self.session.request(method, self.server + path, json=body, timeout=30)
-        if resp.status_code == 404 and 404 not in ok:
-            return None
-        if resp.status_code not in ok:
-            try:
-                message = resp.json().get("message")
-            except ValueError:
-                message = resp.text
-            raise HelmError("%s %s: %s" % (method, path, message))
-        return resp.json() if resp.content else {}
-
-    def releases(self, name=None, namespace=None):
-        sel = "owner=helm" + (",name=%s" % name if name else "")
-        ns = namespace or self.namespace
-        out = self.request("GET", "/api/v1/namespaces/%s/secrets?labelSelector=%s" % (ns, sel))
-        items = (out or {}).get("items", [])
-        return sorted((decode_release(s) for s in items), key=lambda r: (r["name"], r["version"]))
-
-    def latest(self, name):
-        revs = self.releases(name)
-        return revs[-1] if revs else None
-
-    def save(self, release, create):
-        name = "sh.helm.release.v1.%s.v%d" % (release["name"], release["version"])
-        secret = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-                  "metadata": {"name": name, "labels": {"owner": "helm", "name": release["name"],
-                                                        "status": release["info"]["status"],
-                                                        "version": str(release["version"])}},
-                  "data": {"release": encode_release(release)}}
-        base = "/api/v1/namespaces/%s/secrets" % release["namespace"]
-        if create:
-            self.request("POST", base, secret)
-        else:
-            self.request("PUT", base + "/" + name, secret)
-
-    def delete_release(self, release):
-        name = "sh.helm.release.v1.%s.v%d" % (release["name"], release["version"])
-        self.request("DELETE", "/api/v1/namespaces/%s/secrets/%s" % (release["namespace"], name))
+def kubeconfig(flags):
+    """The kubeconfig path and context, after checking it reaches a sandbox cluster (through the loopback bastion)."""
+    path = flags.get("kubeconfig") or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except OSError as err:
+        raise HelmError("Kubernetes cluster unreachable: %s" % err)
+    context = flags.get("kube-context") or os.environ.get("HELM_KUBECONTEXT") or config.get("current-context")
+    ctx = _named(config, "contexts", context, "context")
+    cluster = _named(config, "clusters", ctx.get("cluster"), "cluster")
+    proxy = cluster.get("proxy-url") or ""
+    if not re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost)(:\d+)?/?$", proxy) and \
+            not re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost)(:\d+)?/?$", cluster.get("server", "")):
+        # Only loopback may be dialled here: a cluster endpoint is reached through the sandbox's bastion.
+        raise HelmError("Kubernetes cluster unreachable: %s is not a sandbox cluster (its kubeconfig has no "
+                        "sandbox proxy-url); write the kubeconfig with gcp_gke_kubeconfig" % cluster.get("server"))
+    namespace = flags.get("namespace") or flags.get("n") or os.environ.get("HELM_NAMESPACE") or \
+        ctx.get("namespace") or "default"
+    return os.path.abspath(path), context, namespace
 
 
 def _named(config, section, name, key):
@@ -166,12 +119,22 @@ def _named(config, section, name, key):
     raise HelmError("Kubernetes cluster unreachable: context/cluster/user %r not found in kubeconfig" % name)
 
 
-def _short(err):
-    return str(err).split(": ", 1)[-1][:300]
+def helm_config(flags):
+    import helm_sdkpy
+
+    path, context, namespace = kubeconfig(flags)
+    try:
+        return helm_sdkpy.Configuration(namespace=namespace, kubeconfig=path, kubecontext=context), namespace
+    except helm_sdkpy.HelmError as err:
+        raise HelmError("Kubernetes cluster unreachable: %s" % err)
+
+
+def run(coro):
+    return asyncio.run(coro)
 
 
 # ---- charts ---------------------------------------------------------------------------------
-def load_chart(flags, ref):
+def chart_name(flags, ref):
     repo = flags.get("repo")
     name = ref.strip("'\"")
     if "/" in name and not repo:
@@ -182,235 +145,295 @@ def load_chart(flags, ref):
         raise HelmError("looks like \"%s\" is not a valid chart repository or cannot be reached" % repo)
     if name not in CHARTS:
         raise HelmError("chart \"%s\" not found in %s repository" % (name, REPO_URL))
-    version = flags.get("version")
-    if version and version not in (CHART_VERSION, "v" + CHART_VERSION):
-        raise HelmError("chart \"%s\" version \"%s\" not found in %s repository (the sandbox has %s)"
-                        % (name, version, REPO_URL, CHART_VERSION))
-    base = os.path.join(specs_dir(), "prefect-helm", name)
+    version = (flags.get("version") or "").lstrip("v")
+    if version and version != CHART_VERSION:
+        raise HelmError("chart \"%s\" version \"%s\" not found in %s repository" % (name, flags["version"], REPO_URL))
+    return name
+
+
+def fetch_chart(name, workdir):
+    """The chart as the repository serves it: the published sources with the version the release pipeline stamps."""
+    source = os.path.join(charts_dir(), name)
+    if not os.path.isfile(os.path.join(source, "Chart.yaml")):
+        raise HelmError("chart %s: its sources are not at %s; set SKYFORGE_CHARTS_DIR (default: beside "
+                        "SKYFORGE_SPECS_DIR)" % (name, source))
+    target = os.path.join(workdir, name)
+    shutil.copytree(source, target)
+    with open(os.path.join(target, "Chart.yaml")) as fh:
+        meta = yaml.safe_load(fh)
+    meta["version"], meta["appVersion"] = CHART_VERSION, APP_VERSION
+    with open(os.path.join(target, "Chart.yaml"), "w") as fh:
+        yaml.safe_dump(meta, fh, sort_keys=False)
+    return target
+
+
+def stamp(value):
+    if not value:
+        return ""
     try:
-        with open(os.path.join(base, "values.yaml")) as fh:
-            defaults = yaml.safe_load(fh) or {}
-        with open(os.path.join(base, "values.schema.json")) as fh:
-            schema = json.load(fh)
-    except OSError as err:
-        raise HelmError("chart %s: cannot read its values from the shared specs (%s); set SKYFORGE_SPECS_DIR"
-                        % (name, err))
-    return {"metadata": {"apiVersion": "v2", "name": name, "version": CHART_VERSION, "appVersion": APP_VERSION,
-                         "type": "application", "description": "Prefect %s (sandbox stand-in)" % name},
-            "values": defaults, "schema": schema}
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S.%f %z UTC").replace("+0000", "+0000")
 
 
-def validate(chart, values):
-    """helm validates the coalesced values against the chart's values.schema.json before anything is stored."""
-    merged = coalesce(chart["values"], values)
-    validator = jsonschema.Draft7Validator(chart["schema"])
-    errors = sorted(validator.iter_errors(merged), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = ["- at '/%s': %s" % ("/".join(str(p) for p in e.absolute_path), e.message) for e in errors]
-        raise HelmError("values don't meet the specifications of the schema(s) in the following chart(s):\n%s:\n%s"
-                        % (chart["metadata"]["name"], "\n".join(lines)))
+def _info(rel):
+    return rel.get("info") or {}
 
 
-def stamp():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f +0000 UTC")
+def _chart_meta(rel):
+    chart = rel.get("chart") or {}
+    return chart.get("metadata") or chart
+
+
+def row(rel):
+    meta = _chart_meta(rel)
+    chart = "%s-%s" % (meta.get("name", ""), meta.get("version", "")) if meta.get("name") else rel.get("chart", "")
+    return {"name": rel.get("name"), "namespace": rel.get("namespace"),
+            "revision": str(rel.get("version", rel.get("revision", ""))),
+            "updated": stamp(_info(rel).get("last_deployed") or rel.get("updated")),
+            "status": _info(rel).get("status") or rel.get("status"), "chart": chart,
+            "app_version": meta.get("appVersion", rel.get("app_version", ""))}
 
 
 # ---- commands -------------------------------------------------------------------------------
 def cmd_version(flags, args):
+    version = HELM_VERSION
     if flags.get("short"):
-        print(VERSION + "+gsandbox")
+        print(version)
     else:
-        print('version.BuildInfo{Version:"%s", GitCommit:"sandbox", GitTreeState:"clean", GoVersion:"go1.23.8"}'
-              % VERSION)
+        print('version.BuildInfo{Version:"%s", GitCommit:"", GitTreeState:"", GoVersion:"", KubeClientVersion:""}'
+              % version)
 
 
 def cmd_plugin(flags, args):
     if args[:1] == ["list"]:
-        print("NAME\tVERSION\tDESCRIPTION")
+        print("NAME\tVERSION\tTYPE\tAPIVERSION\tPROVENANCE\tSOURCE")
         return
-    raise HelmError("the sandbox helm installs no plugins")
+    raise HelmError("plugins cannot be installed in the sandbox (nothing but loopback is reachable)")
 
 
 def cmd_show(flags, args):
-    if args[:1] != ["chart"] or len(args) < 2:
-        raise HelmError("the sandbox helm implements 'show chart' only")
-    print(yaml.safe_dump(load_chart(flags, args[1])["metadata"], sort_keys=True), end="")
+    if len(args) < 2 or args[0] not in ("chart", "values"):
+        raise HelmError("the sandbox's helm front implements 'show chart|values CHART'")
+    name = chart_name(flags, args[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = fetch_chart(name, tmp)
+        with open(os.path.join(path, "Chart.yaml" if args[0] == "chart" else "values.yaml")) as fh:
+            print(fh.read(), end="")
 
 
 def cmd_list(flags, args):
-    cluster = Cluster(flags)
+    import helm_sdkpy
+
+    config, namespace = helm_config(flags)
+    releases = run(helm_sdkpy.List(config).run(all=bool(flags.get("all") or flags.get("a")))) or []
     pattern = re.compile(flags["filter"]) if flags.get("filter") else None
-    latest = {}
-    for rel in cluster.releases():
-        latest[rel["name"]] = rel
-    rows = []
-    for rel in latest.values():
-        if pattern and not pattern.search(rel["name"]):
-            continue
-        if not flags.get("all") and rel["info"]["status"] != "deployed":
-            continue
-        meta = rel["chart"]["metadata"]
-        rows.append({"name": rel["name"], "namespace": rel["namespace"], "revision": str(rel["version"]),
-                     "updated": rel["info"]["last_deployed"], "status": rel["info"]["status"],
-                     "chart": "%s-%s" % (meta["name"], meta["version"]), "app_version": meta.get("appVersion", "")})
+    rows = [row(r) for r in releases if not pattern or pattern.search(r.get("name", ""))]
+    rows = [r for r in rows if r["namespace"] == namespace or flags.get("all-namespaces") or flags.get("A")]
     if flags.get("output") in ("yaml", "json"):
         print(yaml.safe_dump(rows) if flags["output"] == "yaml" else json.dumps(rows), end="")
-    else:
-        print("NAME\tNAMESPACE\tREVISION\tUPDATED\tSTATUS\tCHART\tAPP VERSION")
-        for r in rows:
-            print("\t".join([r["name"], r["namespace"], r["revision"], r["updated"], r["status"], r["chart"],
-                             r["app_version"]]))
+        return
+    print("NAME\tNAMESPACE\tREVISION\tUPDATED\tSTATUS\tCHART\tAPP VERSION")
+    for r in rows:
+        print("\t".join(str(r[k]) for k in ("name", "namespace", "revision", "updated", "status", "chart",
+                                             "app_version")))
 
 
 def cmd_get(flags, args):
-    if len(args) < 2 or args[0] not in ("values", "manifest", "notes", "hooks"):
-        raise HelmError("the sandbox helm implements 'get values|manifest|notes|hooks NAME'")
-    cluster = Cluster(flags)
-    rel = cluster.latest(args[1])
-    if rel is None:
-        raise HelmError("release: not found")
+    import helm_sdkpy
+
+    if len(args) < 2 or args[0] not in ("values", "manifest", "notes", "hooks", "all"):
+        raise HelmError("the sandbox's helm front implements 'get values|manifest|notes|hooks|all NAME'")
+    config, _ns = helm_config(flags)
+    if args[0] == "values":
+        values = run(helm_sdkpy.GetValues(config).run(args[1], all=bool(flags.get("all") or flags.get("a"))))
+        values = values or None
+        print(yaml.safe_dump(values) if flags.get("output") == "yaml" else json.dumps(values), end="")
+        return
+    status = run(helm_sdkpy.Status(config).run(args[1]))
     if args[0] == "manifest":
-        print(rel.get("manifest") or "")
+        print(status.get("manifest", ""), end="")
+    elif args[0] == "notes":
+        print(_info(status).get("notes", ""), end="")
+    elif args[0] == "hooks":
+        for hook in status.get("hooks") or []:
+            print("---\n# Source: %s\n%s" % (hook.get("path"), hook.get("manifest")))
+    else:
+        print(json.dumps(status, indent=2, default=str))
+
+
+def cmd_status(flags, args):
+    import helm_sdkpy
+
+    if len(args) != 1:
+        raise HelmError("\"helm status\" requires 1 argument: RELEASE_NAME")
+    config, _ns = helm_config(flags)
+    status = run(helm_sdkpy.Status(config).run(args[0]))
+    if flags.get("output") in ("json", "yaml"):
+        print(json.dumps(status, default=str) if flags["output"] == "json" else yaml.safe_dump(status), end="")
         return
-    if args[0] != "values":
-        print("")
+    r = row(status)
+    print("NAME: %s\nLAST DEPLOYED: %s\nNAMESPACE: %s\nSTATUS: %s\nREVISION: %s\nDESCRIPTION: %s"
+          % (r["name"], r["updated"], r["namespace"], r["status"], r["revision"], _info(status).get("description")))
+
+
+def cmd_history(flags, args):
+    import helm_sdkpy
+
+    if len(args) != 1:
+        raise HelmError("\"helm history\" requires 1 argument: RELEASE_NAME")
+    config, _ns = helm_config(flags)
+    revisions = run(helm_sdkpy.History(config).run(args[0])) or []
+    rows = []
+    for rel in sorted(revisions, key=lambda r: r.get("version", r.get("revision", 0))):
+        r = row(rel)
+        rows.append({"revision": int(r["revision"]), "updated": r["updated"], "status": r["status"],
+                     "chart": r["chart"], "app_version": r["app_version"],
+                     "description": _info(rel).get("description", rel.get("description", ""))})
+    if flags.get("max"):
+        rows = rows[-int(flags["max"]):]
+    if flags.get("output") in ("yaml", "json"):
+        print(yaml.safe_dump(rows) if flags["output"] == "yaml" else json.dumps(rows), end="")
         return
-    values = coalesce(rel["chart"]["values"], rel.get("config") or {}) if flags.get("all") or flags.get("a") \
-        else (rel.get("config") or None)
-    print(yaml.safe_dump(values) if flags.get("output") == "yaml" else json.dumps(values), end="")
+    print("REVISION\tUPDATED\tSTATUS\tCHART\tAPP VERSION\tDESCRIPTION")
+    for r in rows:
+        print("\t".join(str(r[k]) for k in ("revision", "updated", "status", "chart", "app_version", "description")))
 
 
 def read_values(flags):
     values = {}
     for path in flags.get("values", []):
         with open(path) as fh:
-            values = coalesce(values, yaml.safe_load(fh) or {})
-    if flags.get("set") or flags.get("set-string") or flags.get("set-json"):
-        raise HelmError("the sandbox helm does not implement --set; pass release_values instead")
+            values = merge(values, yaml.safe_load(fh) or {})
+    if flags.get("set") or flags.get("set-string") or flags.get("set-json") or flags.get("set-file"):
+        # Values reach the chart as data: --set is text that helm re-types (a tag 3.10 would become a number).
+        raise HelmError("the sandbox's helm front takes values as files (-f) only; pass release_values instead")
     return values
 
 
 def cmd_upgrade(flags, args, install_only=False):
+    import helm_sdkpy
+
     if len(args) != 2:
-        raise HelmError("\"helm upgrade\" requires 2 arguments: RELEASE CHART")
+        raise HelmError("\"helm %s\" requires 2 arguments: RELEASE CHART" % ("install" if install_only else "upgrade"))
     name, ref = args
-    verb = "INSTALLATION" if install_only else "UPGRADE"
-    chart = load_chart(flags, ref)
-    cluster = Cluster(flags)
+    chart = chart_name(flags, ref)
+    config, namespace = helm_config(flags)
     values = read_values(flags)
-    latest = cluster.latest(name)
-    if latest is None and not (install_only or flags.get("install") or flags.get("i")):
-        raise HelmError("UPGRADE FAILED: \"%s\" has no deployed releases" % name)
-    if latest is not None and install_only:
-        raise HelmError("INSTALLATION FAILED: cannot re-use a name that is still in use")
-    if latest is not None and flags.get("reuse-values"):
-        values = coalesce(latest.get("config") or {}, values)
-    if not flags.get("skip-schema-validation"):
-        try:
-            validate(chart, values)
-        except HelmError as err:
-            raise HelmError("%s FAILED: %s" % (verb if latest else "INSTALLATION", err))
-    ns = cluster.namespace
-    if cluster.request("GET", "/api/v1/namespaces/%s" % ns) is None:
-        if not flags.get("create-namespace"):
-            raise HelmError("%s FAILED: create: failed to create: namespaces \"%s\" not found"
-                            % ("INSTALLATION" if latest is None else verb, ns))
-        cluster.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                       "metadata": {"name": ns}})
-    now = stamp()
-    release = {"name": name, "namespace": ns, "version": (latest["version"] + 1) if latest else 1,
-               "info": {"status": "deployed", "first_deployed": latest["info"]["first_deployed"] if latest else now,
-                        "last_deployed": now, "description": "Upgrade complete" if latest else "Install complete"},
-               "chart": {"metadata": chart["metadata"], "values": chart["values"]},
-               "config": values, "manifest": ""}
-    if latest is not None and latest["info"]["status"] == "deployed":
-        old = copy.deepcopy(latest)
-        old["info"]["status"] = "superseded"
-        cluster.save(old, create=False)
-    cluster.save(release, create=True)
-    # TEMPORARY bridge: the chart's objects, as the templates render them (deleted when real Helm lands).
-    objects = bridge.render(chart["metadata"], name, ns, coalesce(chart["values"], values))
-    previous = bridge.render(latest["chart"]["metadata"], name, ns, coalesce(latest["chart"]["values"],
-                                                                           latest.get("config") or {})) \
-        if latest is not None else ()
-    bridge.apply(cluster, ns, objects, previous)
-    release["manifest"] = yaml.safe_dump_all([obj for _resource, obj in objects], sort_keys=True)
-    cluster.save(release, create=False)
-    if flags.get("wait") or flags.get("atomic"):
-        err = wait_ready(cluster, name, duration(flags.get("timeout")))
-        if err:
-            release["info"]["status"] = "failed"
-            release["info"]["description"] = "Release \"%s\" failed: %s" % (name, err)
-            cluster.save(release, create=False)
-            raise HelmError("%s FAILED: context deadline exceeded (%s)"
-                            % ("INSTALLATION" if latest is None else verb, err))
-    if latest is None:
-        print("NAME: %s\nLAST DEPLOYED: %s\nNAMESPACE: %s\nSTATUS: deployed\nREVISION: 1" % (name, now, ns))
+    wait = bool(flags.get("wait") or flags.get("atomic") or flags.get("rollback-on-failure"))
+    common = {"wait": wait, "timeout": duration(flags.get("timeout")),
+              "wait_for_jobs": bool(flags.get("wait-for-jobs")), "create_namespace": bool(flags.get("create-namespace")),
+              "skip_schema_validation": bool(flags.get("skip-schema-validation")),
+              "rollback_on_failure": bool(flags.get("atomic") or flags.get("rollback-on-failure")),
+              "take_ownership": bool(flags.get("take-ownership")), "force_conflicts": bool(flags.get("force-conflicts"))}
+    if flags.get("server-side") is not None:
+        common["server_side_apply"] = bool(flags["server-side"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = fetch_chart(chart, tmp)
+        if install_only:
+            verb = "INSTALLATION"
+            try:
+                result = run(helm_sdkpy.Install(config).run(name, path, values=values, version=CHART_VERSION,
+                                                            **common))
+            except helm_sdkpy.HelmError as err:
+                raise HelmError("INSTALLATION FAILED: %s" % _strip(err))
+        else:
+            verb = "UPGRADE"
+            opts = dict(common, install=bool(flags.get("install") or flags.get("i")),
+                        reset_values=bool(flags.get("reset-values")), reuse_values=bool(flags.get("reuse-values")),
+                        cleanup_on_fail=bool(flags.get("cleanup-on-fail")))
+            if flags.get("history-max"):
+                opts["max_history"] = int(flags["history-max"])
+            try:
+                result = run(helm_sdkpy.Upgrade(config).run(name, path, values=values, version=CHART_VERSION, **opts))
+            except helm_sdkpy.ReleaseNotFoundError:
+                raise HelmError("UPGRADE FAILED: \"%s\" has no deployed releases" % name)
+            except helm_sdkpy.HelmError as err:
+                if str(err).startswith("install failed"):
+                    verb = "INSTALLATION"
+                raise HelmError("%s FAILED: %s" % (verb, _strip(err)))
+    r = row(result or {})
+    if r["revision"] in ("1", "") or verb == "INSTALLATION":
+        print("NAME: %s\nLAST DEPLOYED: %s\nNAMESPACE: %s\nSTATUS: %s\nREVISION: %s"
+              % (name, r["updated"], namespace, r["status"] or "deployed", r["revision"] or "1"))
     else:
-        print("Release \"%s\" has been upgraded. Happy Helming!\nNAME: %s\nNAMESPACE: %s\nSTATUS: deployed\n"
-              "REVISION: %d" % (name, name, ns, release["version"]))
+        print("Release \"%s\" has been upgraded. Happy Helming!\nNAME: %s\nLAST DEPLOYED: %s\nNAMESPACE: %s\n"
+              "STATUS: %s\nREVISION: %s" % (name, name, r["updated"], namespace, r["status"], r["revision"]))
 
 
-def wait_ready(cluster, name, timeout):
-    deadline = time.monotonic() + timeout
-    reason = "no workload reported ready"
-    while time.monotonic() < deadline:
-        out = cluster.request("GET", "/apis/apps/v1/namespaces/%s/deployments?labelSelector="
-                                     "app.kubernetes.io/instance=%s" % (cluster.namespace, name))
-        items = (out or {}).get("items", [])
-        if items and all(deployment_ready(d) for d in items):
-            return None
-        for d in items:
-            for cond in (d.get("status") or {}).get("conditions", []):
-                if cond.get("status") != "True":
-                    reason = "deployment %s: %s" % (d["metadata"]["name"], cond.get("message"))
-        time.sleep(0.5)
-    return reason
+def _strip(err):
+    """helm-sdkpy says 'install failed: ...'/'upgrade failed: ...' where the CLI says INSTALLATION/UPGRADE FAILED."""
+    message = str(err)
+    for prefix in ("upgrade failed: ", "install failed: "):
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
 
 
 def cmd_uninstall(flags, args):
-    cluster = Cluster(flags)
+    import helm_sdkpy
+
+    config, _ns = helm_config(flags)
+    if flags.get("keep-history"):
+        raise HelmError("the sandbox's helm front cannot keep history on uninstall (helm-sdkpy purges)")
     for name in args:
-        revs = cluster.releases(name)
-        if not revs:
+        try:
+            run(helm_sdkpy.Uninstall(config).run(name, wait=bool(flags.get("wait")),
+                                                 timeout=duration(flags.get("timeout"))))
+        except helm_sdkpy.ReleaseNotFoundError:
+            if flags.get("ignore-not-found"):
+                continue
             raise HelmError("uninstall: Release not loaded: %s: release: not found" % name)
-        newest = revs[-1]
-        # TEMPORARY bridge: the release's objects go with it (deleted when real Helm lands).
-        bridge.delete(cluster, newest["namespace"], bridge.render(
-            newest["chart"]["metadata"], name, newest["namespace"],
-            coalesce(newest["chart"]["values"], newest.get("config") or {})))
-        for rel in revs:
-            if flags.get("keep-history"):
-                rel["info"]["status"] = "uninstalled"
-                cluster.save(rel, create=False)
-            else:
-                cluster.delete_release(rel)
+        except helm_sdkpy.HelmError as err:
+            raise HelmError("uninstallation completed with 1 error(s): %s" % err)
         print("release \"%s\" uninstalled" % name)
 
 
+def cmd_rollback(flags, args):
+    import helm_sdkpy
+
+    if not args:
+        raise HelmError("\"helm rollback\" requires at least 1 argument: RELEASE [REVISION]")
+    config, _ns = helm_config(flags)
+    try:
+        run(helm_sdkpy.Rollback(config).run(args[0], int(args[1]) if len(args) > 1 else 0))
+    except helm_sdkpy.HelmError as err:
+        raise HelmError(str(err))
+    print("Rollback was a success! Happy Helming!")
+
+
 def cmd_repo(flags, args):
+    # The pinned repository is served from the chart sources; nothing is downloaded.
     if args[:1] in (["add"], ["update"], ["list"]):
         if args[:1] == ["add"] and len(args) >= 3 and args[2].rstrip("/") != REPO_URL:
             raise HelmError("looks like \"%s\" is not a valid chart repository or cannot be reached" % args[2])
         print("...Successfully got an update from the \"prefect\" chart repository" if args[0] != "list"
               else "NAME\tURL\nprefect\t%s" % REPO_URL)
         return
-    raise HelmError("the sandbox helm implements 'repo add|update|list' only")
+    raise HelmError("the sandbox's helm front implements 'repo add|update|list' only")
+
+
+def cmd_dependency(flags, args):
+    # The charts' dependencies are vendored in their sources; Helm's loader checks them on install.
+    print("Hang tight while we grab the latest from your chart repositories...\nUpdate Complete.")
 
 
 COMMANDS = {"version": cmd_version, "plugin": cmd_plugin, "show": cmd_show, "inspect": cmd_show, "list": cmd_list,
-            "ls": cmd_list, "get": cmd_get, "upgrade": cmd_upgrade, "install": lambda f, a: cmd_upgrade(f, a, True),
-            "uninstall": cmd_uninstall, "delete": cmd_uninstall, "repo": cmd_repo}
+            "ls": cmd_list, "get": cmd_get, "status": cmd_status, "history": cmd_history, "hist": cmd_history,
+            "upgrade": cmd_upgrade, "install": lambda f, a: cmd_upgrade(f, a, True), "uninstall": cmd_uninstall,
+            "delete": cmd_uninstall, "rollback": cmd_rollback, "repo": cmd_repo, "dependency": cmd_dependency,
+            "dep": cmd_dependency}
 
 
 def main(argv):
     flags, positional = parse(argv)
     if not positional:
-        print("usage: helm COMMAND (sandbox stand-in: %s)" % ", ".join(sorted(COMMANDS)), file=sys.stderr)
+        print("usage: helm COMMAND (the sandbox's front over Helm: %s)" % ", ".join(sorted(COMMANDS)), file=sys.stderr)
         return 1
     command = COMMANDS.get(positional[0])
     if command is None:
-        print("Error: unknown command \"%s\" for \"helm\" (the sandbox's helm implements %s)"
+        print("Error: unknown command \"%s\" for \"helm\" (the sandbox's front implements %s)"
               % (positional[0], ", ".join(sorted(COMMANDS))), file=sys.stderr)
         return 1
     try:
@@ -418,8 +441,11 @@ def main(argv):
     except HelmError as err:
         print("Error: %s" % err, file=sys.stderr)
         return 1
-    except requests.RequestException as err:
-        print("Error: Kubernetes cluster unreachable: %s" % _short(err), file=sys.stderr)
+    except ImportError as err:
+        print("Error: helm-sdkpy is not installed (%s); run scripts/bootstrap.sh" % err, file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - helm-sdkpy's errors for actions this front does not wrap
+        print("Error: %s" % err, file=sys.stderr)
         return 1
     return 0
 

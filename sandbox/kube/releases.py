@@ -2,14 +2,13 @@
 
 Helm keeps each release revision as a `helm.sh/release.v1` Secret. The sandbox no longer runs anything from a
 release's chart values: what runs is what the rendered objects say (workloads.py). This module only decodes the
-records (for the helm stand-in and the admin view) and reports, per release, whether the Deployments Helm labelled
+records (for the admin view) and reports, per release, whether the Deployments Helm labelled
 as that release's (`app.kubernetes.io/instance`) are ready, as `helm --wait` judges them.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import gzip
 import json
 
@@ -17,24 +16,6 @@ import json
 def decode_release(secret):
     raw = base64.b64decode(secret["data"]["release"])
     return json.loads(gzip.decompress(base64.b64decode(raw)))
-
-
-def encode_release(release):
-    inner = base64.b64encode(gzip.compress(json.dumps(release, sort_keys=True).encode()))
-    return base64.b64encode(inner).decode()
-
-
-def coalesce(defaults, overrides):
-    """helm's value coalescing: maps merge, anything else replaces, null removes a default."""
-    out = copy.deepcopy(defaults) if isinstance(defaults, dict) else {}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = coalesce(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def offline_env():

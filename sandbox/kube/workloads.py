@@ -895,17 +895,22 @@ class WorkloadController:
             seen.add(key)
             digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
             with self.lock:
-                state = self.deployments.setdefault(key, {"hash": None, "pods": [], "old": []})
-            if state["hash"] != digest:
-                state["old"] += state["pods"]
-                state["pods"] = []
-                state["hash"] = digest
-                state["rs"] = "%s-%s" % (meta["name"], digest)
+                state = self.deployments.setdefault(key, {"hash": None, "pods": [], "old": [], "revision": 0,
+                                                          "old_rs": []})
             replicas = spec.get("replicas", 1)
-            owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": state["rs"], "uid": meta["uid"],
-                     "controller": True, "blockOwnerDeletion": True}
             tmpl = copy.deepcopy(template)
             tmpl.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = digest
+            if state["hash"] != digest or state.get("uid") != meta["uid"]:
+                state["old"] += state["pods"]
+                state["pods"] = []
+                if state["hash"] is not None and state["rs"] not in state["old_rs"]:
+                    state["old_rs"].append(state["rs"])
+                state["hash"], state["uid"] = digest, meta["uid"]
+                state["rs"] = "%s-%s" % (meta["name"], digest)
+                state["revision"] += 1
+                state["rs_uid"] = self.replicaset(api, dep, state, tmpl, digest, replicas)
+            owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": state["rs"], "uid": state["rs_uid"],
+                     "controller": True, "blockOwnerDeletion": True}
             while len(state["pods"]) < replicas:
                 pod = Pod(self, api, meta["namespace"], "%s-%s" % (state["rs"], _rand()), tmpl, owner)
                 state["pods"].append(pod)
@@ -922,13 +927,63 @@ class WorkloadController:
                 for pod in state["old"]:
                     pod.stop()
                 state["old"] = []
+            if api.get_object("replicasets", meta["namespace"], state["rs"]) is None:
+                state["rs_uid"] = self.replicaset(api, dep, state, tmpl, digest, replicas)
+            self.replicaset_status(api, meta["namespace"], state["rs"], state["pods"], replicas)
+            for name in state["old_rs"]:
+                self.replicaset_status(api, meta["namespace"], name, [p for p in state["old"]
+                                                                      if p.name.startswith(name + "-")], 0)
             self.deployment_status(api, dep, state, replicas)
         with self.lock:
-            gone = [k for k in self.deployments if k[0] == api.key and k not in seen]
-            states = [self.deployments.pop(k) for k in gone]
-        for state in states:
+            gone = [(k, self.deployments.pop(k)) for k in list(self.deployments) if k[0] == api.key and k not in seen]
+        for (_c, ns, _n), state in gone:
             for pod in state["pods"] + state["old"]:
                 pod.stop()
+            # The garbage collector deletes the Deployment's ReplicaSets with it.
+            for name in state["old_rs"] + [state["rs"]]:
+                api.remove_object("replicasets", ns, name)
+
+    @staticmethod
+    def replicaset(api, dep, state, tmpl, digest, replicas):
+        """The Deployment controller's ReplicaSet for this pod template, owned by the Deployment; returns its uid."""
+        meta, spec = dep["metadata"], dep.get("spec") or {}
+        selector = copy.deepcopy(spec.get("selector") or {})
+        selector.setdefault("matchLabels", {})["pod-template-hash"] = digest
+        existing = api.get_object("replicasets", meta["namespace"], state["rs"])
+        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+              "metadata": {"name": state["rs"], "namespace": meta["namespace"], "generation": 1,
+                           "labels": dict(tmpl["metadata"]["labels"]),
+                           "annotations": {"deployment.kubernetes.io/desired-replicas": str(replicas),
+                                           "deployment.kubernetes.io/max-replicas": str(replicas + 1),
+                                           "deployment.kubernetes.io/revision": str(state["revision"])},
+                           "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"],
+                                                "uid": meta["uid"], "controller": True,
+                                                "blockOwnerDeletion": True}]},
+              "spec": {"replicas": replicas, "selector": selector, "template": copy.deepcopy(tmpl)},
+              "status": (existing or {}).get("status") or {"replicas": 0}}
+        if existing is not None:
+            rs["metadata"]["generation"] = existing["metadata"].get("generation", 1) + (
+                existing.get("spec") != rs["spec"])
+        return api.put_object("replicasets", meta["namespace"], rs)["metadata"]["uid"]
+
+    @staticmethod
+    def replicaset_status(api, namespace, name, pods, replicas):
+        current = api.get_object("replicasets", namespace, name)
+        if current is None:
+            return
+        ready = [p for p in pods if p.ready()]
+        status = {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": len(ready),
+                  "availableReplicas": len(ready), "observedGeneration": current["metadata"].get("generation", 1)}
+        # The API server omits zero counts (omitempty), except replicas, which is required.
+        status = {k: v for k, v in status.items() if v != 0 or k == "replicas"}
+        spec = {"replicas": replicas} if (current.get("spec") or {}).get("replicas") != replicas else None
+        if spec:
+            status["observedGeneration"] = current["metadata"].get("generation", 1) + 1
+            current["metadata"]["generation"] = status["observedGeneration"]
+            api.put_object("replicasets", namespace, dict(current, spec=dict(current["spec"], **spec),
+                                                          status=status))
+            return
+        api.set_status("replicasets", namespace, name, status)
 
     def deployment_status(self, api, dep, state, replicas):
         meta = dep["metadata"]

@@ -1,8 +1,9 @@
 """What the Prefect roles hand to helm and to the work pool is what the charts and Cloud Run accept.
 
-The charts' values are validated the way helm validates them (the sandbox helm's code path, against the charts'
-values.schema.json); the cloud-run-v2 pool's job_body, with Prefect's placeholders filled as a worker fills them,
-against the run v2 GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
+The charts' values are checked here against the charts' values.schema.json (defaults coalesced first, as Helm does);
+the whole path through real Helm, rendering included, is tests/unit/sandbox/test_kube_helm.py. The cloud-run-v2
+pool's job_body, with Prefect's placeholders filled as a worker fills them, is checked against the run v2
+GoogleCloudRunV2Job schema of google-api-python-client's discovery document.
 """
 
 import copy
@@ -41,18 +42,39 @@ def render(role, variables):
         return yaml.safe_load(env.from_string(fh.read()).render(**variables))
 
 
-def chart(name):
-    specs_path("prefect-helm", name, "values.schema.json")
-    os.environ.setdefault("SKYFORGE_SPECS_DIR", os.path.dirname(specs_path("prefect-helm")))
-    from sandbox.helm.__main__ import load_chart
+class HelmError(Exception):
+    pass
 
-    return load_chart({"repo": "https://prefecthq.github.io/prefect-helm"}, name)
+
+def chart(name):
+    with open(specs_path("prefect-helm", name, "values.yaml")) as fh:
+        defaults = yaml.safe_load(fh) or {}
+    with open(specs_path("prefect-helm", name, "values.schema.json")) as fh:
+        return {"name": name, "values": defaults, "schema": json.load(fh)}
+
+
+def _coalesce(defaults, overrides):
+    out = copy.deepcopy(defaults) if isinstance(defaults, dict) else {}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _coalesce(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def validate(chart_, values):
+    import jsonschema
+
+    errors = list(jsonschema.Draft7Validator(chart_["schema"]).iter_errors(_coalesce(chart_["values"], values)))
+    if errors:
+        raise HelmError("\n".join("- at '/%s': %s" % ("/".join(map(str, e.absolute_path)), e.message) for e in errors))
 
 
 @pytest.mark.parametrize("origin_tls", ["self_signed", "origin_ca"])
 def test_server_values_meet_the_chart_schema(origin_tls):
-    from sandbox.helm.__main__ import validate
-
     values = render("prefect_server", dict(SERVER_VARS, prefect_server_origin_tls=origin_tls))
     validate(chart("prefect-server"), values)
     assert values["externalDatabase"]["connectionStringSecretKey"] == "connection-string"
@@ -65,8 +87,6 @@ def test_server_values_meet_the_chart_schema(origin_tls):
 
 
 def test_worker_values_meet_the_chart_schema():
-    from sandbox.helm.__main__ import validate
-
     values = render("prefect_worker", WORKER_VARS)
     validate(chart("prefect-worker"), values)
     assert values["worker"]["apiConfig"] == "selfHostedServer"
@@ -76,8 +96,6 @@ def test_worker_values_meet_the_chart_schema():
 
 
 def test_a_misspelled_value_is_refused_as_helm_refuses_it():
-    from sandbox.helm.__main__ import HelmError, validate
-
     values = render("prefect_server", SERVER_VARS)
     values["server"]["basicAuht"] = values["server"].pop("basicAuth")
     with pytest.raises(HelmError, match="basicAuht"):

@@ -1,7 +1,10 @@
-"""The Kubernetes API stand-in through the real kubernetes client, and the helm stand-in as kubernetes.core calls it."""
+"""The Kubernetes API stand-in through the real kubernetes client and kubectl, and real Helm (the sandbox's helm front) as
+kubernetes.core calls it, rendering the published Prefect charts."""
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import time
 
@@ -117,8 +120,13 @@ def test_helm_validates_values_and_namespace_before_storing_anything(cluster, co
     bad = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {"worker": {"confg": {}}}), "w",
                "prefect-worker")
     assert bad.returncode == 1 and "values don't meet the specifications" in bad.stderr and "confg" in bad.stderr
-    missing = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {}), "w", "prefect-worker")
-    assert missing.returncode == 1 and 'namespaces "charts" not found' in missing.stderr
+    # The chart's own templates check what the schema does not (rendering is real Helm's).
+    unnamed = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {}), "w", "prefect-worker")
+    assert unnamed.returncode == 1 and "A Work Pool Name is required (worker.config.workPool)" in unnamed.stderr
+    pool = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p"},
+                       "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.charts.svc.cluster.local:4200/api"}}}
+    missing = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, pool), "w", "prefect-worker")
+    assert missing.returncode == 1 and 'namespaces "charts" not found' in missing.stderr, missing.stderr
     wrong = helm(cluster, "upgrade", "-i", REPO_URL, "--version=1.0.0", write_values(tmp_path, {}), "w",
                  "prefect-worker")
     assert wrong.returncode == 1 and "version \"1.0.0\" not found" in wrong.stderr
@@ -128,20 +136,30 @@ def test_helm_validates_values_and_namespace_before_storing_anything(cluster, co
 
 def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_pods_reason(cluster, core, tmp_path):
     # A Prefect Cloud worker reads its API key from the Secret the chart names: without it the pod cannot start.
-    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"}}}
+    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"},
+                         "cloudApiConfig": {"accountId": "0b8f5c1e-1b2c-4d5e-8f9a-0a1b2c3d4e5f",
+                                            "workspaceId": "1c9a6d2f-2c3d-4e6f-9a0b-1b2c3d4e5f6a"}}}
     res = helm(cluster, "upgrade", "-i", "--create-namespace", "--wait", "--timeout", "3s", REPO_URL,
                write_values(tmp_path, values), "w", "prefect-worker")
-    assert res.returncode == 1 and 'secret "prefect-api-key" not found' in res.stderr, res.stderr
+    # Helm's own wait (kstatus watching the Deployment) times out; the pod's reason is in the Deployment's status.
+    assert res.returncode == 1 and "INSTALLATION FAILED" in res.stderr and "Deployment/charts/" in res.stderr, \
+        res.stderr
     listed = yaml.safe_load(helm(cluster, "list", "--output=yaml", "--filter", "w", "--all").stdout)
     assert listed[0]["status"] == "failed" and listed[0]["chart"].startswith("prefect-worker-")
+    deps = cluster["api"].find("deployments", "charts")
+    available = [c for c in deps[0]["status"]["conditions"] if c["type"] == "Available"][0]
+    assert available["status"] == "False" and 'secret "prefect-api-key" not found' in available["message"]
+    assert not deps[0]["status"].get("availableReplicas")
     fixed = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "kubernetes"},
                         "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.charts.svc.cluster.local:4200/api"}}}
     res = helm(cluster, "upgrade", "-i", "--reset-values", REPO_URL, write_values(tmp_path, fixed), "w", "prefect-worker")
-    assert res.returncode == 0 and "REVISION: 2" in res.stdout
+    assert res.returncode == 0 and "REVISION: 2" in res.stdout, res.stderr
     got = yaml.safe_load(helm(cluster, "get", "values", "--output=yaml", "w").stdout)
     assert got == fixed
     secrets = [s.metadata.name for s in core.list_namespaced_secret("charts", label_selector="owner=helm").items]
     assert secrets == ["sh.helm.release.v1.w.v1", "sh.helm.release.v1.w.v2"]
+    history = yaml.safe_load(helm(cluster, "history", "w", "--output=yaml").stdout)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
     # The chart's default worker image is the -kubernetes flavour, whose integration the sandbox does not have.
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -151,11 +169,79 @@ def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_pod
         time.sleep(0.2)
     available = {c["type"]: c for c in deps[0]["status"]["conditions"]}["Available"]
     assert available["status"] == "False" and "needs prefect-kubernetes" in available["message"]
+    # What the chart rendered, not a stand-in's guess: the worker's Role/RoleBinding and its ServiceAccount.
+    kinds = {(r, o["metadata"]["name"]) for r in ("serviceaccounts", "roles", "rolebindings", "deployments")
+             for o in cluster["api"].find(r, "charts", {"app.kubernetes.io/instance": "w"})}
+    assert {r for r, _n in kinds} == {"serviceaccounts", "roles", "rolebindings", "deployments"}, kinds
     gone = helm(cluster, "uninstall", "w")
     assert gone.returncode == 0 and 'release "w" uninstalled' in gone.stdout
     assert cluster["api"].find("deployments", "charts") == [], "the release's objects go with it"
     assert core.list_namespaced_secret("charts", label_selector="owner=helm").items == []
+    assert cluster["api"].find("deployments", "charts", {"app.kubernetes.io/instance": "w"}) == []
     assert helm(cluster, "uninstall", "w").returncode == 1
+
+
+def server_values(**extra):
+    """The shape the prefect_server role builds (roles/prefect_server/templates/values.yaml.j2)."""
+    values = {"server": {"basicAuth": {"enabled": True, "existingSecret": "prefect-auth"},
+                         "uiConfig": {"prefectUiApiUrl": "https://prefect.example.com/api"}},
+              "postgresql": {"enabled": False},
+              "externalDatabase": {"existingSecret": "prefect-db", "connectionStringSecretKey": "connection-string"},
+              "service": {"type": "ClusterIP", "annotations": {"cloud.google.com/backend-config":
+                                                              '{"default": "prefect-server-backend"}'}},
+              "ingress": {"enabled": True, "host": {"hostname": "prefect.example.com", "path": "/",
+                                                    "pathType": "Prefix"},
+                          "annotations": {"kubernetes.io/ingress.class": "gce",
+                                          "kubernetes.io/ingress.global-static-ip-name": "prefect-ingress"},
+                          "tls": True, "selfSigned": False}}
+    for key, value in extra.items():
+        values[key] = dict(values.get(key) or {}, **value)
+    return values
+
+
+def test_real_helm_renders_the_server_chart_and_keeps_history(cluster, core, tmp_path):
+    core.create_namespace({"metadata": {"name": "rendered"}})
+    # A tag YAML would read as the number 3.1 reaches the chart as the string it is.
+    values = server_values(global_={})
+    values.pop("global_")
+    values["global"] = {"prefect": {"image": {"prefectTag": "3.10"}}}
+    first = helm(cluster, "upgrade", "-i", REPO_URL, "--version=2026.8.18172642", write_values(tmp_path, values),
+                 "prefect-server", "prefect-server", namespace="rendered")
+    assert first.returncode == 0, first.stderr
+    api = cluster["api"]
+    dep = api.find("deployments", "rendered", {"app.kubernetes.io/instance": "prefect-server"})[0]
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "prefecthq/prefect:3.10"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PREFECT_UI_API_URL"]["value"] == "https://prefect.example.com/api"
+    assert env["PREFECT_SERVER_DATABASE_CONNECTION_URL"]["valueFrom"]["secretKeyRef"] == \
+        {"name": "prefect-db", "key": "connection-string"}
+    ingress = api.find("ingresses", "rendered")[0]
+    assert ingress["metadata"]["annotations"]["kubernetes.io/ingress.global-static-ip-name"] == "prefect-ingress"
+    svc = api.find("services", "rendered")[0]
+    assert svc["spec"]["clusterIP"].startswith("34.118.") and \
+        svc["metadata"]["annotations"]["cloud.google.com/backend-config"] == '{"default": "prefect-server-backend"}'
+    # An upgrade that changes a value patches the rendered Deployment (a strategic merge patch on its env list).
+    values["server"]["uiConfig"]["prefectUiApiUrl"] = "https://other.example.com/api"
+    second = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, values), "prefect-server",
+                  "prefect-server", namespace="rendered")
+    assert second.returncode == 0 and "REVISION: 2" in second.stdout, second.stderr
+    dep2 = api.find("deployments", "rendered", {"app.kubernetes.io/instance": "prefect-server"})[0]
+    env2 = {e["name"]: e for e in dep2["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env2["PREFECT_UI_API_URL"]["value"] == "https://other.example.com/api"
+    assert [e["name"] for e in dep2["spec"]["template"]["spec"]["containers"][0]["env"]] == list(env)
+    assert dep2["metadata"]["generation"] == dep["metadata"]["generation"] + 1
+    history = yaml.safe_load(helm(cluster, "history", "prefect-server", "--output=yaml", namespace="rendered").stdout)
+    assert [(h["revision"], h["status"]) for h in history] == [(1, "superseded"), (2, "deployed")]
+    # A value the chart's schema refuses fails before anything is written, with Helm's message and the key path.
+    before = {k for k in api.objects if k[1] == "rendered"}
+    bad = helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, {"server": {"replicaCount": "two"}}),
+               "other", "prefect-server", namespace="rendered")
+    assert bad.returncode == 1 and "values don't meet the specifications" in bad.stderr
+    assert "/server/replicaCount" in bad.stderr and "want integer" in bad.stderr
+    assert {k for k in api.objects if k[1] == "rendered"} == before
+    assert helm(cluster, "uninstall", "prefect-server", namespace="rendered").returncode == 0
+    assert api.find("deployments", "rendered") == [] and api.find("ingresses", "rendered") == []
 
 
 def test_helm_refuses_a_kubeconfig_that_is_not_a_sandbox_cluster(cluster, tmp_path):
@@ -215,8 +301,140 @@ def test_a_basic_auth_secret_without_the_key_the_chart_reads_fails_the_release_w
               "postgresql": {"enabled": False}, "ingress": {"enabled": False}}
     res = helm(cluster, "upgrade", "-i", "--wait", "--timeout", "4s", REPO_URL, write_values(tmp_path, values),
                "prefect-server", "prefect-server", namespace="authns")
-    assert res.returncode == 1
-    assert "couldn't find key auth-string in Secret authns/basic" in res.stderr, res.stderr
+    # Helm's wait names the Deployment; why it is not ready is the kubelet's, in the pod and the Deployment.
+    assert res.returncode == 1 and "Deployment/authns/prefect-server not ready" in res.stderr, res.stderr
     pods = core.list_namespaced_pod("authns").items
-    assert [p.status.container_statuses[0].state.waiting.reason for p in pods] == ["CreateContainerConfigError"]
+    waiting = [p.status.container_statuses[0].state.waiting for p in pods]
+    assert [w.reason for w in waiting] == ["CreateContainerConfigError"]
+    assert "couldn't find key auth-string in Secret authns/basic" in waiting[0].message
+    dep = cluster["api"].find("deployments", "authns")[0]
+    available = {c["type"]: c for c in dep["status"]["conditions"]}["Available"]
+    assert "couldn't find key auth-string in Secret authns/basic" in available["message"]
     assert helm(cluster, "uninstall", "prefect-server", namespace="authns").returncode == 0
+
+
+def kubectl(cluster, *args, stdin=None):
+    env = dict(os.environ, KUBECONFIG=cluster["kubeconfig"])
+    return subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, env=env, timeout=60,
+                          check=False, input=stdin)
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed on this machine")
+def test_kubectl_reads_what_helm_created_and_applies_server_side(cluster, tmp_path):
+    assert kubectl(cluster, "create", "namespace", "kctl").returncode == 0
+    values = {"worker": {"apiConfig": "selfHostedServer", "config": {"workPool": "p", "type": "kubernetes"},
+                         "selfHostedServerApiConfig": {"apiUrl": "http://prefect-server.kctl.svc.cluster.local:4200/api"}}}
+    assert helm(cluster, "upgrade", "-i", REPO_URL, write_values(tmp_path, values), "kw", "prefect-worker",
+                namespace="kctl").returncode == 0
+    deadline = time.time() + 15
+    while True:  # the workload runner writes the Deployment's status a moment after Helm created it
+        got = kubectl(cluster, "-n", "kctl", "get", "deploy,pods,svc,events,secrets,sa,roles")
+        assert got.returncode == 0, got.stderr
+        if re.search(r"deployment.apps/prefect-worker\s+0/1\s+1\s", got.stdout) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    # Server-side printing: the Deployment's columns, and the worker cannot run here, so 0 are available.
+    assert re.search(r"deployment.apps/prefect-worker\s+0/1\s+1\s+0\s", got.stdout), got.stdout
+    assert re.search(r"secret/sh.helm.release.v1.kw.v1\s+helm.sh/release.v1\s+1\s", got.stdout), got.stdout
+    short = kubectl(cluster, "-n", "kctl", "get", "deploy", "-o", "name")
+    assert short.stdout.split() == ["deployment.apps/prefect-worker"]
+    described = kubectl(cluster, "-n", "kctl", "describe", "deploy", "prefect-worker")
+    assert described.returncode == 0 and re.search(r"Available\s+False", described.stdout), described.stdout
+    manifest = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: kctl\n"
+                "data:\n  tag: \"3.10\"\n")
+    first = kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=manifest)
+    assert first.returncode == 0 and "serverside-applied" in first.stdout, first.stderr
+    dry = kubectl(cluster, "apply", "--server-side", "--dry-run=server", "-f", "-",
+                  stdin=manifest.replace("3.10", "4"))
+    assert dry.returncode == 0, dry.stderr
+    assert cluster["api"].find("configmaps", "kctl")[0]["data"] == {"tag": "3.10"}
+    version = json.loads(kubectl(cluster, "version", "-o", "json").stdout)["serverVersion"]
+    assert (version["major"], version["minor"]) == ("1", "33")
+
+
+def test_objects_are_checked_against_the_official_schemas_of_the_cluster_version(cluster, core):
+    from kubernetes import config, dynamic
+    from kubernetes.client.exceptions import ApiException
+
+    dyn = dynamic.DynamicClient(config.new_client_from_config(cluster["kubeconfig"]))
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    core.create_namespace({"metadata": {"name": "typed"}})
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                  "spec": {"replicas": "two", "selector": {"matchLabels": {"a": "b"}},
+                           "template": {"metadata": {"labels": {"a": "b"}},
+                                        "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    with pytest.raises(ApiException) as wrong:
+        deployments.create(namespace="typed", body=deployment)
+    body = json.loads(wrong.value.body)
+    assert wrong.value.status == 400 and body["kind"] == "Status" and "spec.replicas" in body["message"]
+    deployment["spec"]["replicas"] = 1
+    deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    with pytest.raises(ApiException) as strict:
+        deployments.create(namespace="typed", body=deployment, query_params=[("fieldValidation", "Strict")])
+    assert strict.value.status == 400 and \
+        'unknown field "spec.template.spec.containers.0.imagePullPolcy"' in json.loads(strict.value.body)["message"]
+    made = deployments.create(namespace="typed", body=deployment).to_dict()
+    assert "imagePullPolcy" not in json.dumps(made) and made["metadata"]["generation"] == 1
+    # Nothing is available until a pod is ready: the stand-in never claims otherwise.
+    assert not (made.get("status") or {}).get("availableReplicas")
+
+
+@pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl is not installed on this machine")
+def test_a_deployment_owns_a_replicaset_that_owns_its_pods_and_kubectl_reads_their_logs(cluster):
+    import sys
+    from importlib.metadata import version
+
+    image = "prefecthq/prefect:%s-python%d.%d" % ((version("prefect"),) + sys.version_info[:2])
+    manifest = yaml.safe_dump_all([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "owned"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello", "namespace": "owned"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "hello"}},
+                  "template": {"metadata": {"labels": {"app": "hello"}},
+                               "spec": {"containers": [{"name": "say", "image": image, "command": [
+                                   "python", "-c", "import time; print('hello from the pod', flush=True); "
+                                   "time.sleep(600)"]}]}}}}])
+    applied = kubectl(cluster, "apply", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0, applied.stderr
+    api = cluster["api"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        pods = api.find("pods", "owned")
+        logs = kubectl(cluster, "-n", "owned", "logs", pods[0]["metadata"]["name"]) if pods else None
+        if logs is not None and "hello from the pod" in logs.stdout:
+            break
+        time.sleep(0.5)
+    assert logs is not None and logs.returncode == 0 and "hello from the pod" in logs.stdout, logs and logs.stderr
+    dep = api.get_object("deployments", "owned", "hello")
+    (rs,) = api.find("replicasets", "owned")
+    (pod,) = api.find("pods", "owned")
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == dep["metadata"]["uid"]
+    assert rs["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    assert pod["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"],
+        "controller": True, "blockOwnerDeletion": True}
+    assert pod["metadata"]["labels"]["pod-template-hash"] == rs["spec"]["selector"]["matchLabels"]["pod-template-hash"]
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    # kubectl's rollout status reads the ReplicaSet and the Deployment's status, as Helm's wait does.
+    rollout = kubectl(cluster, "-n", "owned", "rollout", "status", "deploy/hello", "--timeout=30s")
+    assert rollout.returncode == 0 and "successfully rolled out" in rollout.stdout, rollout.stderr
+    assert api.get_object("replicasets", "owned", rs["metadata"]["name"])["status"]["readyReplicas"] == 1
+    wrong = kubectl(cluster, "-n", "owned", "logs", pod["metadata"]["name"], "-c", "nope")
+    assert wrong.returncode == 1 and "container nope is not valid" in wrong.stderr
+    # A new pod template: a new ReplicaSet (revision 2); the old one is scaled to zero and kept.
+    patched = kubectl(cluster, "-n", "owned", "set", "env", "deploy/hello", "X=1")
+    assert patched.returncode == 0, patched.stderr
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        sets = {r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: r
+                for r in api.find("replicasets", "owned")}
+        if len(sets) == 2 and sets["1"]["spec"]["replicas"] == 0 and len(api.find("pods", "owned")) == 1:
+            break
+        time.sleep(0.5)
+    assert sets["1"]["spec"]["replicas"] == 0 and sets["2"]["spec"]["replicas"] == 1
+    assert [p["metadata"]["ownerReferences"][0]["uid"] for p in api.find("pods", "owned")] == \
+        [sets["2"]["metadata"]["uid"]]
+    assert kubectl(cluster, "-n", "owned", "delete", "deploy", "hello").returncode == 0
+    deadline = time.time() + 15
+    while time.time() < deadline and (api.find("replicasets", "owned") or api.find("pods", "owned")):
+        time.sleep(0.3)
+    assert api.find("replicasets", "owned") == [] and api.find("pods", "owned") == []
