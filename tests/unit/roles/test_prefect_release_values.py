@@ -164,9 +164,9 @@ def cloud_run_job_body(**overrides):
     container = body["template"]["template"]["containers"][0]
     container["command"] = container["command"].split()
     # ... and adds the secret references (prefect-gcp's _populate_env): env_from_secrets, then the auth string.
-    refs = dict(values.get("env_from_secrets") or {})
-    if values.get("prefect_api_auth_string_secret"):
-        refs["PREFECT_API_AUTH_STRING"] = values["prefect_api_auth_string_secret"]
+    refs = dict(configured.get("env_from_secrets") or {})
+    if configured.get("prefect_api_auth_string_secret"):
+        refs["PREFECT_API_AUTH_STRING"] = configured["prefect_api_auth_string_secret"]
     container["env"] = container.get("env", []) + [{"name": k, "valueSource": {"secretKeyRef": v}}
                                                    for k, v in refs.items()]
     return body, job_variables
