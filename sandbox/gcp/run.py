@@ -277,7 +277,11 @@ class Run:
 
     # ---- jobs -----------------------------------------------------------------------------
     def job_view(self, row):
-        return {k: v for k, v in row.items() if not k.startswith("_")}
+        view = {k: v for k, v in row.items() if not k.startswith("_")}
+        # A job that never ran answers with an empty reference, not without the field: prefect-gcp's cloud-run-v2
+        # worker reads response["latestCreatedExecution"] of the job it just created, and it works against Cloud Run.
+        view.setdefault("latestCreatedExecution", {})
+        return view
 
     def new_job(self, req, key, body):
         now = now_rfc3339()

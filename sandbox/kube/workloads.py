@@ -23,8 +23,11 @@ other process on the machine listens in (pods 127.N.0-127.x, services 127.N.128-
 4200 or 8080, also beside another sandbox. A container told to listen on all interfaces (an env value or argument that is
 exactly `0.0.0.0`, `::` or `[::]`) listens on its pod IP instead. Processes never dial a non-loopback address: in env
 values, every URL authority (`scheme://[user@]host[:port]`) whose host and port the sandbox maps (cluster service
-names, clusterIPs, Cloud SQL private IPs, ...) is rewritten to the loopback endpoint that stands for it, and all
-other HTTP(S) traffic goes to a proxy on a closed loopback port, so it fails fast. Container paths under a volume's
+names, clusterIPs, Cloud SQL private IPs, ...) is rewritten to the loopback endpoint that stands for it; HTTPS goes
+through the sandbox's googleapis CONNECT proxy (which reaches `*.googleapis.com` only and refuses the rest) and plain
+HTTP to a proxy on a closed loopback port, so it fails fast. Every pod also gets GKE's Google side
+(`Sandbox.network_env` for its Kubernetes service account): the googleapis CA bundle and a metadata server that issues
+the annotated Google service account's tokens under Workload Identity. Container paths under a volume's
 mountPath (and the workingDir) live in the pod's directory under the sandbox state dir, with the container logs
 (`<container>.log`, kept for `kubectl logs`).
 """
@@ -236,6 +239,14 @@ class Container:
             if value in BIND_ALL:
                 value = self.pod.ip
             out[key] = self.pod.host_path(value, only_mounted=True)
+        # GKE's pod network: Google APIs through the googleapis front (proxy + CA) and a metadata server that issues
+        # the tokens of the pod's Kubernetes service account under Workload Identity, as GKE's does. What the
+        # container sets itself wins, as an env entry would over the node's defaults.
+        for key, value in self.pod.network_env().items():
+            if key in ("NO_PROXY", "no_proxy"):
+                hosts |= {h for h in value.split(",") if h}
+            else:
+                out.setdefault(key, value)
         no_proxy = ",".join(sorted(hosts))
         for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
             out.setdefault(key, DEAD_PROXY)
@@ -549,6 +560,14 @@ class Pod:
         if only_mounted:
             return value
         return os.path.join(self.dir, "rootfs", value.lstrip("/"))
+
+    def network_env(self):
+        """The Google side of the pod network, for this pod's Kubernetes service account (`Sandbox.network_env`)."""
+        sandbox = self.controller.sandbox
+        if "gcp" not in getattr(sandbox, "apps", {}):
+            return {}
+        ksa = self.spec.get("serviceAccountName") or self.spec.get("serviceAccount") or "default"
+        return sandbox.network_env({"namespace": self.namespace, "service_account": ksa, "cluster": self.api.key})
 
     # -- objects ----------------------------------------------------------------------
     def ready(self):

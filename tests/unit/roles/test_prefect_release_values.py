@@ -156,7 +156,7 @@ POOL_VARS = {"prefect_worker_network": "prefect-vpc", "prefect_worker_subnetwork
              "prefect_worker_auth_string_secret": "prefect-prefect-auth-string", "gcp_project": "my-project",
              "prefect_worker_region": "europe-west1", "prefect_worker_runtime_gsa": "prefect-flows",
              "prefect_worker_flow_image": "prefecthq/prefect:3-python3.11",
-             "prefect_worker_public_api_url": "https://prefect.example.com/api"}
+             "prefect_worker_public_api_url": "https://prefect.example.com/api", "prefect_worker_flow_headers_secret": ""}
 
 
 def cloud_run_job_body(**overrides):
@@ -181,6 +181,12 @@ def cloud_run_job_body(**overrides):
     body["template"]["template"]["timeout"] = "%ds" % values["timeout"]
     container = body["template"]["template"]["containers"][0]
     container["command"] = container["command"].split()
+    # ... and adds the secret references (prefect-gcp's _populate_env): env_from_secrets, then the auth string.
+    refs = dict(configured.get("env_from_secrets") or {})
+    if configured.get("prefect_api_auth_string_secret"):
+        refs["PREFECT_API_AUTH_STRING"] = configured["prefect_api_auth_string_secret"]
+    container["env"] = container.get("env", []) + [{"name": k, "valueSource": {"secretKeyRef": v}}
+                                                   for k, v in refs.items()]
     return body, job_variables
 
 

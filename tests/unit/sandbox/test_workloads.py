@@ -259,11 +259,13 @@ def test_an_image_of_another_prefect_version_is_refused_with_the_reason(api):
     remove(api, "deployments", "prefect-server")
 
 
-def job(api, name, command, backoff_limit=6, restart="Never"):
+def job(api, name, command, backoff_limit=6, restart="Never", service_account=None):
+    spec = {"restartPolicy": restart, "containers": [{"name": "main", "image": IMAGE, "command": command}]}
+    if service_account:
+        spec["serviceAccountName"] = service_account
     api.put_object("jobs", NS, {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NS, "uid": "job-" + name},
-        "spec": {"backoffLimit": backoff_limit, "template": {"metadata": {"labels": {"app": name}}, "spec": {
-            "restartPolicy": restart, "containers": [{"name": "main", "image": IMAGE, "command": command}]}}}})
+        "spec": {"backoffLimit": backoff_limit, "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}})
     api.watchers[-1](api, "ADDED", "jobs", {})
 
 
@@ -278,6 +280,53 @@ def test_a_job_runs_to_completion(api):
     assert pod["status"]["phase"] == "Succeeded"
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
     remove(api, "jobs", "migrate")
+
+
+# A pod's view of Google: an unmodified google-auth + requests, with nothing but the env the pod runner gives it.
+WHOAMI = r'''
+import google.auth, google.auth.transport.requests as gtr
+try:
+    creds, project = google.auth.default()
+    resp = gtr.AuthorizedSession(creds).get(
+        "https://run.googleapis.com/v2/projects/%s/locations/europe-west1/jobs" % project)
+    print("RESULT", type(creds).__name__, project, resp.status_code, creds.service_account_email, flush=True)
+except Exception as err:
+    print("RESULT refused", type(err).__name__, str(err)[:1500].replace("\n", " "), flush=True)
+'''
+
+
+def test_every_pod_reaches_google_apis_as_its_kubernetes_service_account_under_workload_identity(sandbox, api):
+    """Generic, as GKE's pod network: proxy + CA for *.googleapis.com and a metadata server for the pod's KSA."""
+    project = sandbox.config.project
+    email = "wl-pods@%s.iam.gserviceaccount.com" % project
+    resource = "projects/%s/serviceAccounts/%s" % (project, email)
+    sandbox.store.table("iam.serviceAccounts")[resource] = {"name": resource, "email": email, "projectId": project}
+    gcp = sandbox.apps["gcp"]
+    gcp.enabled["projects/%s/services/run.googleapis.com" % gcp.project_number] = True
+    api.put_object("serviceaccounts", NS, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+        "name": "runner", "namespace": NS, "annotations": {"iam.gke.io/gcp-service-account": email}}})
+
+    def result(name):
+        wait_for(lambda: (api.get_object("jobs", NS, name).get("status") or {}).get("conditions"), timeout=90,
+                 what="job %s done" % name)
+        [pod] = pods_of(api, name)
+        with open(os.path.join(sandbox.config.state_dir, "pods", api.key.replace("/", "_"), NS,
+                               pod["metadata"]["name"], "main.log")) as fh:
+            lines = [line for line in fh.read().splitlines() if line.startswith("RESULT")]
+        remove(api, "jobs", name)
+        return lines[-1].split()
+
+    # No roles/iam.workloadIdentityUser binding for the KSA yet: GKE's metadata server refuses the token.
+    job(api, "wi-unbound", ["python", "-c", WHOAMI], backoff_limit=0, service_account="runner")
+    refused = result("wi-unbound")
+    assert refused[1] == "refused" and "Status: 403" in " ".join(refused), refused
+    assert "workloadIdentityUser" in " ".join(refused), refused
+
+    sandbox.store.table("iam.policies")[resource] = {"bindings": [{
+        "role": "roles/iam.workloadIdentityUser",
+        "members": ["serviceAccount:%s.svc.id.goog[%s/runner]" % (project, NS)]}]}
+    job(api, "wi-bound", ["python", "-c", WHOAMI], backoff_limit=0, service_account="runner")
+    assert result("wi-bound")[1:] == ["Credentials", project, "200", email]
 
 
 def test_a_failing_job_stops_at_its_backoff_limit(api):

@@ -1,0 +1,194 @@
+"""Flow runs on Cloud Run end to end (issue 17 item 6): the whole site against the sandbox, then flow runs of its own.
+
+The site's worker release is the real `cloud-run-v2` worker (prefect-gcp) polling the prefect_worker role's pool; it
+submits each flow run to the sandbox's Cloud Run API at https://run.googleapis.com (googleapis front + CONNECT proxy,
+Workload Identity through the pod's metadata server), the execution runs `prefect flow-run execute` as a process whose
+traffic leaves through the egress proxy from the NAT IP, and the Cloudflare edge enforces Access before the server.
+The must-fail cases change one thing each (the Access list, the pool's vpcAccess, the runtime account's secret access)
+and look for the reason where an operator would: the execution's Completed condition or the flow run's state.
+"""
+
+import base64
+import copy
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from tests.unit.reliability.site_runner import run_site
+
+NAME = "crf"
+PREFECT_NS = "prefect"
+SMOKE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
+                     "roles", "platform_verify", "files", "smoke_flow.py")
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+@pytest.fixture(scope="module")
+def site(sandbox, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cloud-run-flow")
+    _changed, output = run_site(sandbox, NAME, tmp, timeout=1800)
+    kube = sandbox.apps["kube"]
+    [api] = [a for key, a in kube.clusters.items() if key.endswith("/clusters/%s" % NAME)]
+    auth_secret = [s for s in api.find("secrets", PREFECT_NS) if "auth-string" in (s.get("data") or {})][0]
+    auth = base64.b64decode(auth_secret["data"]["auth-string"]).decode()
+    host, port = sandbox.resolve("prefect-server.%s.svc.cluster.local" % PREFECT_NS, 4200)
+    nat = sorted(a["address"] for a in sandbox.store.table("compute.addresses").values()
+                 if any("/routers/" in u for u in a.get("users", [])) and NAME in json.dumps(a))
+    return {"output": output, "api": api, "auth": auth, "local": "http://%s:%d/api" % (host, port),
+            "nat_ip": nat[0], "public": "https://%s.%s/api" % (NAME, sandbox.endpoints()["cloudflare_zone"])}
+
+
+def call(site, method, path, body=None):
+    req = urllib.request.Request(site["local"] + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json", "Authorization": "Basic %s" %
+                                          base64.b64encode(site["auth"].encode()).decode()})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+def pull_steps():
+    """What the platform_verify role's default pull step does: write the flow's file in the run's directory."""
+    with open(SMOKE, "rb") as fh:
+        code = base64.b64encode(fh.read()).decode()
+    return [{"prefect.deployments.steps.run_shell_script": {"script": (
+        "python -c \"import base64, pathlib; pathlib.Path('smoke_flow.py').write_bytes(base64.b64decode('%s'))\""
+        % code)}}]
+
+
+def run_flow(site, tag, timeout=420):
+    """A deployment on the Cloud Run pool (keeping its job, to look at), a run of it: its final state."""
+    flow_id = call(site, "POST", "/flows/", {"name": "platform-smoke"})["id"]
+    dep = call(site, "POST", "/deployments/", {
+        "name": "crf-%s" % tag, "flow_id": flow_id, "entrypoint": "smoke_flow.py:smoke", "work_pool_name": "cloud-run",
+        "pull_steps": pull_steps(), "job_variables": {"keep_job": True}})
+    run_id = call(site, "POST", "/deployments/%s/create_flow_run" % dep["id"], {"parameters": {"greeting": tag}})["id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = call(site, "GET", "/flow_runs/%s" % run_id)
+        if run["state"]["type"] in TERMINAL:
+            return run
+        time.sleep(2)
+    raise AssertionError("flow run %s (%s) did not finish in %ss: %s" % (run_id, tag, timeout, run["state"]))
+
+
+def job_of(sandbox, run_id):
+    """(job, executions) the worker created for the flow run, from the sandbox's Cloud Run API store."""
+    for name, job in sandbox.store.table("run.jobs").items():
+        env = job["template"]["template"]["containers"][0].get("env") or []
+        if {"name": "PREFECT__FLOW_RUN_ID", "value": run_id} in env:
+            execs = [e for n, e in sandbox.store.table("run.executions").items() if n.startswith(name + "/")]
+            return job, execs
+    raise AssertionError("no Cloud Run job carries flow run %s" % run_id)
+
+
+def completed_condition(execution):
+    return next(c for c in execution.get("conditions") or [] if c["type"] == "Completed")
+
+
+def log_of(sandbox, execution):
+    from sandbox.gcp.run_executions import log_path
+
+    with open(log_path(sandbox.config.state_dir, execution["name"]), encoding="utf-8") as fh:
+        return fh.read()
+
+
+def test_the_site_smoke_flow_run_completed_in_the_cloud_run_pool(site):
+    assert "ended Completed" in site["output"]
+    pools = [p["name"] for p in call(site, "POST", "/work_pools/filter", {})]
+    assert "sandbox-process" not in pools and "cloud-run" in pools
+    deps = call(site, "POST", "/deployments/filter", {})
+    assert {d["work_pool_name"] for d in deps if d["name"] == "smoke"} == {"cloud-run"}
+
+
+def test_the_worker_submits_a_run_that_reaches_the_api_from_the_nat_ip(sandbox, site):
+    run = run_flow(site, "through-nat")
+    job, execs = job_of(sandbox, run["id"])
+    assert run["state"]["type"] == "COMPLETED", (run["state"], [completed_condition(e) for e in execs])
+    log = log_of(sandbox, execs[-1])
+    assert "from %s -> 200" % site["nat_ip"] in log, log[-2000:]
+
+    task = job["template"]["template"]
+    assert task["vpcAccess"]["egress"] == "ALL_TRAFFIC" and task["vpcAccess"]["networkInterfaces"]
+    env = {e["name"]: e for e in task["containers"][0]["env"]}
+    assert env["PREFECT_API_URL"]["value"] == site["public"], "the public URL, not the worker's in-cluster one"
+    dumped = json.dumps(job)
+    assert "svc.cluster.local" not in dumped and "127." not in json.dumps(env.get("PREFECT_API_URL"))
+    assert "valueSource" in env["PREFECT_API_AUTH_STRING"] and "value" not in env["PREFECT_API_AUTH_STRING"]
+    password = site["auth"].split(":", 1)[1]
+    assert site["auth"] not in dumped and password not in dumped, "no auth string in clear text"
+    assert "CF-Access-Client-Secret" not in dumped
+    assert set(env) & {"PREFECT_API_KEY", "PREFECT_CLIENT_CUSTOM_HEADERS"} <= {
+        k for k, e in env.items() if "valueSource" in e}, "Access headers only by secret reference"
+
+
+def test_without_the_nat_ip_on_the_access_list_the_run_fails_saying_why(sandbox, site):
+    [allow] = [lst for lst in sandbox.store.table("cloudflare.gateway_lists").values()
+               if lst["name"] == "%s-allowed-ips" % NAME]
+    original = copy.deepcopy(allow["items"])
+    nat = {site["nat_ip"], site["nat_ip"] + "/32"}
+    assert nat & {i["value"] for i in original}, original
+    allow["items"] = [i for i in original if i["value"] not in nat]
+    try:
+        run = run_flow(site, "no-nat")
+    finally:
+        allow["items"] = original
+    _job, execs = job_of(sandbox, run["id"])
+    assert run["state"]["type"] != "COMPLETED"
+    cond = completed_condition(execs[-1])
+    assert cond["state"] == "CONDITION_FAILED", cond
+    assert "no Access policy" in cond["message"] and site["nat_ip"] in cond["message"], cond
+
+
+def _pool(site):
+    return call(site, "GET", "/work_pools/cloud-run")
+
+
+def _set_template(site, template):
+    call_patch = urllib.request.Request(
+        site["local"] + "/work_pools/cloud-run", method="PATCH",
+        data=json.dumps({"base_job_template": template}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": "Basic %s" %
+                 base64.b64encode(site["auth"].encode()).decode()})
+    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(call_patch, timeout=30).close()
+
+
+def test_a_template_without_vpc_access_leaves_from_a_google_address_and_fails(sandbox, site):
+    original = _pool(site)["base_job_template"]
+    broken = copy.deepcopy(original)
+    broken["job_configuration"]["job_body"]["template"]["template"].pop("vpcAccess")
+    _set_template(site, broken)
+    try:
+        run = run_flow(site, "no-vpc")
+    finally:
+        _set_template(site, original)
+    job, execs = job_of(sandbox, run["id"])
+    assert "vpcAccess" not in job["template"]["template"]
+    assert run["state"]["type"] != "COMPLETED"
+    cond = completed_condition(execs[-1])
+    assert cond["state"] == "CONDITION_FAILED", cond
+    assert "from 34.0.0.17 -> 403" in cond["message"] and "no Access policy" in cond["message"], cond
+
+
+def test_an_auth_secret_the_runtime_account_may_not_read_fails_before_the_container(sandbox, site):
+    policies = sandbox.store.table("iam.policies")
+    project_policy_key = "projects/%s" % sandbox.config.project
+    original = copy.deepcopy(policies[project_policy_key])
+    runtime = "serviceAccount:%s-flows@" % NAME
+    policy = copy.deepcopy(original)
+    for b in policy.get("bindings") or []:
+        if b["role"] == "roles/secretmanager.secretAccessor":
+            b["members"] = [m for m in b["members"] if not m.startswith(runtime)]
+    policies[project_policy_key] = policy
+    try:
+        run = run_flow(site, "no-secret")
+    finally:
+        policies[project_policy_key] = original
+    _job, execs = job_of(sandbox, run["id"])
+    assert run["state"]["type"] != "COMPLETED"
+    cond = completed_condition(execs[-1])
+    assert cond["state"] == "CONDITION_FAILED" and cond.get("reason") == "SECRETS_ACCESS_CHECK_FAILED", cond
