@@ -10,6 +10,8 @@ import copy
 import json
 import os
 import re
+import subprocess
+import sys
 
 import jinja2
 import pytest
@@ -38,6 +40,7 @@ WORKER_VARS = {
 def render(role, variables):
     path = os.path.join(REPO, "roles", role, "templates", "values.yaml.j2")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters["to_json"] = json.dumps
     with open(path) as fh:
         return yaml.safe_load(env.from_string(fh.read()).render(**variables))
 
@@ -207,3 +210,26 @@ def test_cloud_run_job_body_is_a_valid_run_v2_job_with_direct_vpc_egress():
     broken["template"]["template"]["vpcAccess"]["egres"] = "ALL_TRAFFIC"
     with pytest.raises(Exception, match="egres"):
         run._check_object(run.schemas["GoogleCloudRunV2Job"], broken, "", "run.projects.locations.jobs.create")
+
+
+def test_values_are_data_a_tag_that_yaml_reads_as_a_number_stays_a_string(tmp_path):
+    """The role's own expression, through real Ansible: strings reach the chart unchanged (issue 16, bad input)."""
+    tricky = {"prefect_worker_image_tag": "3.10", "prefect_worker_extra_pip_packages": "a: b # c, [d]",
+              "prefect_worker_release_pool_name": "yes"}
+    variables = dict(WORKER_VARS, **tricky)
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy:\n"
+        "        dest: %s\n"
+        "        content: \"{{ lookup('ansible.builtin.template', '%s') | from_yaml | to_json }}\"\n"
+        % (tmp_path / "out.json", os.path.join(REPO, "roles", "prefect_worker", "templates", "values.yaml.j2")))
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)], capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    values = json.loads((tmp_path / "out.json").read_text())
+    assert values["worker"]["image"]["prefectTag"] == "3.10"
+    assert values["worker"]["extraEnvVars"][0]["value"] == "a: b # c, [d]"
+    assert values["worker"]["config"]["workPool"] == "yes"
+    assert render("prefect_worker", variables) == values, "the unit tests' rendering matches Ansible's"
