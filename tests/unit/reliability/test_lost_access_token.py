@@ -4,8 +4,6 @@ tfc_agent does for its agent token; no read of the store may create an empty sec
 
 import subprocess
 
-import pytest
-
 from .site_runner import REPO, owned, run_site, site_command
 
 
@@ -44,8 +42,6 @@ def test_a_lost_access_token_secret_is_reissued_on_the_next_run(sandbox, tmp_pat
     assert again == 0, again_out[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 item 5, not finished: run alone, verify still waits on the default pool "
-                   "'cloud-run' (prefect_worker_info is not set without the worker role)")
 def test_tags_verify_alone_passes_on_the_converged_site(sandbox, tmp_path):
     """The README documents `--tags verify` as one component: on a converged site it must pass its own checks."""
     name = "losttok"
@@ -58,8 +54,6 @@ def test_tags_verify_alone_passes_on_the_converged_site(sandbox, tmp_path):
     assert "ended Completed" in output, "verify ends with the smoke flow run"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 item 5, not finished: the NAT IPs and ingress IP have placeholders now, "
-                   "but prefect_server still asserts the Cloud SQL host that a check run cannot know")
 def test_check_mode_on_a_fresh_platform_prints_the_plan(sandbox, tmp_path):
     """README: `--check --diff` prints the plan. On a platform that does not exist yet it must not fail (for example
     on an allow-list that is empty because the NAT IPs are not reserved yet), and it writes nothing."""
@@ -68,6 +62,9 @@ def test_check_mode_on_a_fresh_platform_prints_the_plan(sandbox, tmp_path):
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, "check mode on a fresh platform failed:\n" + output[-5000:]
+    for planned in ("Helm release prefect-server", "Helm release prefect-worker", "work pool sandbox-process",
+                    "smoke flow run reaches"):
+        assert planned in output, "the plan names what a real run would create: %r missing" % planned
     writes = [e for e in sandbox.log.entries[start:] if e["method"] in ("POST", "PUT", "PATCH", "DELETE")
               and not e["path"].startswith("/_sandbox/")
               and not e["path"].split("?")[0].endswith((":getIamPolicy", ":testIamPermissions", "/token"))]
