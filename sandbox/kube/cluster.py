@@ -400,18 +400,7 @@ class ClusterApi(App):
             path, message = bad[0]
             raise status_error(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: %s: %s'
                                % (kind, gv.split("/")[-1], kind, path or "(root)", message))
-        if not unknown:
-            return []
-        if req.query.get("fieldValidation") == "Strict":
-            raise status_error(400, "BadRequest", "strict decoding error: %s" % ", ".join(
-                'unknown field "%s"' % u for u in unknown))
-        for path in unknown:
-            parts, holder = path.split("."), body
-            for part in parts[:-1]:
-                holder = holder[int(part)] if isinstance(holder, list) else holder.get(part)
-            if isinstance(holder, dict):
-                holder.pop(parts[-1], None)
-        return ['299 - "unknown field \\"%s\\""' % u for u in unknown]
+        return drop_unknown(req, body, unknown)
 
     @staticmethod
     def _check_backendconfig(req, body):
@@ -440,18 +429,7 @@ class ClusterApi(App):
             unknown += ["spec.securityPolicy.%s" % k for k in policy if k != "name"]
         if "timeoutSec" in spec and (isinstance(spec["timeoutSec"], bool) or not isinstance(spec["timeoutSec"], int)):
             raise invalid("spec.timeoutSec", spec["timeoutSec"], "integer")
-        if not unknown:
-            return []
-        if req.query.get("fieldValidation") == "Strict":
-            raise status_error(400, "BadRequest", "strict decoding error: %s" % ", ".join(
-                'unknown field "%s"' % u for u in unknown))
-        for path in unknown:
-            parts = path.split(".")
-            holder = body
-            for part in parts[:-1]:
-                holder = holder[part]
-            holder.pop(parts[-1], None)
-        return ['299 - "unknown field \\"%s\\""' % u for u in unknown]
+        return drop_unknown(req, body, unknown)
 
     @staticmethod
     def _normalise_secret(body):
@@ -950,6 +928,22 @@ def _merge_list(current, patch, key):
             out[idx] = strategic_merge(out[idx], item)
     return out
 
+
+
+def drop_unknown(req, body, unknown):
+    """Unknown fields (dotted paths): refused under fieldValidation=Strict, else pruned with the apiserver's warnings."""
+    if not unknown:
+        return []
+    if req.query.get("fieldValidation") == "Strict":
+        raise status_error(400, "BadRequest", "strict decoding error: %s" % ", ".join(
+            'unknown field "%s"' % u for u in unknown))
+    for path in unknown:
+        parts, holder = path.split("."), body
+        for part in parts[:-1]:
+            holder = holder[int(part)] if isinstance(holder, list) else holder.get(part)
+        if isinstance(holder, dict):
+            holder.pop(parts[-1], None)
+    return ['299 - "unknown field \\"%s\\""' % u for u in unknown]
 
 def merge_patch(target, patch):
     """RFC 7386 JSON merge patch."""
