@@ -226,7 +226,8 @@ def test_values_are_data_a_tag_that_yaml_reads_as_a_number_stays_a_string(tmp_pa
         "        content: \"{{ lookup('ansible.builtin.template', '%s') | from_yaml | to_json }}\"\n"
         % (tmp_path / "out.json", os.path.join(REPO, "roles", "prefect_worker", "templates", "values.yaml.j2")))
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
-                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)], capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     values = json.loads((tmp_path / "out.json").read_text())
     assert values["worker"]["image"]["prefectTag"] == "3.10"

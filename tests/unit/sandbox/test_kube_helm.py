@@ -187,8 +187,8 @@ def server_values(**extra):
                          "uiConfig": {"prefectUiApiUrl": "https://prefect.example.com/api"}},
               "postgresql": {"enabled": False},
               "externalDatabase": {"existingSecret": "prefect-db", "connectionStringSecretKey": "connection-string"},
-              "service": {"type": "ClusterIP", "annotations": {"cloud.google.com/backend-config":
-                                                              '{"default": "prefect-server-backend"}'}},
+              "service": {"type": "ClusterIP", "annotations": {
+                  "cloud.google.com/backend-config": '{"default": "prefect-server-backend"}'}},
               "ingress": {"enabled": True, "host": {"hostname": "prefect.example.com", "path": "/",
                                                     "pathType": "Prefix"},
                           "annotations": {"kubernetes.io/ingress.class": "gce",
