@@ -26,6 +26,14 @@ METHOD_PERMISSIONS = {
     # Cloud Resource Manager
     "cloudresourcemanager.projects.getIamPolicy": ("resourcemanager.projects.getIamPolicy",),
     "cloudresourcemanager.projects.setIamPolicy": ("resourcemanager.projects.setIamPolicy",),
+    "cloudresourcemanager.projects.get": ("resourcemanager.projects.get",),
+    # What gcloud calls: aggregated lists need the collection's list permission, Run v1 the jobs' permissions.
+    "compute.addresses.aggregatedList": ("compute.addresses.list",),
+    "compute.instances.aggregatedList": ("compute.instances.list",),
+    "compute.routers.aggregatedList": ("compute.routers.list",),
+    "compute.subnetworks.aggregatedList": ("compute.subnetworks.list",),
+    "run.namespaces.jobs.get": ("run.jobs.get",),
+    "run.namespaces.jobs.list": ("run.jobs.list",),
     # Service Usage
     "serviceusage.services.enable": ("serviceusage.services.enable",),
     "serviceusage.services.batchEnable": ("serviceusage.services.enable",),
@@ -228,7 +236,8 @@ ROLE_PERMISSIONS = {
     "roles/iam.serviceAccountUser": frozenset({
         "iam.serviceAccounts.actAs", "iam.serviceAccounts.get", "iam.serviceAccounts.list"}),
     "roles/resourcemanager.projectIamAdmin": frozenset({
-        "resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"}),
+        "resourcemanager.projects.get", "resourcemanager.projects.getIamPolicy",
+        "resourcemanager.projects.setIamPolicy"}),
 }
 
 # Kubernetes RBAC on GKE: what a Kubernetes verb needs in IAM terms.
