@@ -19,7 +19,9 @@ from .site_runner import REPO, changed_tasks, counts, owned, record_figures, run
 POINTS = [
     # The instance is nearly ready by then at the test time scale: signal at once, while the wait module starts.
     ("intr-sql", signal.SIGINT, "TASK [skyforge.prefect_platform.cloudsql : Wait for the instance started earlier]", 0.0),
-    ("intr-tfc", signal.SIGKILL, "TASK [skyforge.prefect_platform.tfc_workspace_runs : Apply intr-tfc-gcs-bucket]", 0.3),
+    # The components' runs are queued by then: the crash lands while the graph module follows them.
+    ("intr-tfc", signal.SIGKILL, "TASK [skyforge.prefect_platform.tfc_workspace_runs : Apply the components in "
+     "dependency order", 0.3),
     ("intr-helm", signal.SIGKILL, "TASK [skyforge.prefect_platform.prefect_server : The prefect-server release]", 1.0),
 ]
 CLEAN = "intr-clean"

@@ -62,7 +62,7 @@ def test_check_mode_on_a_fresh_platform_prints_the_plan(sandbox, tmp_path):
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, "check mode on a fresh platform failed:\n" + output[-5000:]
-    for planned in ("Helm release prefect-server", "Helm release prefect-worker", "work pool sandbox-process",
+    for planned in ("Helm release prefect-server", "Helm release prefect-worker", "work pool cloud-run (cloud-run-v2)",
                     "smoke flow run reaches"):
         assert planned in output, "the plan names what a real run would create: %r missing" % planned
     writes = [e for e in sandbox.log.entries[start:] if e["method"] in ("POST", "PUT", "PATCH", "DELETE")
