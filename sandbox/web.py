@@ -188,6 +188,15 @@ class RequestLog:
                     fh.write(json.dumps(entry) + "\n")
 
 
+    def by_deployer(self, start=0):
+        """Entries from `start` on that the deployer's side made (Ansible, gcloud, a test): not the sandbox's own
+        /_sandbox/ admin calls and not what the platform's workloads do on their own (a worker cleaning up its
+        Cloud Run jobs, a server's telemetry refused at the proxy), which run on in the background."""
+        with self.lock:
+            entries = self.entries[start:]
+        return [e for e in entries if not e.get("origin") and not str(e.get("path") or "").startswith("/_sandbox/")]
+
+
 SECRET_QUERY = re.compile(r"(?i)([?&][^=&]*(?:token|secret|password|key|signature)[^=&]*=)[^&]*")
 
 
@@ -283,6 +292,8 @@ def make_handler(app, sandbox):
                     "status": status,
                     "fault": fault,
                     "ms": round((time.monotonic() - started) * 1000, 2),
+                    # Who asked, without the credential: a workload the sandbox runs, by its metadata-server token.
+                    "origin": getattr(req, "origin", None),
                 }
             )
 
@@ -296,8 +307,10 @@ def make_handler(app, sandbox):
             host, _, port = self.path.rpartition(":")
             started = time.monotonic()
             status = app.connect(self, host, int(port or 443))
+            origin = app.origin() if hasattr(app, "origin") else None
             sandbox.log.add({"ts": time.time(), "family": app.family, "method": "CONNECT", "path": self.path,
-                             "status": status, "fault": None, "ms": round((time.monotonic() - started) * 1000, 2)})
+                             "status": status, "fault": None, "ms": round((time.monotonic() - started) * 1000, 2),
+                             "origin": origin})
 
     return Handler
 

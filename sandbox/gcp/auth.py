@@ -24,7 +24,7 @@ class Auth:
         self.key_file = os.path.join(sandbox.config.state_dir, "gcp-deployer-key.json")
         self.public_keys = {}  # key id -> PEM
         self.emails = {}  # key id -> client_email
-        self.tokens = {}  # token -> (email, expiry)
+        self.tokens = {}  # token -> (email, expiry, origin)
         self.lock = threading.Lock()
 
     def ensure_deployer_key(self, token_uri):
@@ -67,10 +67,13 @@ class Auth:
         self.emails[info["private_key_id"]] = info["client_email"]
         self.deployer_email = info["client_email"]
 
-    def mint(self, email, lifetime=3600):
+    def mint(self, email, lifetime=3600, origin=None):
+        """An access token for `email`. `origin` names a workload the sandbox runs (a pod, a Cloud Run task) when
+        its metadata server asked: the request log carries it, so what the platform's own workloads do is told
+        apart from what the deployer (Ansible, a test) does."""
         token = "ya29.sandbox-" + secrets.token_urlsafe(32)
         with self.lock:
-            self.tokens[token] = (email, time.time() + lifetime)
+            self.tokens[token] = (email, time.time() + lifetime, origin)
         return token
 
     def token_endpoint(self, req):
@@ -107,6 +110,8 @@ class Auth:
             raise ApiError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
                                 "login cookie or other valid authentication credential.",
                            reason="authError", status="UNAUTHENTICATED")
+        if entry[2]:
+            req.origin = entry[2]
         return entry[0]
 
     def self_signed(self, req, token):

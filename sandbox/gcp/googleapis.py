@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ..web import ApiError, App, Response, Server
+from ..web import ApiError, App, Response, Server, connect_tunnel
 
 HOSTS = r"([a-z0-9-]+\.)?googleapis\.com"
 WI_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -178,6 +178,18 @@ class Metadata(App):
             return (obj.get("metadata") or {}).get("annotations") or {}
         return ident.get("annotations") or {}
 
+    def connect(self, handler, host, port):
+        # The node's way to Google APIs for this pod: the same bastion as the cluster's, on the pod's own port so
+        # the request log can tell the pod's traffic (a server's telemetry, a worker's clean-up) from the deployer's.
+        return connect_tunnel(handler, self.sandbox, host, port,
+                              "it serves sandbox cluster endpoints and *.googleapis.com:443 only")
+
+    def origin(self):
+        """The workload this metadata server serves, as the request log names it."""
+        if self.identity.get("google_service_account"):
+            return "workload:%s" % self.identity["google_service_account"]
+        return "workload:pod/%s/%s" % (self.identity["namespace"], self.identity["service_account"])
+
     def member(self):
         return "serviceAccount:%s.svc.id.goog[%s/%s]" % (self.gcp.project, self.identity["namespace"],
                                                          self.identity["service_account"])
@@ -249,7 +261,7 @@ class Metadata(App):
             raise ApiError(403, "Unable to generate access token; IAM returned 403 Forbidden: Permission "
                                 "'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist). "
                                 "Grant %s on %s to %s." % (WI_ROLE, email, self.member()))
-        token = self.gcp.auth.mint(email)
+        token = self.gcp.auth.mint(email, origin=self.origin())
         return Response(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"},
                         headers={"Metadata-Flavor": "Google"})
 
@@ -340,6 +352,8 @@ class GoogleApis:
                 raise ValueError("an identity is a pod's (namespace and service_account) or a Google service "
                                  "account's (google_service_account); missing %s" % " and ".join(missing))
             server = self.metadata_server(identity)
+            pod_proxy = "http://127.0.0.1:%d" % server.port
+            out.update({"HTTPS_PROXY": pod_proxy, "https_proxy": pod_proxy, "CLOUDSDK_PROXY_PORT": str(server.port)})
             out["GCE_METADATA_HOST"] = "127.0.0.1:%d" % server.port
             out["GCE_METADATA_IP"] = "127.0.0.1:%d" % server.port
             out["GCE_METADATA_ROOT"] = "127.0.0.1:%d" % server.port

@@ -65,8 +65,7 @@ def test_check_mode_on_a_fresh_platform_prints_the_plan(sandbox, tmp_path):
     for planned in ("Helm release prefect-server", "Helm release prefect-worker", "work pool cloud-run (cloud-run-v2)",
                     "smoke flow run reaches"):
         assert planned in output, "the plan names what a real run would create: %r missing" % planned
-    writes = [e for e in sandbox.log.entries[start:] if e["method"] in ("POST", "PUT", "PATCH", "DELETE")
-              and not e["path"].startswith("/_sandbox/")
+    writes = [e for e in sandbox.log.by_deployer(start) if e["method"] in ("POST", "PUT", "PATCH", "DELETE")
               and not e["path"].split("?")[0].endswith((":getIamPolicy", ":testIamPermissions", "/token"))]
     assert not writes, "check mode wrote: %r" % writes[:10]
     assert not owned(sandbox, "planonly"), "check mode created resources"

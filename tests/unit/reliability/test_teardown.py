@@ -22,9 +22,8 @@ def teardown(sandbox, name, tmp_path):
 
 
 def writes(sandbox, start):
-    return ["%s %s %s -> %s" % (e["family"], e["method"], e["path"], e["status"]) for e in sandbox.log.entries[start:]
-            if e["method"] in WRITES and not e["path"].startswith("/_sandbox/")
-            and not e["path"].split("?")[0].endswith(READ_SUFFIXES)]
+    return ["%s %s %s -> %s" % (e["family"], e["method"], e["path"], e["status"]) for e in sandbox.log.by_deployer(start)
+            if e["method"] in WRITES and not e["path"].split("?")[0].endswith(READ_SUFFIXES)]
 
 
 def test_teardown_of_a_platform_already_gone_makes_no_write(sandbox, tmp_path):

@@ -152,6 +152,7 @@ def test_workload_identity_needs_the_binding(sandbox, world, project):
     assert sandbox.apps["gcp"].auth.check(type("R", (), {"bearer": token.json()["access_token"]})()) == world["sa"]
 
     # google-auth's own metadata flow, in a process with nothing but the environment, calls an API as the GSA.
+    mark = len(sandbox.log.entries)
     out = child(env, r'''
 import google.auth, google.auth.transport.requests as gtr
 creds, project = google.auth.default()
@@ -160,6 +161,13 @@ resp = gtr.AuthorizedSession(creds).get(
 print(type(creds).__module__, project, resp.status_code, creds.service_account_email)
 ''')
     assert out.split() == ["google.auth.compute_engine.credentials", project, "200", world["sa"]]
+    # The request log names the pod as the origin of its tunnel and of its API call (its token is the metadata
+    # server's), so "what did the deployer do" leaves a workload's own traffic out.
+    pods = [(e["method"], e["path"].split("?")[0], e["origin"]) for e in sandbox.log.entries[mark:]
+            if e["family"] != "metadata" or e["method"] == "CONNECT"]
+    assert ("CONNECT", "run.googleapis.com:443", "workload:pod/prefect/wi-worker") in pods, pods
+    assert ("GET", "/run/v2/projects/%s/locations/europe-west1/jobs" % project, "workload:pod/prefect/wi-worker") in pods
+    assert not [e for e in sandbox.log.by_deployer(mark) if e["family"] != "metadata"], sandbox.log.by_deployer(mark)
 
 
 def test_workload_identity_without_annotation_or_account(sandbox, world, project):
