@@ -83,7 +83,10 @@ options:
     choices: [present, absent]
     default: present
   wait:
-    description: Wait for the create, update or delete operation to finish (up to O(wait_timeout) seconds).
+    description:
+      - Wait for the create, update or delete operation to finish (up to O(wait_timeout) seconds).
+      - With O(wait=false) a new instance's AUTH string is stored by a later run with O(wait=true), which waits for
+        the instance to be ready.
     type: bool
     default: true
 notes:
@@ -299,6 +302,10 @@ def sync_auth_string(module, result):
     p = module.params
     instance = result.get("instance") or {}
     if not instance.get("authEnabled"):
+        return
+    if instance.get("state") in SETTLING and not module.check_mode:
+        module.warn("Memorystore instance %s is %s: its AUTH string was not stored in secret %s. Run again with "
+                    "wait: true to store it." % (p["name"], instance["state"], p["auth_string_secret"]))
         return
     value = None
     if instance.get("createTime"):

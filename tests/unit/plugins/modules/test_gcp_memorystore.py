@@ -137,6 +137,27 @@ def test_memorystore_auth_toggle_rotates_the_secret(sandbox, gcp_args, module_ru
     module_runner("gcp_memorystore_instance", dict(inst, state="absent"))
 
 
+def test_memorystore_wait_false_then_wait(sandbox, gcp_args, module_runner, psa):
+    from sandbox.gcp.secretmanager import latest_payload
+
+    inst = dict(gcp_args, name="later-redis", region=REGION, authorized_network="redis-net",
+                auth_string_secret="later-redis-auth", wait=False)
+    scale = sandbox.config.time_scale
+    sandbox.config.time_scale = 0.01  # a create of 3 s: still CREATING when the module reads it back
+    try:
+        started = module_runner("gcp_memorystore_instance", inst)
+    finally:
+        sandbox.config.time_scale = scale
+    assert started["changed"] and started["state"] == "CREATING" and "auth_string_version" not in started
+    assert "Run again with wait: true to store it" in started["_stdout"], "the module warns"
+    waited = module_runner("gcp_memorystore_instance", dict(inst, wait=True))
+    assert waited["state"] == "READY" and waited["changed"] is True, "the AUTH string is stored now"
+    assert waited["auth_string_version"].endswith("/versions/1") and "changes" not in waited
+    assert latest_payload(sandbox, gcp_args["project"], "later-redis-auth") is not None
+    gone = module_runner("gcp_memorystore_instance", dict(inst, state="absent", wait=True))
+    assert gone["changed"] and gone["state"] == "ABSENT"
+
+
 def test_memorystore_arguments_fail_clearly(gcp_args, module_runner):
     bad = module_runner("gcp_memorystore_instance", dict(gcp_args, name="Bad_Name", region=REGION,
                                                          authorized_network="redis-net"), expect_fail=True)
