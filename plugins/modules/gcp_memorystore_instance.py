@@ -239,8 +239,7 @@ class MemorystoreInstance(GcpResource):
                 region = inst["name"].split("/")[3]
                 self.module.fail_json(
                     msg="instance %s: region cannot be changed in place (current %s). Fix: keep region %s, or delete "
-                        "the instance (state=absent, region=%s) and create it again." % (self.name, region, region,
-                                                                                        region))
+                        "the instance (state=absent, region=%s) and create it again." % ((self.name,) + (region,) * 3))
 
     def desired(self):
         p = self.params

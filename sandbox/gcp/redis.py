@@ -56,8 +56,8 @@ class Memorystore:
         return self.app.project if project == self.app.project_number else project
 
     def _key(self, p):
-        return "projects/%s/locations/%s/instances/%s" % (self._project(p["projectsId"]), p["locationsId"],
-                                                         p["instancesId"])
+        project = self._project(p["projectsId"])
+        return "projects/%s/locations/%s/instances/%s" % (project, p["locationsId"], p["instancesId"])
 
     def instance(self, p):
         key = self._key(p)

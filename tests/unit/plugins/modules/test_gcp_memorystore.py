@@ -1,4 +1,4 @@
-"""gcp_memorystore_instance against the sandbox: a real redis-server behind the instance, AUTH kept in Secret Manager."""
+"""gcp_memorystore_instance against the sandbox: a real redis-server behind the instance, AUTH in Secret Manager."""
 
 import shutil
 
@@ -19,8 +19,9 @@ def psa(sandbox):
     args = {"project": ep["gcp_project"], "auth_kind": "serviceaccount",
             "service_account_file": ep["gcp_service_account_file"],
             "api_endpoint_template": ep["gcp_api_endpoint_template"]}
-    run_module("gcp_project_services", dict(args, services=["compute.googleapis.com", "servicenetworking.googleapis.com",
-                                                            "redis.googleapis.com", "secretmanager.googleapis.com"]))
+    run_module("gcp_project_services", dict(args, services=[
+        "compute.googleapis.com", "servicenetworking.googleapis.com", "redis.googleapis.com",
+        "secretmanager.googleapis.com"]))
     run_module("gcp_network", dict(args, name="redis-net"))
     run_module("gcp_address", dict(args, name="redis-psa", address_type="INTERNAL", purpose="VPC_PEERING",
                                    prefix_length=20, network="redis-net", address="10.130.0.0"))
