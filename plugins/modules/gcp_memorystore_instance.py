@@ -16,7 +16,7 @@ description:
     private address of the given VPC, by default through its Private Service Access range, with Redis AUTH and TLS
     (server authentication) on.
   - The memory size and AUTH are changed in place; a newer O(redis_version) upgrades the instance (Memorystore cannot
-    downgrade). The tier, connect mode, network, region and transit encryption mode cannot change in place: the
+    downgrade). The tier, connect mode, network, region and transit encryption mode cannot change in place; the
     module fails naming the field, and the fix is to delete the instance and create it again.
   - With O(auth_string_secret) and AUTH on, the instance's AUTH string is stored in that Secret Manager secret (the
     secret is created when missing); a version is added only when the latest stored value differs. The AUTH string is

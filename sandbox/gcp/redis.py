@@ -339,8 +339,7 @@ class Memorystore:
 
     def delete(self, req, p):
         key, row = self.instance(p)
-        if row["state"] in ("CREATING", "DELETING"):
-            self._busy(row)
+        self._busy(row)
         row["state"] = "DELETING"
 
         def done():

@@ -136,6 +136,13 @@ def test_create_ready_tls_auth_real_redis_then_delete(sandbox, api, parent, tmp_
         api.instances().upgrade(name=inst["name"], body={"redisVersion": "REDIS_6_X"}).execute()
     assert "Cannot downgrade" in error_of(exc)["message"]
 
+    sn = client(sandbox, "servicenetworking")
+    with pytest.raises(HttpError) as exc:
+        sn.services().connections().deleteConnection(name="services/servicenetworking.googleapis.com/connections/"
+                                                     "servicenetworking-googleapis-com", body={
+            "consumerNetwork": "projects/%s/global/networks/ms-net" % sandbox.apps["gcp"].project_number}).execute()
+    assert "Producer services" in error_of(exc)["message"], "the instance holds an address of the peered range"
+
     server = sandbox.apps["gcp"].memorystore.servers[inst["name"]]
     pid = server.proc.pid
     from sandbox import procs

@@ -119,14 +119,19 @@ def test_memorystore_auth_toggle_rotates_the_secret(sandbox, gcp_args, module_ru
     from sandbox.gcp.secretmanager import latest_payload
 
     inst = dict(gcp_args, name="plain-redis", region=REGION, authorized_network="redis-net", auth_enabled=False,
-                transit_encryption_mode="DISABLED", auth_string_secret="plain-redis-auth")
+                transit_encryption_mode="DISABLED", auth_string_secret="plain-redis-auth", redis_version="REDIS_7_0")
     first = module_runner("gcp_memorystore_instance", inst)
     assert first["changed"] and first["port"] == 6379 and "server_ca_certs" not in first
     assert "auth_string_version" not in first, "no AUTH, nothing to store"
     assert latest_payload(sandbox, gcp_args["project"], "plain-redis-auth") is None
 
-    on = module_runner("gcp_memorystore_instance", dict(inst, auth_enabled=True))
-    assert on["changed"] and on["changes"] == ["authEnabled"] and on["auth_string_version"].endswith("/versions/1")
+    # An upgrade and AUTH in one run: the upgrade's operation ends before the patch starts.
+    on = module_runner("gcp_memorystore_instance", dict(inst, auth_enabled=True, redis_version="REDIS_7_2"))
+    assert on["changed"] and on["changes"] == ["redisVersion", "authEnabled"]
+    assert on["instance"]["redisVersion"] == "REDIS_7_2" and on["instance"]["authEnabled"] is True
+    assert on["auth_string_version"].endswith("/versions/1")
+    down = module_runner("gcp_memorystore_instance", dict(inst, auth_enabled=True), expect_fail=True)
+    assert "redis_version cannot go from REDIS_7_2 down to REDIS_7_0" in down["msg"]
     auth = latest_payload(sandbox, gcp_args["project"], "plain-redis-auth").decode()
     assert auth not in on["_stdout"] + on["_stderr"]
     import redis
