@@ -197,7 +197,8 @@ class Memorystore:
 
             find_redis_server()
         except FileNotFoundError as exc:
-            raise ApiError(503, "the sandbox cannot run Memorystore instances: %s" % exc, reason="backendError")
+            # Not a 503: clients would retry what only installing the package fixes.
+            raise bad("the sandbox cannot run Memorystore instances: %s" % exc, status="FAILED_PRECONDITION")
         with self.lock:
             if key in self.instances:
                 raise ApiError(409, "Resource '%s' already exists" % key, reason="alreadyExists",

@@ -221,6 +221,18 @@ def test_strict_requests(sandbox, api, parent):
     assert not [k for k in sandbox.store.table("redis.instances") if k.endswith("/instances/x")], "nothing was created"
 
 
+def test_without_redis_server_create_names_the_package(sandbox, api, parent, monkeypatch):
+    net = network(sandbox, "ms-nobin")
+    monkeypatch.setenv("SKYFORGE_REDIS_SERVER", "/nonexistent/redis-server")
+    with pytest.raises(HttpError) as exc:
+        api.instances().create(parent=parent, instanceId="nobin", body={
+            "tier": "BASIC", "memorySizeGb": 1, "authorizedNetwork": net}).execute()
+    err = error_of(exc)
+    assert exc.value.resp.status == 400 and err["status"] == "FAILED_PRECONDITION"
+    assert "install the Debian package 'redis-server'" in err["message"]
+    assert not [k for k in sandbox.store.table("redis.instances") if k.endswith("/nobin")]
+
+
 def test_service_enablement_least_privilege_and_stop(tmp_path):
     """A sandbox of its own: the API starts disabled, IAM wants roles/redis.admin, stop() ends every redis-server."""
     from sandbox import procs
