@@ -36,6 +36,17 @@ if ! "$VENV/bin/python" -c 'import sys; sys.path.insert(0, "."); from sandbox.po
   fi
 fi
 
+# redis-server backs the sandbox's Memorystore instances (one process each).
+if ! command -v redis-server >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    echo "bootstrap: installing redis-server (Debian package)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "bootstrap: redis-server not found; install the 'redis-server' package (see bindep.txt)" >&2
+    exit 1
+  fi
+fi
+
 # ansible-test --venv downloads get-pip.py, which cannot be reached here: serve it from ensurepip.
 mkdir -p "$HOME/.ansible/test/cache"
 cat > "$HOME/.ansible/test/cache/get_pip_24_2.py" <<'PYEOF'

@@ -28,9 +28,10 @@ APIS = {
     "serviceusage": ("v1",),
     "servicenetworking": ("v1",),
     "run": ("v2", "v1"),  # gcloud run jobs uses v1 (namespaces/<project>/jobs)
+    "redis": ("v1",),
 }
 SERVICE_MODULES = ("serviceusage", "compute", "servicenetworking", "container", "sqladmin", "secretmanager",
-                   "iam", "crm", "run", "run_v1")
+                   "iam", "crm", "run", "run_v1", "redis")
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",
@@ -44,6 +45,7 @@ SERVICE_TITLES = {
     "compute": "Compute Engine API", "container": "Kubernetes Engine API", "sqladmin": "Cloud SQL Admin API",
     "secretmanager": "Secret Manager API", "iam": "Identity and Access Management (IAM) API",
     "servicenetworking": "Service Networking API", "run": "Cloud Run Admin API",
+    "redis": "Google Cloud Memorystore for Redis API",
 }
 
 

@@ -8,9 +8,9 @@ Kubernetes RBAC onto IAM: roles/container.admin or roles/container.developer).
 
 ROLE_PERMISSIONS is a SUBSET of each predefined role's documented contents
 (https://cloud.google.com/iam/docs/roles-permissions/<service>, e.g. .../compute, .../container, .../cloudsql,
-.../secretmanager, .../iam, .../resourcemanager, .../serviceusage, .../servicenetworking): only the permissions that
-METHOD_PERMISSIONS can ask for are listed. A permission a role really has but the table lacks makes the sandbox
-stricter than GCP, never more forgiving.
+.../secretmanager, .../iam, .../resourcemanager, .../serviceusage, .../servicenetworking, .../redis): only the
+permissions that METHOD_PERMISSIONS (and the CRUD rule) can ask for are listed. A permission a role really has but
+the table lacks makes the sandbox stricter than GCP, never more forgiving.
 """
 
 from __future__ import annotations
@@ -115,13 +115,16 @@ METHOD_PERMISSIONS = {
 # Plain CRUD families the rule "<api>.<coll>.<verb>" -> "<prefix>.<coll>.<verb'>" covers.
 _VERBS = {"insert": "create", "create": "create", "get": "get", "list": "list", "delete": "delete",
           "patch": "update", "update": "update", "getIamPolicy": "getIamPolicy", "setIamPolicy": "setIamPolicy",
-          "access": "access", "destroy": "destroy", "disable": "disable", "enable": "enable"}
+          "access": "access", "destroy": "destroy", "disable": "disable", "enable": "enable",
+          "getAuthString": "getAuthString", "upgrade": "upgrade"}
 _FAMILIES = (
     ("compute.", "compute.", ("networks", "subnetworks", "addresses", "globalAddresses", "routers", "firewalls",
                               "securityPolicies")),
     ("sql.", "cloudsql.", ("instances", "databases", "users")),
     ("secretmanager.projects.", "secretmanager.", ("secrets", "secrets.versions")),
     ("iam.projects.", "iam.", ("serviceAccounts",)),
+    # Memorystore for Redis: its operations have permissions of their own (redis.operations.get).
+    ("redis.projects.locations.", "redis.", ("instances", "operations")),
 )
 
 
@@ -220,6 +223,9 @@ ROLE_PERMISSIONS = {
     "roles/cloudsql.admin": frozenset(
         _expand("cloudsql", ("instances",), ("create", "delete", "get", "list", "update"))
         | _expand("cloudsql", ("databases", "users"), ("create", "delete", "get", "list", "update"))),
+    "roles/redis.admin": frozenset(
+        _expand("redis", ("instances",), ("create", "delete", "get", "list", "update", "upgrade", "getAuthString"))
+        | _expand("redis", ("operations",), ("get", "list", "delete", "cancel"))),
     "roles/secretmanager.admin": frozenset(
         _expand("secretmanager", ("secrets",), ("create", "delete", "get", "list", "update", "getIamPolicy",
                                                 "setIamPolicy"))

@@ -41,6 +41,14 @@ def register(app):
     ops = {}
     conns = app.sandbox.store.table("servicenetworking.connections")
 
+    def producers(net_path):
+        """Cloud SQL and Memorystore instances that hold an address of the network's peered ranges."""
+        sql = [i for i in app.sandbox.store.table("sqladmin.instances").values()
+               if unlink((i.get("settings", {}).get("ipConfiguration") or {}).get("privateNetwork", "")) == net_path]
+        redis = [i for i in app.sandbox.store.table("redis.instances").values()
+                 if i.get("connectMode") == "PRIVATE_SERVICE_ACCESS" and i.get("authorizedNetwork") == net_path]
+        return sql + redis
+
     def start(kind, fn, resource):
         op = app.sandbox.ops.start(kind, fn, resource=resource, can_fail=True)
         name = "operations/pssn.p24-%s-%s" % (app.project_number, op.id)
@@ -95,21 +103,18 @@ def register(app):
             raise ApiError(404, "Connection for network %s not found." % body.get("network"), reason="notFound")
         check_ranges(net_path, body.get("reservedPeeringRanges"))
         removed = set(conns[net_path]["reservedPeeringRanges"]) - set(body["reservedPeeringRanges"])
-        if removed and req.query.get("force") != "true":
-            for inst in app.sandbox.store.table("sqladmin.instances").values():
-                if unlink((inst.get("settings", {}).get("ipConfiguration") or {}).get("privateNetwork", "")) == net_path:
-                    raise ApiError(400, "Cannot remove allocated range(s) %s in use by producer services; use force=true."
-                                   % sorted(removed), reason="badRequest")
+        if removed and req.query.get("force") != "true" and producers(net_path):
+            raise ApiError(400, "Cannot remove allocated range(s) %s in use by producer services; use force=true."
+                           % sorted(removed), reason="badRequest")
         return start("servicenetworking.connection", peer(net_path, body["reservedPeeringRanges"]), net_path)
 
     def delete(req, p):
         net_path = _network_path(app, req.json.get("consumerNetwork"))
         if net_path not in conns:
             raise ApiError(404, "Connection not found.", reason="notFound")
-        for inst in app.sandbox.store.table("sqladmin.instances").values():
-            if unlink((inst.get("settings", {}).get("ipConfiguration") or {}).get("privateNetwork", "")) == net_path:
-                raise ApiError(400, "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore, etc.) "
-                                    "are still using this connection.", reason="badRequest")
+        if producers(net_path):
+            raise ApiError(400, "Failed to delete connection; Producer services (e.g. CloudSQL, Cloud Memstore, etc.) "
+                                "are still using this connection.", reason="badRequest")
 
         def done():
             conns.pop(net_path, None)

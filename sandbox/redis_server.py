@@ -1,0 +1,189 @@
+"""A real redis-server on loopback behind each of the sandbox's Memorystore instances.
+
+One process per instance, started in its own session and recorded (sandbox/procs.py) so `python -m sandbox down`
+stops it. Its settings, the AUTH string among them, go in a 0600 config file, never on the command line. The sandbox
+itself talks to it over a unix socket only (PING, CONFIG SET); clients reach it through the mapped address.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+from . import procs
+
+PACKAGE = "redis-server"
+
+
+def find_redis_server():
+    path = os.environ.get("SKYFORGE_REDIS_SERVER") or shutil.which("redis-server")
+    if not path or not os.access(path, os.X_OK):
+        raise FileNotFoundError("redis-server not found: install the Debian package '%s' (bindep.txt) or set "
+                                "SKYFORGE_REDIS_SERVER" % PACKAGE)
+    return path
+
+
+def _write_private(path, data):
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data if isinstance(data, bytes) else data.encode())
+    os.replace(path + ".tmp", path)
+
+
+def make_tls(directory, ip, label):
+    """A per-instance CA and a server certificate for `ip` signed by it; returns the CA's TlsCertificate fields."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "skyforge sandbox"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "Memorystore for Redis CA %s" % label)])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(start)
+          .not_valid_after(start + datetime.timedelta(days=3650))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+              .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+              .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+              .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    ca_pem = ca.public_bytes(pem)
+    _write_private(os.path.join(directory, "ca.pem"), ca_pem)
+    _write_private(os.path.join(directory, "server.pem"), server.public_bytes(pem))
+    _write_private(os.path.join(directory, "server.key"), key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    stamp = "%Y-%m-%dT%H:%M:%S.000000Z"
+    return {"serialNumber": str(ca.serial_number), "cert": ca_pem.decode(),
+            "createTime": ca.not_valid_before_utc.strftime(stamp), "expireTime": ca.not_valid_after_utc.strftime(stamp),
+            "sha1Fingerprint": hashlib.sha1(ca.public_bytes(serialization.Encoding.DER)).hexdigest()}
+
+
+class RedisServer:
+    def __init__(self, directory, port, pid_dir, what):
+        self.dir = directory
+        self.port = port
+        self.pid_dir = pid_dir
+        self.what = what
+        self.proc = None
+        self.password = None
+        self.socket = os.path.join(directory, "redis.sock")
+
+    def start(self, password=None, tls=False, maxmemory_gb=1, configs=None):
+        binary = find_redis_server()
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.password = password
+        lines = ["bind 127.0.0.1", "protected-mode no", "daemonize no", "dir %s" % self.dir,
+                 "unixsocket %s" % self.socket, "unixsocketperm 700", 'save ""', "appendonly no",
+                 "logfile %s" % os.path.join(self.dir, "redis.log"), "maxmemory %dgb" % maxmemory_gb,
+                 "maxmemory-policy volatile-lru"]
+        if tls:
+            lines += ["port 0", "tls-port %d" % self.port, "tls-cert-file %s" % os.path.join(self.dir, "server.pem"),
+                      "tls-key-file %s" % os.path.join(self.dir, "server.key"),
+                      "tls-ca-cert-file %s" % os.path.join(self.dir, "ca.pem"), "tls-auth-clients no"]
+        else:
+            lines.append("port %d" % self.port)
+        if password:
+            lines.append("requirepass %s" % password)
+        for name, value in sorted((configs or {}).items()):
+            lines.append("%s %s" % (name, value))
+        conf = os.path.join(self.dir, "redis.conf")
+        _write_private(conf, "\n".join(lines) + "\n")
+        self.proc = procs.spawn(self.pid_dir, [binary, conf], self.what, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited with %s: %s" % (self.proc.returncode, self.log_tail()))
+            try:
+                if self.command("PING") == "PONG":
+                    return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("redis-server did not answer within 20s: %s" % self.log_tail())
+            time.sleep(0.05)
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.dir, "redis.log")) as fh:
+                return " | ".join(fh.read().strip().splitlines()[-3:])[-600:]
+        except OSError:
+            return "(no log)"
+
+    def command(self, *args):
+        """One command over the unix socket (authenticated when the instance has a password); its reply."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(self.socket)
+            reader = sock.makefile("rb")
+            if self.password:
+                sock.sendall(_encode("AUTH", self.password))
+                _reply(reader)
+            sock.sendall(_encode(*args))
+            return _reply(reader)
+
+    def configure(self, password=None, maxmemory_gb=None, configs=None):
+        """Live changes, as Memorystore applies them without a restart (the data stays)."""
+        for name, value in sorted((configs or {}).items()):
+            self.command("CONFIG", "SET", name, str(value))
+        if maxmemory_gb is not None:
+            self.command("CONFIG", "SET", "maxmemory", "%dgb" % maxmemory_gb)
+        if password is not False:
+            self.command("CONFIG", "SET", "requirepass", password or "")
+            self.password = password
+
+    def stop(self):
+        if self.proc is not None:
+            procs.stop(self.pid_dir, self.proc)
+            self.proc = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _encode(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode() if isinstance(arg, str) else bytes(arg)
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def _reply(reader):
+    line = reader.readline()
+    if not line:
+        raise ConnectionError("redis-server closed the connection")
+    kind, rest = line[:1], line[1:].rstrip(b"\r\n").decode()
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RuntimeError("redis-server: %s" % rest)
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else reader.read(size + 2)[:-2].decode()
+    if kind == b"*":
+        return [_reply(reader) for _i in range(max(int(rest), 0))]
+    raise RuntimeError("unexpected reply from redis-server: %r" % line)
