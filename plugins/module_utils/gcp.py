@@ -64,6 +64,7 @@ API_SERVICE = {
     "serviceusage": "serviceusage.googleapis.com",
     "servicenetworking": "servicenetworking.googleapis.com",
     "run": "run.googleapis.com",
+    "redis": "redis.googleapis.com",
 }
 
 GCP_COMMON_ARGS = dict(
@@ -140,6 +141,7 @@ PERMISSION_ROLES = (
     ("serviceusage.", "roles/serviceusage.serviceUsageAdmin"),
     ("servicenetworking.", "roles/servicenetworking.networksAdmin"),
     ("run.", "roles/run.developer"),
+    ("redis.", "roles/redis.admin"),
 )
 _PERMISSION_PATTERNS = (
     re.compile(r"Permission '([a-zA-Z0-9.]+)' denied"),
