@@ -54,7 +54,8 @@ class FakeResource(common.Resource):
         return copy.deepcopy(self.stored)
 
     def desired(self):
-        return dict((k, self.params[k]) for k in ("name", "location", "size", "password") if self.params.get(k) is not None)
+        fields = ("name", "location", "size", "password")
+        return dict((k, self.params[k]) for k in fields if self.params.get(k) is not None)
 
     def create(self, desired):
         self.calls.append(("create", copy.deepcopy(desired)))
