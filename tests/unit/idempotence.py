@@ -1,4 +1,10 @@
-"""The one check -> real -> again helper every module test family uses (GCP, Cloudflare, HCP Terraform)."""
+"""Idempotence, checked one way everywhere: a module's check -> real -> again (GCP, Cloudflare, HCP Terraform module
+tests), and a playbook's recap and changed tasks (the role and whole-site tests, whose second run must change nothing).
+"""
+
+import re
+
+RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
 def converge(module_runner, name, args, sandbox=None, writes=None):
@@ -18,3 +24,21 @@ def converge(module_runner, name, args, sandbox=None, writes=None):
     assert real["changed"] is True, "a new or changed resource reports changed"
     assert again["changed"] is False, "the second run must change nothing: %r" % again.get("changes")
     return check, real, again
+
+
+def recap(output):
+    """(ok, changed, failed) from an ansible-playbook run's recap, or None when the run never reached it."""
+    m = RECAP.search(output)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(4))) if m else None
+
+
+def changed_tasks(output):
+    """The tasks that reported a change, with what they printed: what a failed idempotence check should show first."""
+    out = []
+    task = None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line.rstrip("* ")
+        elif line.startswith("changed:") and task:
+            out.append("%s\n  %s" % (task, line[:300]))
+    return "\n".join(out)
