@@ -5,7 +5,7 @@ import os
 import re
 import subprocess
 
-from tests.unit.idempotence import changed_tasks, recap  # noqa: F401  (the reliability tests import them from here)
+from tests.unit.idempotence import recap
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIGURES = os.path.join(REPO, "docs", "reliability-figures.json")
