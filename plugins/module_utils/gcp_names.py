@@ -125,9 +125,14 @@ def _suggest(value, known):
     return " (did you mean %s?)" % close[0] if close else ""
 
 
-def is_gcp_name(value, max_len=63):
-    """A GCP resource name: lowercase letters, digits, hyphens; starts with a letter, ends with a letter or digit."""
-    return isinstance(value, str) and 0 < len(value) <= int(max_len) and bool(GCP_NAME_RE.match(value))
+def is_gcp_name(value, max_len=63, min_len=1):
+    """A GCP resource name: lowercase letters, digits, hyphens; starts with a letter, ends with a letter or digit.
+
+    The lengths differ by kind: 63 for most Compute resources, 98 for a Cloud SQL instance, 6-30 for a
+    service-account ID, 40 for a GKE cluster.
+    """
+    return (isinstance(value, str) and max(int(min_len), 1) <= len(value) <= int(max_len)
+            and bool(GCP_NAME_RE.match(value)))
 
 
 def not_strings(named):

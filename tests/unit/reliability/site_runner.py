@@ -5,9 +5,10 @@ import os
 import re
 import subprocess
 
+from tests.unit.idempotence import recap
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIGURES = os.path.join(REPO, "docs", "reliability-figures.json")
-RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
 def site_command(sandbox, name, tmp_path, *extra_args, **extra_vars):
@@ -21,24 +22,6 @@ def site_command(sandbox, name, tmp_path, *extra_args, **extra_vars):
     argv = ["ansible-playbook", os.path.join(REPO, "site.yml"), "-i", os.path.join(REPO, "inventories", "sandbox"),
             "-e", json.dumps(extra)] + list(extra_args)
     return argv, env
-
-
-def recap(output):
-    """(ok, changed, failed) from the play recap, or None when the run never reached it."""
-    m = RECAP.search(output)
-    return (int(m.group(1)), int(m.group(2)), int(m.group(4))) if m else None
-
-
-def changed_tasks(output):
-    """The tasks that reported a change, with what they printed: what a failed idempotence check should show first."""
-    out = []
-    task = None
-    for line in output.splitlines():
-        if line.startswith("TASK ["):
-            task = line.rstrip("* ")
-        elif line.startswith("changed:") and task:
-            out.append("%s\n  %s" % (task, line[:300]))
-    return "\n".join(out)
 
 
 def try_site(sandbox, name, tmp_path, timeout=1200):

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from .site_runner import REPO, changed_tasks, counts, owned, record_figures, run_site, site_command
+from tests.unit.idempotence import changed_tasks
+
+from .site_runner import REPO, counts, owned, record_figures, run_site, site_command
 
 # (platform name, signal, task line to wait for, seconds to let the task run before the signal)
 POINTS = [

@@ -5,10 +5,11 @@ permissions the real API checks."""
 import json
 import os
 import re
-import subprocess
 import tempfile
 
 import pytest
+
+from .site_runner import try_site
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -215,26 +216,12 @@ def test_admin_endpoint_sets_and_clears_roles(sandbox):
 
 
 # ---- the whole site ---------------------------------------------------------------------------------------------
-def run_site(sandbox, tmp_path, name, tags=None):
-    ep = sandbox.endpoints()
-    extra = {"skyforge_name": name, "prefect_server_hostname": "%s.%s" % (name, ep["cloudflare_zone"]),
-             "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", SKYFORGE_POLL_FIRST="0.05", SKYFORGE_POLL_MAX="0.5",
-               SKYFORGE_SANDBOX_DIR=sandbox.config.state_dir)
-    cmd = ["ansible-playbook", os.path.join(REPO, "site.yml"), "-i", os.path.join(REPO, "inventories", "sandbox"),
-           "-e", json.dumps(extra)]
-    if tags:
-        cmd += ["--tags", tags]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=1500, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 def test_site_converges_with_exactly_the_documented_roles_and_fails_without_one(sandbox, tmp_path, enforce):
     from sandbox.gcp import iam_enforce
 
     roles = documented_roles()
     iam = enforce(roles)
-    rc, output = run_site(sandbox, tmp_path, "least")
+    rc, _recap, output = try_site(sandbox, "least", tmp_path, timeout=1500)
     assert rc == 0, output[-5000:]
     assert "ended Completed" in output, "the site should have ended with a completed smoke flow run"
     assert iam.checked > 100, "enforcement should have checked the site's calls (%d)" % iam.checked
@@ -249,7 +236,7 @@ def test_site_converges_with_exactly_the_documented_roles_and_fails_without_one(
         assert only, "the site needed nothing only %s grants: drop it from docs/permissions.md" % role
 
     iam = enforce([r for r in roles if r != "roles/cloudsql.admin"])
-    rc, output = run_site(sandbox, tmp_path, "least")
+    rc, _recap, output = try_site(sandbox, "least", tmp_path, timeout=1500)
     assert rc != 0, "without roles/cloudsql.admin the site must fail"
     assert iam.denied, "the failure must come from the enforcement"
     first = iam.denied[0]

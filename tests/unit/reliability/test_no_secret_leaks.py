@@ -5,19 +5,14 @@ import json
 import os
 import subprocess
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from .site_runner import REPO, site_command
 
 
 def test_site_with_vvv_and_diff_leaks_nothing(sandbox, tmp_path):
     """The whole site, Cloudflare and Prefect included, through the sandbox inventory at this test's sandbox."""
     ep = sandbox.endpoints()
-    extra = {"skyforge_name": "leaky", "prefect_server_hostname": "leaky.%s" % ep["cloudflare_zone"],
-             "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", SKYFORGE_POLL_FIRST="0.05", SKYFORGE_POLL_MAX="0.5",
-               SKYFORGE_SANDBOX_DIR=sandbox.config.state_dir)
-    proc = subprocess.run(["ansible-playbook", os.path.join(REPO, "site.yml"), "-i",
-                           os.path.join(REPO, "inventories", "sandbox"), "-vvv", "--diff", "-e", json.dumps(extra)],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=1200, check=False)
+    argv, env = site_command(sandbox, "leaky", tmp_path, "-vvv", "--diff")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=1200, check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
     assert "ended Completed" in output, "the site should have ended with a completed smoke flow run"
@@ -42,7 +37,7 @@ def test_site_with_vvv_and_diff_leaks_nothing(sandbox, tmp_path):
     secrets["Access client secret"] = token["client_secret"]
     secrets["Cloudflare API token"] = ep["cloudflare_api_token"]
     secrets["HCP Terraform token"] = ep["tfc_token"]
-    kubeconfig = json.load(open(tmp_path / "kubeconfig.json"))
+    kubeconfig = json.load(open(tmp_path / "kubeconfig-leaky.json"))
     secrets["kubeconfig token"] = kubeconfig["users"][0]["user"]["token"]
 
     with open(os.path.join(sandbox.config.state_dir, "requests.log")) as fh:

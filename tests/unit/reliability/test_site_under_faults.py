@@ -12,7 +12,9 @@ Helm's, not ours, so their retry behaviour is not what this test measures (sandb
 
 import time
 
-from .site_runner import changed_tasks, counts, owned, record_figures, run_site, try_site
+from tests.unit.idempotence import changed_tasks
+
+from .site_runner import counts, owned, record_figures, run_site, try_site
 
 NAME = "faulty"
 # One of each, however often a create was retried: a second row would be a duplicate the retry made.

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from tests.unit.idempotence import recap
 from unit.conftest import specs_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -77,11 +78,6 @@ def play(setup, extra, check=False):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def recap_changed(output):
-    line = [l for l in output.splitlines() if l.startswith("localhost")][-1]
-    return int(line.split("changed=")[1].split()[0])
-
-
 def test_role_converges_and_the_edge_enforces_it(sandbox, setup):
     ep, _inv, _pb, tmp = setup
     extra = {"cloudflare_zero_trust_origin_ip": "203.0.113.80", "cloudflare_zero_trust_operator_cidrs": ["198.51.100.0/24"],
@@ -108,7 +104,7 @@ def test_role_converges_and_the_edge_enforces_it(sandbox, setup):
     assert sorted(i["value"] for i in lst["items"]) == ["198.51.100.0/24", "203.0.113.5/32"]
 
     rc, again = play(setup, extra)
-    assert rc == 0 and recap_changed(again) == 0, again[-3000:]
+    assert rc == 0 and recap(again)[1] == 0, again[-3000:]
 
     url = cf.edge_url("zt." + ep["cloudflare_zone"])
     assert url, "the proxied record is served at the edge"

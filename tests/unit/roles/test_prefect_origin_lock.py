@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sandbox.cloudflare.app import CLOUDFLARE_IPV4, CLOUDFLARE_IPV6
+from tests.unit.idempotence import recap
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ROLE = os.path.join(REPO, "roles", "prefect_server")
@@ -88,8 +89,7 @@ def play(setup, tasks_file, extra, *flags):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
-    recap = [line for line in out.splitlines() if line.startswith("localhost")][-1]
-    return int(recap.split("changed=")[1].split()[0]), out
+    return recap(out)[1], out
 
 
 def test_role_locks_the_origin_idempotently_and_removes_the_policy(sandbox, setup):

@@ -5,14 +5,12 @@ checks every role's inputs first, so nothing may reach an API (the sandbox reque
 its own /_sandbox/ admin endpoints, which the inventory reads).
 """
 
-import json
-import os
 import subprocess
 import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.unit.reliability.site_runner import REPO, site_command
 
 # (case, role, extra vars, text the one-line failure must contain: the variable, and the value or the fix)
 CASES = [
@@ -257,17 +255,9 @@ ISSUE18 = {c[0] for c in ISSUE18_CASES}
 
 @pytest.mark.parametrize("case,role,extra,expected", CASES + ISSUE18_CASES, ids=[c[0] for c in CASES + ISSUE18_CASES])
 def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extra, expected):
-    ep = sandbox.endpoints()
-    variables = {"skyforge_name": "broken", "prefect_server_hostname": "broken.%s" % ep["cloudflare_zone"],
-                 "gke_autopilot_kubeconfig_path": str(tmp_path / "kubeconfig.json")}
-    variables.update(extra)
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", SKYFORGE_SANDBOX_DIR=sandbox.config.state_dir)
+    argv, env = site_command(sandbox, "broken", tmp_path, **extra)
     before = len(sandbox.log.entries)
-    proc = subprocess.run(
-        ["ansible-playbook", os.path.join(REPO, "site.yml"), "-i", os.path.join(REPO, "inventories", "sandbox"),
-         "-e", json.dumps(variables)],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False,
-    )
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
     out = proc.stdout + proc.stderr
     flat = " ".join(out.split())
     calls = requests_made(sandbox, before)

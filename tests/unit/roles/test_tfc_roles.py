@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from tests.unit.conftest import specs_path
+from tests.unit.idempotence import recap as playbook_recap
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COMPONENTS = os.path.join(REPO, "roles", "tfc_workspace_runs", "files", "components")
@@ -291,9 +292,9 @@ def play(env, playbook, *args, expect_ok=True):
 
 
 def recap(out):
-    m = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", out)
-    assert m, out[-2000:]
-    return {"ok": int(m.group(1)), "changed": int(m.group(2)), "failed": int(m.group(4))}
+    counts = playbook_recap(out)
+    assert counts, out[-2000:]
+    return dict(zip(("ok", "changed", "failed"), counts))
 
 
 def tasks(out):

@@ -60,6 +60,18 @@ def test_labels():
     assert "label values" in g.label_problems({"team": "x" * 64}, "l")[0]
 
 
+def test_gcp_names_of_each_kind():
+    """The one test the roles use instead of a regular expression per role (Compute, Cloud SQL, service accounts)."""
+    assert g.is_gcp_name("prefect-vpc") and g.is_gcp_name("a") and g.is_gcp_name("a" * 63)
+    for bad in ("", "a" * 64, "Prefect", "1ip", "p-", "-p", "a_b", "a b", None, False, 7):
+        assert not g.is_gcp_name(bad), bad
+    assert g.is_gcp_name("a" * 98, 98) and not g.is_gcp_name("a" * 99, 98), "a Cloud SQL instance: at most 98"
+    assert g.is_gcp_name("prefect-worker", 30, min_len=6)
+    assert g.is_gcp_name("abcdef", 30, min_len=6) and not g.is_gcp_name("abcde", 30, min_len=6)
+    assert g.is_gcp_name("a" * 30, 30, min_len=6) and not g.is_gcp_name("a" * 31, 30, min_len=6)
+    assert not g.is_gcp_name("worker-", 30, min_len=6), "a service-account ID ends with a letter or digit"
+
+
 def test_not_strings_names_the_variable():
     (msg,) = g.not_strings({"cloudsql_user": False, "cloudsql_database": "prefect"})
     assert msg.startswith("cloudsql_user=False is a bool, not a name") and "quote" in msg

@@ -6,6 +6,8 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.unit.idempotence import converge
+
 ZONE = "skyforge.example"
 
 
@@ -21,21 +23,10 @@ def writes(sandbox, since):
     return [e for e in sandbox.log.entries[since:] if e["family"] == "cloudflare" and e["method"] != "GET"]
 
 
-def converge(module_runner, sandbox, name, args):
-    mark = len(sandbox.log.entries)
-    check = module_runner(name, args, check=True)
-    assert check["changed"] is True and not writes(sandbox, mark), "check mode predicts and writes nothing"
-    real = module_runner(name, args)
-    again = module_runner(name, args)
-    assert real["changed"] is True
-    assert again["changed"] is False, again.get("changes")
-    return check, real, again
-
-
 def test_zero_trust_list_patches_items_in_place(sandbox, cf_args, module_runner):
     items = [{"value": "203.0.113.7/32", "description": "nat"}, {"value": "198.51.100.0/24", "description": "ops"}]
     args = dict(cf_args, name="t-allow", items=items)
-    check, real, _again = converge(module_runner, sandbox, "cloudflare_zero_trust_list", args)
+    check, real, _again = converge(module_runner, "cloudflare_zero_trust_list", args, sandbox, writes)
     assert check["list"]["items"] == real["list"]["items"]
     list_id = real["list"]["id"]
     new = dict(args, items=[{"value": "203.0.113.7/32", "description": "nat"},
@@ -71,9 +62,9 @@ def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
     secret = rotated["client_secret"]
 
     ip_pol = dict(cf_args, name="e-ips", decision="allow", include=[{"ip_list": "e-allow"}])
-    converge(module_runner, sandbox, "cloudflare_access_policy", ip_pol)
+    converge(module_runner, "cloudflare_access_policy", ip_pol, sandbox, writes)
     svc_pol = dict(cf_args, name="e-svc", decision="non_identity", include=[{"service_token": "e-automation"}])
-    converge(module_runner, sandbox, "cloudflare_access_policy", svc_pol)
+    converge(module_runner, "cloudflare_access_policy", svc_pol, sandbox, writes)
     pol = by_name(sandbox, "access_policies", "e-svc")[0]
     assert pol["include"] == [{"service_token": {"token_id": tok["service_token"]["id"]}}]
     upd = module_runner("cloudflare_access_policy", dict(ip_pol, session_duration="8h"))
@@ -82,7 +73,7 @@ def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
     module_runner("cloudflare_dns_record", dict(cf_args, zone=ZONE, name="edge", type="A", content="203.0.113.50",
                                                 proxied=True))
     app_args = dict(cf_args, name="e-app", domain="edge." + ZONE, policies=["e-svc", "e-ips"])
-    check, real, _again = converge(module_runner, sandbox, "cloudflare_access_application", app_args)
+    check, real, _again = converge(module_runner, "cloudflare_access_application", app_args, sandbox, writes)
     assert [p["name"] for p in real["app"]["policies"]] == ["e-svc", "e-ips"]
     assert [p["precedence"] for p in real["app"]["policies"]] == [1, 2]
     reorder = module_runner("cloudflare_access_application", dict(app_args, policies=["e-ips", "e-svc"]))

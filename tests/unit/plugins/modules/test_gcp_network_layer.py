@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.unit.idempotence import converge
+
 REGION = "europe-west1"
 
 
@@ -10,16 +12,6 @@ def apis(sandbox):
     app = sandbox.apps["gcp"]
     for svc in ("compute.googleapis.com", "servicenetworking.googleapis.com"):
         app.enabled["projects/%s/services/%s" % (app.project_number, svc)] = True
-
-
-def converge(module_runner, name, args):
-    """check -> real -> again; returns (check, real, again) and asserts the contract between them."""
-    check = module_runner(name, args, check=True)
-    real = module_runner(name, args)
-    again = module_runner(name, args)
-    assert check["changed"] is True and real["changed"] is True, "a new or changed resource reports changed"
-    assert again["changed"] is False, "the second run must change nothing: %r" % again.get("changes")
-    return check, real, again
 
 
 def rows(sandbox, table):

@@ -1,6 +1,7 @@
 """tfc_variable: values compared and diffed, sensitive values never read back, never diffed."""
 
-from tests.unit.plugins.modules.tfc_helpers import converge, unique
+from tests.unit.idempotence import converge
+from tests.unit.plugins.modules.tfc_helpers import unique
 
 
 def var_row(sandbox, ws_name, key):

@@ -1,6 +1,7 @@
 """tfc_workspace and tfc_agent_pool against the sandbox."""
 
-from tests.unit.plugins.modules.tfc_helpers import converge, unique, writes
+from tests.unit.idempotence import converge
+from tests.unit.plugins.modules.tfc_helpers import unique, writes
 
 
 def ws_row(sandbox, name):

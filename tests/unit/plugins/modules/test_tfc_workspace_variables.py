@@ -1,6 +1,7 @@
 """tfc_workspace_variables: a workspace's variables as a set, read once, written only where they differ."""
 
-from tests.unit.plugins.modules.tfc_helpers import converge, unique, writes
+from tests.unit.idempotence import converge
+from tests.unit.plugins.modules.tfc_helpers import unique, writes
 
 
 def rows(sandbox, ws_name):
