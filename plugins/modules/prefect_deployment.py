@@ -130,8 +130,8 @@ class Deployment(PrefectResource):
     def delete(self, current):
         self.module.request("DELETE", "/deployments/%s" % current["id"], allow=(404,))
 
-    def diff_view(self, deployment):
-        return dict((k, deployment.get(k)) for k in self.desired()) if deployment else None
+    def diff_view(self, view):
+        return dict((k, view.get(k)) for k in self.desired()) if view else None
 
 
 def main():

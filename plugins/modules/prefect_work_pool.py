@@ -191,8 +191,8 @@ class WorkPool(PrefectResource):
     def delete(self, current):
         self.module.request("DELETE", self.path, allow=(404,))
 
-    def diff_view(self, pool):
-        return dict((k, pool.get(k)) for k in MANAGED) if pool else None
+    def diff_view(self, view):
+        return dict((k, view.get(k)) for k in MANAGED) if view else None
 
 
 def main():

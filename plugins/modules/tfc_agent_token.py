@@ -123,10 +123,10 @@ class AgentTokens(TfcResource):
             self.found = tokens
         return tokens or None
 
-    def view(self, tokens):
-        if tokens is None or isinstance(tokens, dict):
-            return tokens
-        return {"description": self.name, "token_ids": sorted(t.id for t in tokens)}
+    def view(self, resource):
+        if resource is None or isinstance(resource, dict):
+            return resource
+        return {"description": self.name, "token_ids": sorted(t.id for t in resource)}
 
     def desired(self):
         return {"description": self.name}
