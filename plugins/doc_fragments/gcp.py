@@ -68,6 +68,20 @@ options:
         that is still running.
     type: int
     default: 1800
+  poll_interval:
+    description:
+      - Seconds between the first polls of a long-running operation; later polls are a tenth of the time
+        waited so far, up to O(poll_max_interval).
+      - When not set, the E(SKYFORGE_POLL_FIRST) environment variable is used if set (the test sandbox, whose
+        operations are scaled down in time, sets it).
+    type: float
+    default: 0.5
+  poll_max_interval:
+    description:
+      - Most seconds between two polls of a long-running operation.
+      - When not set, the E(SKYFORGE_POLL_MAX) environment variable is used if set.
+    type: float
+    default: 10.0
 requirements:
   - python >= 3.9
   - google-auth

@@ -119,16 +119,44 @@ class Deadline:
         return max(0.0, self.timeout - self.elapsed)
 
 
-def poll_interval(attempt, first=1.0, maximum=15.0):
-    """Short polls first (fast operations finish quickly), then back off to a steady rate."""
-    return min(maximum, first * (1.5 ** attempt))
-
-
 def poll_after(elapsed, first=0.5, maximum=10.0, share=0.1):
     """Seconds to the next poll of a wait that has run `elapsed` seconds: a growing interval that stays a small share of
     the time waited, so the end of an operation is noticed at most ~10% (and `maximum` seconds) late. An operation on
     the platform's critical path (VPC, peering, Cloud SQL) costs its duration, not its duration plus a long last poll."""
     return min(maximum, max(first, share * elapsed))
+
+
+class WaitTimeout(Exception):
+    """A wait_for() that ran out of time. `last` is the last value read, for a caller that reports it."""
+
+    def __init__(self, msg, last=None, timeout=None):
+        super(WaitTimeout, self).__init__(msg)
+        self.msg = msg
+        self.last = last
+        self.timeout = timeout
+
+
+_UNREAD = object()
+
+
+def wait_for(read, done, timeout, what, option="timeout", hint=None, first=0.5, maximum=10.0, initial=_UNREAD,
+             clock=time.monotonic, sleep=time.sleep):
+    """Call read() until done(value) is true and return that value; the one wait loop of every family.
+
+    Polls are poll_after() apart and never sleep past the deadline. `initial` is a value the caller already read (the
+    response that started the wait), so the first poll is not a repeat of it. After `timeout` seconds (None: no limit)
+    raises WaitTimeout naming `what` (a string, or a function of the last value) and the option to raise, then `hint`.
+    """
+    deadline = Deadline(timeout if timeout is not None else float("inf"), clock)
+    value = read() if initial is _UNREAD else initial
+    while not done(value):
+        if deadline.expired:
+            label = what(value) if callable(what) else what
+            raise WaitTimeout("timed out after %ds waiting for %s. Fix: raise %s%s." % (
+                timeout, label, option, "; %s" % hint.rstrip(".") if hint else ""), last=value, timeout=timeout)
+        sleep(min(poll_after(deadline.elapsed, first, maximum), max(0.05, deadline.remaining())))
+        value = read()
+    return value
 
 
 def strip_none(value):
@@ -279,7 +307,7 @@ class EnsureMixin(object):
                         updated = self._update(resource, current, desired)
                         after = resource.view(updated if resource.returns_resource and updated is not None
                                               else resource.get())
-        result["diff"] = diff_dict(before, after, resource.secret_keys)
+        result["diff"] = diff_dict(resource.diff_view(before), resource.diff_view(after), resource.secret_keys)
         result[resource.kind] = redact(after, resource.secret_keys) if after else {}
         if callable(extra):
             extra = extra(after)
@@ -377,3 +405,7 @@ class Resource(object):
     def view(self, resource):
         """What the module returns and diffs; defaults to the API resource."""
         return resource
+
+    def diff_view(self, view):
+        """What the diff shows of a view (None for no resource); defaults to the whole view."""
+        return view

@@ -22,14 +22,13 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
-    Deadline,
     die_with_parent,
     EnsureMixin,
-    poll_after,
-    poll_interval,
     Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
+    wait_for,
+    WaitTimeout,
 )
 
 GOOGLE_IMP_ERR = None
@@ -86,6 +85,9 @@ GCP_COMMON_ARGS = dict(
     request_timeout=dict(type="int", default=60),
     retries=dict(type="int", default=6),
     wait_timeout=dict(type="int", default=1800),
+    # The sandbox's scaled-down operations are polled faster through the environment.
+    poll_interval=dict(type="float", default=0.5, fallback=(env_fallback, ["SKYFORGE_POLL_FIRST"])),
+    poll_max_interval=dict(type="float", default=10.0, fallback=(env_fallback, ["SKYFORGE_POLL_MAX"])),
 )
 
 
@@ -426,31 +428,27 @@ class GcpModule(EnsureMixin, AnsibleModule):
         """Read a resource until settling(resource) is false, it is gone (None) or wait_timeout passes; return the
         last read. For resources that settle without an operation to wait on (one started by an earlier run, or by a
         task with wait=false): a result that is still settling means the wait timed out."""
-        deadline = Deadline(self.params["wait_timeout"])
-        while True:
-            current = read()
-            if current is None or not settling(current) or deadline.expired:
-                return current
-            time.sleep(min(poll_after(deadline.elapsed, first, maximum), max(0.05, deadline.remaining())))
+        try:
+            return wait_for(read, lambda current: current is None or not settling(current),
+                            self.params["wait_timeout"], "a settling resource", first=first, maximum=maximum)
+        except WaitTimeout as exc:
+            return exc.last
 
     def wait(self, api, op, resource="", timeout=None):
         """Wait for any operation kind these APIs return; fail with the operation's error."""
         if not isinstance(op, dict):
             return op
         timeout = timeout or self.params["wait_timeout"]
-        deadline = Deadline(timeout)
-        max_poll = float(os.environ.get("SKYFORGE_POLL_MAX", "10"))
-        first_poll = float(os.environ.get("SKYFORGE_POLL_FIRST", "0.5"))
-        while not self._op_done(api, op):
-            if deadline.expired:
-                self.fail_json(
-                    msg="GCP %s: timed out after %ds waiting for operation %s on %s. Fix: raise wait_timeout; "
-                    "the operation may still finish, and a re-run will pick it up."
-                    % (API_SERVICE.get(api, api), timeout, op.get("name"), resource or "?"),
-                    operation=op,
-                )
-            time.sleep(min(poll_after(deadline.elapsed, first_poll, max_poll), max(0.05, deadline.remaining())))
-            op = self.execute(self._op_request(api, op), action="poll operation", resource=op.get("name", ""))
+        started = op
+        try:
+            op = wait_for(lambda: self.execute(self._op_request(api, started), action="poll operation",
+                                               resource=started.get("name", "")),
+                          lambda polled: self._op_done(api, polled), timeout,
+                          "operation %s on %s" % (op.get("name"), resource or "?"), option="wait_timeout",
+                          hint="the operation may still finish, and a re-run will pick it up",
+                          first=self.params["poll_interval"], maximum=self.params["poll_max_interval"], initial=op)
+        except WaitTimeout as exc:
+            self.fail_json(msg="GCP %s: %s" % (API_SERVICE.get(api, api), exc.msg), operation=exc.last)
         self.operations_waited += 1
         error = self._op_error(api, op)
         if error:
@@ -473,7 +471,7 @@ class GcpModule(EnsureMixin, AnsibleModule):
                     if attempt + 1 >= OPERATION_ATTEMPTS:
                         self.fail_json(msg="%s (after %d attempts)" % (exc, OPERATION_ATTEMPTS), operation=exc.operation)
                     return None
-                time.sleep(poll_interval(attempt, float(os.environ.get("SKYFORGE_POLL_FIRST", "0.5")), 10))
+                time.sleep(min(self.params["poll_max_interval"], self.params["poll_interval"] * 1.5 ** attempt))
             finally:
                 self._raise_operation_errors = False
 

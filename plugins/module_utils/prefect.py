@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, Skyforge platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Base for the Prefect modules: the server's REST API with basic auth, Access headers, retries and clear errors."""
+"""Base for the Prefect modules: the server's REST API with basic auth, Access headers, retries and clear errors.
+
+A module declares what it manages as a `PrefectResource` and hands it to `PrefectModule.ensure()`.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,6 +19,8 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
+    EnsureMixin,
+    Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
 )
@@ -69,7 +74,15 @@ def _detail(raw):
     return json.dumps(body)[:500]
 
 
-class PrefectModule(AnsibleModule):
+class PrefectResource(Resource):
+    """One Prefect object: subclasses implement get/create/update/delete and desired(); `fetch` reads one by path."""
+
+    def fetch(self, path):
+        status, body = self.module.request("GET", path, allow=(404,))
+        return body if status == 200 else None
+
+
+class PrefectModule(EnsureMixin, AnsibleModule):
     def __init__(self, argument_spec=None, **kwargs):
         spec = dict(PREFECT_ARGS)
         spec.update(argument_spec or {})

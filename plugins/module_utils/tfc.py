@@ -23,6 +23,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     die_with_parent,
     EnsureMixin,
     Resource,
+    RETRYABLE_STATUS,
     RetryPolicy,
     differs,
 )
@@ -43,7 +44,6 @@ except ImportError:
         status = None
 
 DEFAULT_ADDRESS = "https://app.terraform.io"
-RETRYABLE = frozenset([429, 500, 502, 503, 504])
 
 TFC_COMMON_ARGS = dict(
     token=dict(type="str", no_log=True, fallback=(env_fallback, ["TFE_TOKEN"])),
@@ -101,7 +101,7 @@ def classify(exc):
         reset = headers.get("x-ratelimit-reset") or headers.get("X-RateLimit-Reset")
         retry_after = getattr(exc, "retry_after", None)
         return True, reset if reset is not None else retry_after
-    return status in RETRYABLE, None
+    return status in RETRYABLE_STATUS, None
 
 
 def fix_for(status, detail):

@@ -17,9 +17,8 @@ import io
 import os
 import re
 import tarfile
-import time
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import rel_id, variables_digest
 
 try:
@@ -171,44 +170,42 @@ class Runner:
         return False, doc
 
     def timed_out(self, run_id, doc):
-        return RunFailed("HCP Terraform run %s is still %s after %ds. Fix: raise timeout; the run goes on, and a "
-                         "re-run follows it. See %s" % (run_id, doc["attributes"]["status"], self.p["timeout"],
-                                                        self.url(run_id)), run=self.view(doc))
+        return RunFailed("HCP Terraform: timed out after %ds waiting for run %s (still %s). Fix: raise timeout; the "
+                         "run goes on, and a re-run follows it. See %s"
+                         % (self.p["timeout"], run_id, doc["attributes"]["status"], self.url(run_id)),
+                         run=self.view(doc))
 
     def follow(self, run_id):
         """Follow the run until it is done (see step), raising RunFailed when it fails or times out."""
-        deadline = Deadline(self.p["timeout"])
-        attempt = 0
-        while True:
-            done, doc = self.step(run_id)
-            if done:
-                return doc
-            if deadline.expired:
-                raise self.timed_out(run_id, doc)
-            time.sleep(min(poll_interval(attempt, 0.2, 5.0), max(0.05, deadline.remaining())))
-            attempt += 1
+        try:
+            return wait_for(lambda: self.step(run_id), lambda step: step[0], self.p["timeout"], "run %s" % run_id,
+                            first=0.2, maximum=5.0)[1]
+        except WaitTimeout as exc:
+            raise self.timed_out(run_id, exc.last[1])
 
     def upload(self, blob):
         m = self.m
         opts = ConfigurationVersionCreateOptions(auto_queue_runs=False, speculative=self.p["plan_only"] or None)
         cv = m.call(lambda: m.client.configuration_versions.create(self.ws_id, opts),
                     action="create configuration version in", resource=self.name)
-        status = m.upload(cv.upload_url, blob, resource=cv.id)
-        deadline = Deadline(min(self.p["timeout"], 300))
-        attempt = 0
-        while True:
+        m.upload(cv.upload_url, blob, resource=cv.id)
+
+        def read():
             doc = m.jsonapi("GET", "/api/v2/configuration-versions/%s" % cv.id, action="read configuration version",
                             resource=cv.id)["data"]["attributes"]
-            if doc["status"] == "uploaded":
-                return cv.id
-            if doc["status"] == "errored" or (doc["status"] == "pending" and status is None and deadline.expired):
-                m.fail_json(msg="HCP Terraform: configuration version %s of %s is %s: %s. Fix: check config_dir holds "
-                                "a valid Terraform configuration." % (cv.id, self.name, doc["status"],
-                                                                      doc.get("error-message") or "upload refused"))
-            if deadline.expired:
-                m.fail_json(msg="HCP Terraform: configuration version %s stayed %s. Fix: retry." % (cv.id, doc["status"]))
-            time.sleep(poll_interval(attempt, 0.1, 2.0))
-            attempt += 1
+            if doc["status"] == "errored":
+                m.fail_json(msg="HCP Terraform: configuration version %s of %s is errored: %s. Fix: check config_dir "
+                                "holds a valid Terraform configuration."
+                                % (cv.id, self.name, doc.get("error-message") or "upload refused"))
+            return doc
+
+        try:
+            wait_for(read, lambda doc: doc["status"] == "uploaded", min(self.p["timeout"], 300),
+                     lambda doc: "configuration version %s of %s (still %s)" % (cv.id, self.name, doc["status"]),
+                     hint="or retry (HCP Terraform processes an upload in seconds)", first=0.1, maximum=2.0)
+        except WaitTimeout as exc:
+            m.fail_json(msg="HCP Terraform: %s" % exc.msg)
+        return cv.id
 
     def mark(self, config_sha, is_destroy=False):
         return "%s config sha256=%s vars=%s%s" % (MARK, config_sha, self.vars_digest(), " destroy" if is_destroy else "")

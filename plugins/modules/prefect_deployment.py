@@ -79,8 +79,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 deployment:
-  description: The deployment as the server returns it (predicted in check mode).
-  returned: when state is present
+  description: The deployment as the server returns it (predicted in check mode); empty when O(state=absent).
+  returned: success
   type: dict
 changes:
   description: The fields that differed and were updated.
@@ -91,11 +91,47 @@ changes:
 
 from ansible.module_utils.six.moves.urllib.parse import quote
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 FIELDS = ("entrypoint", "work_pool_name", "work_queue_name", "pull_steps", "job_variables", "parameters", "tags",
           "description", "paused")
+
+
+class Deployment(PrefectResource):
+    """Returned whole as the server has it; compared and diffed on the fields given."""
+
+    kind = "deployment"
+    returns_resource = True
+
+    @property
+    def path(self):
+        return "/deployments/name/%s/%s" % (quote(self.params["flow_name"], safe=""), quote(self.name, safe=""))
+
+    def get(self):
+        return self.fetch(self.path)
+
+    def desired(self):
+        return dict((k, self.params[k]) for k in FIELDS if self.params[k] is not None)
+
+    def changes(self, desired, current):
+        return sorted(k for k, v in desired.items() if current.get(k) != v)
+
+    def predict(self, current, desired):
+        return dict(current, **desired) if current is not None else dict(desired, name=self.name)
+
+    def create(self, desired):
+        flow = self.module.request("POST", "/flows/", {"name": self.params["flow_name"]})[1]
+        return self.module.request("POST", "/deployments/", dict(desired, name=self.name, flow_id=flow["id"]))[1]
+
+    def update(self, current, desired, changes):
+        self.module.request("PATCH", "/deployments/%s" % current["id"], dict((k, desired[k]) for k in changes))
+        return self.get()
+
+    def delete(self, current):
+        self.module.request("DELETE", "/deployments/%s" % current["id"], allow=(404,))
+
+    def diff_view(self, view):
+        return dict((k, view.get(k)) for k in self.desired()) if view else None
 
 
 def main():
@@ -115,37 +151,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )
-    p = module.params
-    path = "/deployments/name/%s/%s" % (quote(p["flow_name"], safe=""), quote(p["name"], safe=""))
-    status, current = module.request("GET", path, allow=(404,))
-    current = current if status == 200 else None
-    wanted = dict((k, p[k]) for k in FIELDS if p[k] is not None)
-
-    if p["state"] == "absent":
-        if current is None:
-            module.exit_json(changed=False)
-        if not module.check_mode:
-            module.request("DELETE", "/deployments/%s" % current["id"], allow=(404,))
-        module.exit_json(changed=True, diff=diff_dict(dict((k, current.get(k)) for k in wanted), None))
-
-    if current is not None:
-        changes = sorted(k for k, v in wanted.items() if current.get(k) != v)
-        if not changes:
-            module.exit_json(changed=False, deployment=current)
-        after = dict(current)
-        after.update(wanted)
-        if not module.check_mode:
-            module.request("PATCH", "/deployments/%s" % current["id"], dict((k, wanted[k]) for k in changes))
-            after = module.request("GET", path)[1]
-        module.exit_json(changed=True, deployment=after, changes=changes,
-                         diff=diff_dict(dict((k, current.get(k)) for k in changes),
-                                        dict((k, after.get(k)) for k in changes)))
-
-    if module.check_mode:
-        module.exit_json(changed=True, deployment=dict(wanted, name=p["name"]), diff=diff_dict(None, wanted))
-    flow = module.request("POST", "/flows/", {"name": p["flow_name"]})[1]
-    created = module.request("POST", "/deployments/", dict(wanted, name=p["name"], flow_id=flow["id"]))[1]
-    module.exit_json(changed=True, deployment=created, diff=diff_dict(None, wanted))
+    module.ensure(Deployment(module))
 
 
 if __name__ == "__main__":

@@ -65,11 +65,9 @@ flow_run:
   type: dict
 """
 
-import time
-
 from ansible.module_utils.six.moves.urllib.parse import quote
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -104,16 +102,15 @@ def main():
     run = module.request("POST", "/deployments/%s/create_flow_run" % dep["id"], {"parameters": p["parameters"]})[1]
     if not p["wait"]:
         module.exit_json(changed=True, flow_run=slim(run))
-    deadline = Deadline(p["timeout"])
-    attempt = 0
-    while (run.get("state") or {}).get("type") not in FINAL:
-        if deadline.expired:
-            module.fail_json(msg="flow run %s is still %s after %ds: check that a worker is online in work pool %s "
-                                 "and its logs" % (run["id"], (run.get("state") or {}).get("name"), p["timeout"],
-                                                   dep.get("work_pool_name")), flow_run=slim(run))
-        time.sleep(min(poll_interval(attempt, first=0.5, maximum=5.0), max(deadline.remaining(), 0.1)))
-        attempt += 1
-        run = module.request("GET", "/flow_runs/%s" % run["id"])[1]
+    run_id = run["id"]
+    try:
+        run = wait_for(lambda: module.request("GET", "/flow_runs/%s" % run_id)[1],
+                       lambda run: (run.get("state") or {}).get("type") in FINAL, p["timeout"],
+                       lambda run: "flow run %s (still %s)" % (run_id, (run.get("state") or {}).get("name")),
+                       hint="check that a worker is online in work pool %s and its logs" % dep.get("work_pool_name"),
+                       maximum=5.0, initial=run)
+    except WaitTimeout as exc:
+        module.fail_json(msg=exc.msg, flow_run=slim(exc.last))
     out = slim(run)
     if out["state_type"] != p["expected_state"]:
         module.fail_json(msg="flow run %s ended %s, not %s: %s" % (run["id"], out["state_name"], p["expected_state"],

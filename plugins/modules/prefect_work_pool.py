@@ -92,8 +92,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 work_pool:
-  description: The work pool as the server returns it (predicted in check mode).
-  returned: when state is present
+  description: The work pool as the server returns it (predicted in check mode); empty when O(state=absent).
+  returned: success
   type: dict
   sample: {"name": "cloud-run", "type": "cloud-run-v2", "is_paused": false}
 changes:
@@ -106,8 +106,7 @@ changes:
 import copy
 import json
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 MANAGED = ("type", "description", "base_job_template", "concurrency_limit", "is_paused")
 
@@ -151,8 +150,49 @@ def desired_template(module):
     return json.loads(json.dumps(template))
 
 
-def view(pool):
-    return dict((k, pool.get(k)) for k in MANAGED) if pool else None
+class WorkPool(PrefectResource):
+    """Returned whole as the server has it; compared, predicted and diffed on the MANAGED fields."""
+
+    kind = "work_pool"
+    returns_resource = True
+
+    @property
+    def path(self):
+        return "/work_pools/%s" % self.name
+
+    def get(self):
+        return self.fetch(self.path)
+
+    def desired(self):
+        p = self.params
+        if p["concurrency_limit"] < 0:
+            self.module.fail_json(msg="concurrency_limit=%d: use 0 for no limit or a positive number"
+                                      % p["concurrency_limit"])
+        return {"type": p["type"], "description": p["description"], "base_job_template": desired_template(self.module),
+                "concurrency_limit": p["concurrency_limit"] or None, "is_paused": p["paused"]}
+
+    def changes(self, desired, current):
+        if current.get("type") != desired["type"]:
+            self.module.fail_json(msg="work pool %s has type %s, not %s: a pool's type cannot change; delete it first "
+                                      "or use another name" % (self.name, current.get("type"), desired["type"]))
+        # Whole values, not containment: a template the server holds with more in it is a change.
+        return sorted(k for k in MANAGED if k != "type" and desired[k] != current.get(k))
+
+    def predict(self, current, desired):
+        return dict(current, **desired) if current is not None else dict(desired, name=self.name)
+
+    def create(self, desired):
+        return self.module.request("POST", "/work_pools/", dict(desired, name=self.name))[1]
+
+    def update(self, current, desired, changes):
+        self.module.request("PATCH", self.path, dict((k, desired[k]) for k in changes))
+        return self.get()
+
+    def delete(self, current):
+        self.module.request("DELETE", self.path, allow=(404,))
+
+    def diff_view(self, view):
+        return dict((k, view.get(k)) for k in MANAGED) if view else None
 
 
 def main():
@@ -169,40 +209,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )
-    p = module.params
-    path = "/work_pools/%s" % p["name"]
-    status, current = module.request("GET", path, allow=(404,))
-    current = current if status == 200 else None
-
-    if p["state"] == "absent":
-        if current is None:
-            module.exit_json(changed=False)
-        if not module.check_mode:
-            module.request("DELETE", path, allow=(404,))
-        module.exit_json(changed=True, diff=diff_dict(view(current), None))
-
-    if p["concurrency_limit"] < 0:
-        module.fail_json(msg="concurrency_limit=%d: use 0 for no limit or a positive number" % p["concurrency_limit"])
-    desired = {"type": p["type"], "description": p["description"], "base_job_template": desired_template(module),
-               "concurrency_limit": p["concurrency_limit"] or None, "is_paused": p["paused"]}
-
-    if current is None:
-        body = dict(desired, name=p["name"])
-        created = dict(body) if module.check_mode else module.request("POST", "/work_pools/", body)[1]
-        module.exit_json(changed=True, work_pool=created, diff=diff_dict(None, view(created)))
-
-    if current.get("type") != p["type"]:
-        module.fail_json(msg="work pool %s has type %s, not %s: a pool's type cannot change; delete it first or use "
-                             "another name" % (p["name"], current.get("type"), p["type"]))
-    changes = sorted(k for k in MANAGED if k != "type" and desired[k] != current.get(k))
-    if not changes:
-        module.exit_json(changed=False, work_pool=current)
-    after = dict(current)
-    after.update(dict((k, desired[k]) for k in changes))
-    if not module.check_mode:
-        module.request("PATCH", path, dict((k, desired[k]) for k in changes))
-        after = module.request("GET", path)[1]
-    module.exit_json(changed=True, work_pool=after, changes=changes, diff=diff_dict(view(current), view(after)))
+    module.ensure(WorkPool(module))
 
 
 if __name__ == "__main__":

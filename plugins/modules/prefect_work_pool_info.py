@@ -61,9 +61,7 @@ online:
   type: int
 """
 
-import time
-
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_interval
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
 
 
@@ -76,28 +74,34 @@ def main():
         ),
     )
     p = module.params
-    deadline = Deadline(p["timeout"])
-    attempt = 0
-    while True:
+
+    def read():
         status, pool = module.request("GET", "/work_pools/%s" % p["name"], allow=(404,))
         if status == 404:
-            if p["wait_for_online"] and not deadline.expired:
-                time.sleep(min(poll_interval(attempt), deadline.remaining()))
-                attempt += 1
-                continue
-            module.exit_json(changed=False, exists=False)
+            return None, [], 0
         workers = module.request("POST", "/work_pools/%s/workers/filter" % p["name"], {})[1] or []
         slim = [dict((k, w.get(k)) for k in ("name", "status", "last_heartbeat_time")) for w in workers]
-        online = sum(1 for w in slim if w["status"] == "ONLINE")
-        if online >= p["wait_for_online"]:
-            module.exit_json(changed=False, exists=True, work_pool=pool, workers=slim, online=online)
-        if deadline.expired:
-            module.fail_json(msg="work pool %s has %d online worker(s) after %ds, %d wanted: check the worker "
-                                 "release's logs and that its API URL and pool name are right"
-                                 % (p["name"], online, p["timeout"], p["wait_for_online"]),
-                             workers=slim)
-        time.sleep(min(poll_interval(attempt), max(deadline.remaining(), 0.1)))
-        attempt += 1
+        return pool, slim, sum(1 for w in slim if w["status"] == "ONLINE")
+
+    def done(state):
+        pool, _workers, online = state
+        return not p["wait_for_online"] if pool is None else online >= p["wait_for_online"]
+
+    try:
+        pool, workers, online = wait_for(
+            read, done, p["timeout"],
+            lambda state: "work pool %s to have %d online worker(s); it has %s" % (
+                p["name"], p["wait_for_online"], "%d" % state[2] if state[0] is not None else "not been created"),
+            hint="check the worker release's logs and that its API URL and pool name are right", first=1.0,
+            maximum=15.0)
+    except WaitTimeout as exc:
+        pool, workers, online = exc.last
+        if pool is None:
+            module.exit_json(changed=False, exists=False)
+        module.fail_json(msg=exc.msg, workers=workers)
+    if pool is None:
+        module.exit_json(changed=False, exists=False)
+    module.exit_json(changed=False, exists=True, work_pool=pool, workers=workers, online=online)
 
 
 if __name__ == "__main__":

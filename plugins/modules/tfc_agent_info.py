@@ -62,9 +62,7 @@ agent_pool_id:
   type: str
 """
 
-import time
-
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 
 
@@ -95,22 +93,22 @@ def main():
                  "ip_address": a["attributes"].get("ip-address"), "last_ping_at": a["attributes"].get("last-ping-at")}
                 for a in items]
 
-    agents = read()
-    deadline = Deadline(p["timeout"])
-    while p["wait_for_idle"] and sum(1 for a in agents if a["status"] == "idle") < p["wait_for_idle"]:
-        if deadline.expired:
-            counts = {}
-            for a in agents:
-                counts[a["status"]] = counts.get(a["status"], 0) + 1
-            module.fail_json(msg="agent pool %s: %d idle agent(s) after %ds, wanted %d (agents by status: %s). Fix: "
-                                 "check the agent hosts are running with a valid token of this pool, or raise "
-                                 "timeout." % (p["agent_pool"], counts.get("idle", 0), p["timeout"],
-                                               p["wait_for_idle"], counts or "none"),
-                             agents=agents)
-        time.sleep(min(poll_after(deadline.elapsed, 0.25, 10.0), max(0.05, deadline.remaining())))
-        agents = read()
-    module.exit_json(changed=False, agents=agents, idle=sum(1 for a in agents if a["status"] == "idle"),
-                     agent_pool_id=pool_id)
+    def idle(agents):
+        return sum(1 for a in agents if a["status"] == "idle")
+
+    def short_of(agents):
+        counts = {}
+        for a in agents:
+            counts[a["status"]] = counts.get(a["status"], 0) + 1
+        return "agent pool %s to have %d idle agent(s); it has %d idle agent(s) (agents by status: %s)" % (
+            p["agent_pool"], p["wait_for_idle"], idle(agents), counts or "none")
+
+    try:
+        agents = wait_for(read, lambda agents: idle(agents) >= p["wait_for_idle"], p["timeout"], short_of,
+                          hint="check the agent hosts are running with a valid token of this pool", first=0.25)
+    except WaitTimeout as exc:
+        module.fail_json(msg="HCP Terraform: %s" % exc.msg, agents=exc.last)
+    module.exit_json(changed=False, agents=agents, idle=idle(agents), agent_pool_id=pool_id)
 
 
 if __name__ == "__main__":

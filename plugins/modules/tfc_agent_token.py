@@ -73,14 +73,95 @@ revoked:
   returned: success
   type: list
   elements: str
+agent_token:
+  description:
+    - The description and the IDs of the tokens with it (never a secret); empty when O(state=absent).
+    - A token about to be created shows as V((new)) in check mode.
+  returned: success
+  type: dict
+  sample: {"description": "gcp-agents-mig", "token_ids": ["at-aBcD1234"]}
+changes:
+  description: V([token_ids]) when O(rotate) replaced the existing tokens.
+  returned: when existing tokens were rotated
+  type: list
+  elements: str
 """
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule, TfcResource
 
 try:
     from pytfe.models import AgentTokenCreateOptions
 except ImportError:
     pass  # TfcModule reports the missing SDK
+
+
+class AgentTokens(TfcResource):
+    """The tokens of a pool with one description, seen as {description, token_ids}; present means at least one.
+
+    A token's secret exists only in the create response: it is kept in `new` for the result, never in the view.
+    """
+
+    kind = "agent_token"
+    returns_resource = True
+
+    def __init__(self, module, pool_id):
+        super(AgentTokens, self).__init__(module)
+        self.pool_id = pool_id
+        self.found = None
+        self.new = None
+
+    @property
+    def name(self):
+        return self.params["description"]
+
+    def get(self):
+        m = self.module
+        tokens = [t for t in m.call(lambda: list(m.client.agent_tokens.list(self.pool_id)),
+                                    action="list agent tokens of", resource=self.pool_id)
+                  if t.description == self.name]
+        if self.found is None:
+            self.found = tokens
+        return tokens or None
+
+    def view(self, resource):
+        if resource is None or isinstance(resource, dict):
+            return resource
+        return {"description": self.name, "token_ids": sorted(t.id for t in resource)}
+
+    def desired(self):
+        return {"description": self.name}
+
+    def changes(self, desired, current):
+        return ["token_ids"] if self.params["rotate"] else []
+
+    def predict(self, current, desired):
+        return dict(desired, token_ids=["(new)"])
+
+    def create(self, desired):
+        m = self.module
+        opts = AgentTokenCreateOptions(description=self.name)
+        self.new = m.call(lambda: m.client.agent_tokens.create(self.pool_id, opts), action="create agent token for",
+                          resource=self.pool_id)
+        return [self.new]
+
+    def update(self, current, desired, changes):
+        created = self.create(desired)
+        self.delete(current)
+        return created
+
+    def delete(self, current):
+        for tok in current:
+            self.module.call(lambda: self.module.client.agent_tokens.delete(tok.id), action="revoke agent token",
+                             resource=tok.id, allow_404=True)
+
+    def outcome(self, _after):
+        """The result's token fields: what was (or would be) created and revoked."""
+        p, found = self.params, self.found or []
+        create = p["state"] == "present" and (not found or p["rotate"])
+        revoked = found if (p["state"] == "absent" or (p["rotate"] and found)) else []
+        return dict(token=self.new.token if self.new else None,
+                    token_id=self.new.id if self.new else (found[-1].id if found and not create else None),
+                    created=create, revoked=[t.id for t in revoked])
 
 
 def main():
@@ -107,32 +188,8 @@ def main():
             module.fail_json(msg="agent pool %s does not exist in organization %s. Fix: create it first "
                                  "(skyforge.prefect_platform.tfc_agent_pool)." % (pool_id, module.organization))
         pool_id = pool.id
-    tokens = [t for t in module.call(lambda: list(module.client.agent_tokens.list(pool_id)),
-                                     action="list agent tokens of", resource=pool_id)
-              if t.description == p["description"]]
-    before = {"description": p["description"], "token_ids": sorted(t.id for t in tokens)} if tokens else {}
-    create = p["state"] == "present" and (not tokens or p["rotate"])
-    revoke = tokens if (p["state"] == "absent" or (p["rotate"] and tokens)) else []
-    result = dict(changed=bool(create or revoke), token=None, token_id=tokens[-1].id if tokens and not create else None,
-                  created=bool(create), revoked=[t.id for t in revoke])
-    if module.check_mode:
-        after = {} if p["state"] == "absent" else {
-            "description": p["description"], "token_ids": ["(new)"] if create else before.get("token_ids")}
-        result["diff"] = {"before": before, "after": after}
-        module.exit_json(**result)
-    if create:
-        opts = AgentTokenCreateOptions(description=p["description"])
-        new = module.call(lambda: module.client.agent_tokens.create(pool_id, opts), action="create agent token for",
-                          resource=pool_id)
-        result["token"] = new.token
-        result["token_id"] = new.id
-    for tok in revoke:
-        module.call(lambda: module.client.agent_tokens.delete(tok.id), action="revoke agent token", resource=tok.id,
-                    allow_404=True)
-    after = {} if p["state"] == "absent" else {
-        "description": p["description"], "token_ids": [result["token_id"]] if create else before["token_ids"]}
-    result["diff"] = {"before": before, "after": after}
-    module.exit_json(**result)
+    tokens = AgentTokens(module, pool_id)
+    module.ensure(tokens, extra=tokens.outcome)
 
 
 if __name__ == "__main__":

@@ -170,9 +170,8 @@ order:
 """
 
 import json
-import time
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, poll_after
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     mask_only_sensitive,
@@ -371,10 +370,11 @@ class Graph:
     def ready(self, name):
         return all((self.results.get(d) or {}).get("status") in DONE for d in self.components[name]["depends_on"])
 
-    def run(self):
+    def start_ready(self):
+        """Start every component whose dependencies are done (up to parallelism); whether any run is in flight."""
         limit = self.m.params["parallelism"]
-        since = time.monotonic()
-        while self.pending or self.active:
+        progressed = True
+        while progressed:
             progressed = False
             for name in list(self.pending):
                 blockers = self.blocked_by(name)
@@ -389,15 +389,21 @@ class Graph:
                     self.pending.remove(name)
                     self.start(name)
                     progressed = True
-                    since = time.monotonic()
-            if progressed:
-                continue
-            if not self.active:
-                break  # nothing runs and nothing can start: cannot happen once graph_problems() is empty
-            for name in list(self.active):
-                self.poll(name)
-            if self.active:
-                time.sleep(poll_after(time.monotonic() - since, first=0.2, maximum=2.0))
+        # Nothing in flight with components still pending cannot happen once graph_problems() is empty.
+        return bool(self.active)
+
+    def poll_active(self):
+        """Read every run in flight once; the number that finished."""
+        before = len(self.active)
+        for name in list(self.active):
+            self.poll(name)
+        return before - len(self.active)
+
+    def run(self):
+        # Each run has its own deadline (poll() fails it): the wait for the next one to finish has none.
+        while self.start_ready():
+            wait_for(self.poll_active, lambda finished: finished > 0, None, "a component's run", first=0.2,
+                     maximum=2.0)
 
     def report(self):
         failed = [n for n in self.order if self.results[n]["status"] == "failed"]
