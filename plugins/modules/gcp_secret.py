@@ -98,6 +98,11 @@ import string
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
+    project_path,
+    secret_path,
+    secret_version_path,
+)
 
 ALPHABET = string.ascii_letters + string.digits + "-_.~"
 
@@ -131,7 +136,7 @@ def main():
     if p["length"] < 12 or p["length"] > 4096:
         module.fail_json(msg="length=%d: generated passwords must be 12 to 4096 characters" % p["length"])
     sm = module.client("secretmanager").projects().secrets()
-    name = "projects/%s/secrets/%s" % (p["project"], p["name"])
+    name = secret_path(p["project"], p["name"])
     label = "secret %s" % p["name"]
     current = module.get(sm.get(name=name), resource=label)
     view_before = {"name": p["name"], "labels": (current or {}).get("labels", {})} if current else None
@@ -146,7 +151,7 @@ def main():
         # labels would strip the writer's.
         latest = None
         if current is not None:
-            latest = module.get(sm.versions().access(name="%s/versions/latest" % name), resource=label)
+            latest = module.get(sm.versions().access(name=secret_version_path(p["project"], name)), resource=label)
         result = dict(changed=False, exists=latest is not None, secret=view_before or {})
         if latest:
             result["version"] = latest["name"]
@@ -159,11 +164,13 @@ def main():
         if not module.check_mode:
             body = {"replication": {"automatic": {}}, "labels": p["labels"]}
             try:
-                current = module.execute(sm.create(parent="projects/%s" % p["project"], secretId=p["name"], body=body),
+                current = module.execute(sm.create(parent=project_path(p["project"]), secretId=p["name"], body=body),
                                          "create", label, allow_409=True)
-            except GcpApiError:
-                # Our own retried create got through the first time.
-                current = module.get(sm.get(name=name), resource=label)
+            except GcpApiError as exc:
+                current = module.adopt_duplicate(exc, lambda: module.get(sm.get(name=name), resource=label),
+                                                 lambda cur: (cur.get("labels") or {}) == p["labels"])
+                if current is None:
+                    module.fail_json(msg=str(exc), status=exc.status)
     elif (current.get("labels") or {}) != p["labels"]:
         changed = True
         if not module.check_mode:
@@ -172,7 +179,7 @@ def main():
 
     latest = None
     if current is not None and "name" in current:
-        latest = module.get(sm.versions().access(name="%s/versions/latest" % name), resource=label)
+        latest = module.get(sm.versions().access(name=secret_version_path(p["project"], name)), resource=label)
     latest_value = base64.b64decode(latest["payload"]["data"]).decode("utf-8") if latest else None
 
     new_value = None
