@@ -15,6 +15,8 @@ description:
   - Creates or deletes a user. The password is never returned and never appears in a diff.
   - The API cannot tell whether a password differs, so O(update_password=on_create) (the default) sets it only when
     the user is created; V(always) sets it on every run and then always reports a change.
+  - Cloud SQL refuses a change to a user while another operation runs on the instance; the module then reads the user
+    again and retries.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
