@@ -330,7 +330,7 @@ class EnsureMixin(object):
             created = self.attempt(lambda: resource.create(desired), lambda: resource.get() is None)
         except Exception as exc:  # pylint: disable=broad-except
             if self.adopt_duplicate(exc, resource.get,
-                                    lambda cur: not resource.changes(desired, self._compare(resource, cur))) is None:
+                                    lambda cur: resource.matches(desired, self._compare(resource, cur))) is None:
                 self.create_failed(resource, exc)
                 raise
             created = None
@@ -484,6 +484,10 @@ class Resource(object):
 
     def changes(self, desired, current):
         return differs(desired, current, unordered=self.unordered)
+
+    def matches(self, desired, current):
+        """Whether an object found by a refused create is the one the create asked for."""
+        return not self.changes(desired, current)
 
     def predict(self, current, desired):
         return merge(current or {}, desired)
