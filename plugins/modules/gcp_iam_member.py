@@ -181,8 +181,8 @@ class Bindings(GcpMember):
         return self.module.execute(self.api.getIamPolicy(resource=self.resource, **body), "getIamPolicy",
                                    self.parent_label())
 
-    def find(self, policy):
-        bindings = policy.get("bindings", [])
+    def find(self, parent):
+        bindings = parent.get("bindings", [])
         return dict((role, sorted((unconditional(bindings, role) or {}).get("members", []))) for role in self.wanted)
 
     def target(self, current, state):
@@ -193,16 +193,16 @@ class Bindings(GcpMember):
     def changes(self, current, target):
         return [role for role in sorted(target) if target[role] != current[role]]
 
-    def write(self, policy, current, target):
-        bindings = policy.get("bindings", [])
+    def write(self, parent, current, target):
+        bindings = parent.get("bindings", [])
         for role in self.wanted:
             binding = unconditional(bindings, role)
             if binding is None:
                 bindings.append({"role": role, "members": target[role]})
             else:
                 binding["members"] = target[role]
-        body = {"policy": {"bindings": [b for b in bindings if b.get("members")], "etag": policy.get("etag"),
-                           "version": policy.get("version", 1)}}
+        body = {"policy": {"bindings": [b for b in bindings if b.get("members")], "etag": parent.get("etag"),
+                           "version": parent.get("version", 1)}}
         self.module.execute(self.api.setIamPolicy(resource=self.resource, body=body), "setIamPolicy",
                             self.parent_label(), allow=CONFLICT)
         return None
@@ -213,7 +213,7 @@ class Bindings(GcpMember):
             return diff_dict({"role": role, "members": before[role]}, {"role": role, "members": after[role]})
         return diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
 
-    def result(self, policy, before, after, changes):
+    def result(self, parent, before, after, changes):
         result = dict(bindings=listed(after))
         if self.params["role"] is not None:
             result["members"] = after[self.params["role"]]

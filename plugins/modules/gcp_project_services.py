@@ -98,8 +98,8 @@ class Services(GcpMember):
                 enabled[svc["name"].rsplit("/", 1)[-1]] = svc.get("state") == "ENABLED"
         return enabled
 
-    def find(self, enabled):
-        return {"enabled": [s for s in self.services if enabled.get(s)]}
+    def find(self, parent):
+        return {"enabled": [s for s in self.services if parent.get(s)]}
 
     def target(self, current, state):
         return {"enabled": list(self.services) if state == "present" else []}
@@ -108,7 +108,7 @@ class Services(GcpMember):
         """The services to enable or disable, in name order."""
         return sorted(set(current["enabled"]) ^ set(target["enabled"]))
 
-    def write(self, enabled, current, target):
+    def write(self, parent, current, target):
         su = self.client().services()
         to_change = self.changes(current, target)
         if target["enabled"]:
@@ -124,7 +124,7 @@ class Services(GcpMember):
             self.module.wait("serviceusage", op, resource=svc)
         return None
 
-    def result(self, enabled, before, after, changes):
+    def result(self, parent, before, after, changes):
         return dict(enabled=after["enabled"], changed_services=changes)
 
 

@@ -141,8 +141,8 @@ class Nat(GcpMember):
                                                                     p["network"]))
         return router
 
-    def find(self, router):
-        return next((nat for nat in (router or {}).get("nats", []) if nat["name"] == self.name), None)
+    def find(self, parent):
+        return next((nat for nat in (parent or {}).get("nats", []) if nat["name"] == self.name), None)
 
     def desired(self):
         p = self.params
@@ -179,27 +179,27 @@ class Nat(GcpMember):
             changes.append("natIps")
         return changes
 
-    def write(self, router, current, target):
+    def write(self, parent, current, target):
         r = self.router
-        if router is None:
+        if parent is None:
             body = {"name": r.name, "network": r.link(self.params["network"], "networks", regional=False),
                     "nats": [target]}
             action, request = "insert", r._coll().insert(body=body, requestId=str(uuid.uuid4()), **r._args())
         else:
-            nats = [nat for nat in router.get("nats", []) if nat["name"] != self.name] + ([target] if target else [])
-            if not (nats or router.get("bgpPeers") or router.get("interfaces")):
-                r.delete(router)
+            nats = [nat for nat in parent.get("nats", []) if nat["name"] != self.name] + ([target] if target else [])
+            if not (nats or parent.get("bgpPeers") or parent.get("interfaces")):
+                r.delete(parent)
                 return {}
             if target is None:
-                action, request = "update", r._coll().update(body=dict(router, nats=nats), **r._args(router=r.name))
+                action, request = "update", r._coll().update(body=dict(parent, nats=nats), **r._args(router=r.name))
             else:
                 action, request = "patch", r._coll().patch(body={"nats": nats}, **r._args(router=r.name))
         op = self.module.execute(request, action=action, resource=r.label(), allow=CONFLICT)
         self.module.wait("compute", op, resource=r.label())
         return r.get()
 
-    def result(self, router, before, after, changes):
-        return {"nat": after or {}, "router": router or {}}
+    def result(self, parent, before, after, changes):
+        return {"nat": after or {}, "router": parent or {}}
 
 
 def main():

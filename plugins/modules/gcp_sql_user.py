@@ -113,9 +113,11 @@ class User(GcpMember):
     def read(self):
         return self.module.get(self.users.get(name=self.name, **self.args), resource=self.label())
 
-    def find(self, user):
-        return {"name": user["name"], "instance": self.params["instance"], "type": user.get("type", "BUILT_IN")} \
-            if user else None
+    def find(self, parent):
+        # The parent read is the user itself: its instance holds no list of users to write back.
+        if not parent:
+            return None
+        return {"name": parent["name"], "instance": self.params["instance"], "type": parent.get("type", "BUILT_IN")}
 
     def target(self, current, state):
         if state == "absent":
@@ -147,7 +149,7 @@ class User(GcpMember):
         self.module.no_log_values.add(value)
         return value
 
-    def write(self, user, current, target):
+    def write(self, parent, current, target):
         if target is None:
             self._run(self.users.delete(name=self.name, **self.args), "delete")
         elif current is None:
@@ -172,7 +174,7 @@ class User(GcpMember):
             return {"before": {"password": "(previous)"}, "after": {"password": "(updated)"}}
         return super(User, self).diff(before, after)
 
-    def result(self, user, before, after, changes):
+    def result(self, parent, before, after, changes):
         return {"user": dict((k, v) for k, v in after.items() if k != "password") if after else {}}
 
 
