@@ -256,15 +256,32 @@ def _values(resource, paths):
 class EnsureMixin(object):
     """Drives a Resource to its state with check mode and diff; every family's module base mixes this in."""
 
+    # Whether a duplicate counts as ours only when what exists matches what we asked for (otherwise it is adopted
+    # and brought to it): a family whose "already exists" cannot tell our first attempt from another writer sets it.
+    duplicate_must_match = False
+
     def is_own_duplicate(self, exc):
-        """True when a create failed only because a retried first attempt already created the resource."""
+        """True when a create was refused as a duplicate after our own earlier attempt of it may have got through."""
         return False
 
     def create_failed(self, resource, exc):
         """Turn a failed create into the family's one-line error; re-raised when this returns."""
 
+    def adopt_duplicate(self, exc, read, matches):
+        """The one "my retried create already succeeded" rule: what a create refused by is_own_duplicate(exc) finds
+        (read()) is ours when matches(it) says it is what we asked for (or the family trusts its duplicate answer).
+        Returns it; None when it is not ours, and the caller reports the refusal."""
+        if not self.is_own_duplicate(exc):
+            return None
+        current = read()
+        if current is None or (self.duplicate_must_match and not matches(current)):
+            return None
+        return current
+
     def ensure(self, resource, state=None, extra=None):
         state = state or self.params.get("state", "present")
+        if isinstance(resource, Member):
+            return self._ensure_member(resource, state, extra)
         current = resource.get()
         label = "%s %s" % (resource.kind, resource.name)
         # Some families compare and predict on the module's view of a resource, others on the API's shape.
@@ -340,7 +357,8 @@ class EnsureMixin(object):
         try:
             created = self.attempt(lambda: resource.create(desired), lambda: resource.get() is None)
         except Exception as exc:  # pylint: disable=broad-except
-            if not self.is_own_duplicate(exc):
+            if self.adopt_duplicate(exc, resource.get,
+                                    lambda cur: resource.matches(desired, self._compare(resource, cur))) is None:
                 self.create_failed(resource, exc)
                 raise
             created = None
@@ -354,6 +372,102 @@ class EnsureMixin(object):
                 resource.update(after, desired, changes)
                 after = resource.get()
         return resource.view(after)
+
+    def _ensure_member(self, member, state, extra):
+        def once():
+            parent = member.read()
+            before = member.find(parent)
+            after = member.target(before, state)
+            changes = member.changes(before, after)
+            if not changes:
+                after = before
+            elif not self.check_mode:
+                written = member.write(parent, before, after)
+                if written is not None:
+                    parent, after = written, member.find(written)
+            return parent, before, after, changes
+
+        policy = member.conflict_retry()
+        try:
+            parent, before, after, changes = policy.call(once, lambda exc: (member.is_conflict(exc), None))
+        except Exception as exc:  # pylint: disable=broad-except
+            if not member.is_conflict(exc):
+                raise
+            self.fail_json(msg="%s kept changing under us (%d conflicting writes). Fix: run again when other changes "
+                               "to it have settled." % (member.parent_label(), policy.attempts))
+        result = dict(changed=bool(changes), diff=member.diff(before, after))
+        if changes and member.report_changes:
+            result["changes"] = changes
+        result.update(member.result(parent, before, after, changes))
+        if callable(extra):
+            extra = extra(after)
+        if extra:
+            result.update(extra)
+        self.exit_json(**result)
+
+
+class Member(object):
+    """An entry inside a parent object: a NAT in a router, role members in an IAM policy, the enabled services of a
+    project, a user of a Cloud SQL instance. ensure() writes it by read-modify-write of the parent.
+
+    read() returns the parent (None when it does not exist yet), find(parent) the entry as the module shows it (None
+    when absent) and target(current, state) what it should become (None: absent), without any call: check mode and
+    the real run predict alike. write(parent, current, target) makes the change and returns the parent as it is now
+    (or None to show the target). When the parent changed between the read and the write (an etag or fingerprint
+    mismatch, 409/412), is_conflict(exc) says so and the whole read-modify-write runs again, a bounded number of
+    times with jittered backoff, so another writer's change is kept.
+    """
+
+    kind = "member"
+    secret_keys = ()
+    unordered = ()
+    conflict_attempts = 5
+    # Whether the result names what differed (as `changes`), like an updated Resource.
+    report_changes = False
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def name(self):
+        return self.params.get("name")
+
+    def parent_label(self):
+        return "the parent of %s %s" % (self.kind, self.name)
+
+    def read(self):
+        raise NotImplementedError
+
+    def find(self, parent):
+        raise NotImplementedError
+
+    def desired(self):
+        raise NotImplementedError
+
+    def write(self, parent, current, target):
+        raise NotImplementedError
+
+    def target(self, current, state):
+        return None if state == "absent" else merge(current or {}, self.desired())
+
+    def changes(self, current, target):
+        if current is None or target is None:
+            return [self.kind] if current != target else []
+        return differs(target, current, unordered=self.unordered)
+
+    def is_conflict(self, exc):
+        return False
+
+    def conflict_retry(self):
+        return RetryPolicy(retries=self.conflict_attempts - 1, base_delay=0.2, max_delay=5.0)
+
+    def diff(self, before, after):
+        return diff_dict(before, after, self.secret_keys)
+
+    def result(self, parent, before, after, changes):
+        """The module's fields besides changed, diff and changes."""
+        return {self.kind: redact(after, self.secret_keys) if after else {}}
 
 
 class Resource(object):
@@ -398,6 +512,10 @@ class Resource(object):
 
     def changes(self, desired, current):
         return differs(desired, current, unordered=self.unordered)
+
+    def matches(self, desired, current):
+        """Whether an object found by a refused create is the one the create asked for."""
+        return not self.changes(desired, current)
 
     def predict(self, current, desired):
         return merge(current or {}, desired)

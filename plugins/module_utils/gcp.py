@@ -24,6 +24,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     die_with_parent,
     EnsureMixin,
+    Member,
     Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
@@ -92,10 +93,14 @@ GCP_COMMON_ARGS = dict(
 
 
 class GcpApiError(Exception):
-    def __init__(self, message, status=None, reason=None):
+    """A status the caller asked to handle; str() is the one-line error to fail with when it does not."""
+
+    def __init__(self, message, status=None, reason=None, attempts=1):
         super(GcpApiError, self).__init__(message)
         self.status = status
         self.reason = reason
+        # How many times the request was sent: more than once, an earlier attempt may have got through.
+        self.attempts = attempts
 
 
 class GcpOperationFailed(Exception):
@@ -272,6 +277,23 @@ class GcpResource(Resource):
         return self.module.client(self.api, self.version)
 
 
+# What GCP answers a write whose etag or fingerprint is stale (another writer changed the object since our read).
+CONFLICT = (409, 412)
+
+
+class GcpMember(Member):
+    """An entry inside a GCP object, written with the whole object: writes pass allow=CONFLICT to execute()."""
+
+    api = None
+    version = "v1"
+
+    def client(self):
+        return self.module.client(self.api, self.version)
+
+    def is_conflict(self, exc):
+        return isinstance(exc, GcpApiError) and exc.status in CONFLICT
+
+
 class GcpModule(EnsureMixin, AnsibleModule):
     def __init__(self, argument_spec=None, **kwargs):
         spec = dict(GCP_COMMON_ARGS)
@@ -373,20 +395,18 @@ class GcpModule(EnsureMixin, AnsibleModule):
         Statuses in `allow` (and 409 with allow_409) raise GcpApiError for the caller to handle: a retried
         create whose first attempt got through answers 409, a retried patch answers 412.
         """
+        sent = self.retry.attempts
         try:
             return self.retry.call(lambda: request.execute(num_retries=0), _classify)
         except HttpError as err:
             status = http_status(err)
             if allow_404 and status == 404:
                 return None
+            msg = explain_http_error(self._api_of(request), action, resource or request.uri.split("?")[0], err,
+                                     self.params.get("project"), method_id=getattr(request, "methodId", None))
             if (allow_409 and status == 409) or status in allow:
-                raise GcpApiError("HTTP %s" % status, status=status)
-            api = self._api_of(request)
-            self.fail_json(
-                msg=explain_http_error(api, action, resource or request.uri.split("?")[0], err,
-                                       self.params.get("project"), method_id=getattr(request, "methodId", None)),
-                status=status,
-            )
+                raise GcpApiError(msg, status=status, attempts=self.retry.attempts - sent)
+            self.fail_json(msg=msg, status=status)
         except (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as exc:
             self.fail_json(
                 msg="GCP %s: %s %s failed after %d attempts: %s. Fix: check network access to the API endpoint."
@@ -524,8 +544,16 @@ class GcpModule(EnsureMixin, AnsibleModule):
     def attempt(self, action, still_needed):
         return self._again(action, still_needed)
 
+    # A 409 does not say whose the object is: another run may have created it a moment ago.
+    duplicate_must_match = True
+
     def is_own_duplicate(self, exc):
-        return isinstance(exc, GcpApiError) and exc.status == 409
+        # Compute refuses a rule priority that is taken with 400, everything else an existing name with 409.
+        return isinstance(exc, GcpApiError) and exc.status in (400, 409) and exc.attempts > 1
+
+    def create_failed(self, resource, exc):
+        if isinstance(exc, GcpApiError):
+            self.fail_json(msg=str(exc), status=exc.status)
 
 
 def basename(link):

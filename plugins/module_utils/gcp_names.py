@@ -313,3 +313,37 @@ def address_problem(value, var, subnet=None):
             return ("%s=%s is reserved by GCP in %s (the first two and last two addresses): pick another"
                     % (var, value, net))
     return ""
+
+
+# Resource paths, the names the GCP APIs take ("projects/P/..."), built here rather than in each module.
+
+def project_path(project):
+    return "projects/%s" % project
+
+
+def _under(project, collection, name):
+    """projects/P/<collection>/<name>; a name that already is such a path is kept."""
+    return name if name.startswith("projects/") else "projects/%s/%s/%s" % (project, collection, name)
+
+
+def secret_path(project, secret):
+    """A Secret Manager secret, by its ID in `project` or by its path."""
+    return _under(project, "secrets", secret)
+
+
+def secret_version_path(project, secret, version="latest"):
+    return "%s/versions/%s" % (secret_path(project, secret), version)
+
+
+def service_account_path(project, email):
+    return _under(project, "serviceAccounts", email)
+
+
+def service_path(project, service):
+    """An API of a project as Service Usage names it (projects/P/services/compute.googleapis.com)."""
+    return "projects/%s/services/%s" % (project, service)
+
+
+def network_path(project, network):
+    """A VPC network as Service Networking and Cloud SQL name it; a URL or name is reduced to its name."""
+    return "projects/%s/global/networks/%s" % (project, network.rstrip("/").rsplit("/", 1)[-1])

@@ -116,10 +116,13 @@ bindings:
 import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import CONFLICT, GcpMember, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
+    project_path,
+    service_account_path,
+)
 
 MEMBER_RE = re.compile(r"^(user|serviceAccount|group|domain|principal|principalSet):.+$")
-ATTEMPTS = 5
 
 
 def wanted_pairs(module):
@@ -149,6 +152,74 @@ def unconditional(bindings, role):
     return next((b for b in bindings if b["role"] == role and not b.get("condition")), None)
 
 
+def listed(members_by_role):
+    return [{"role": role, "members": members_by_role[role]} for role in sorted(members_by_role)]
+
+
+class Bindings(GcpMember):
+    """The named roles' members (role -> sorted members) inside one IAM policy, written back with the etag read."""
+
+    kind = "bindings"
+
+    def __init__(self, module, wanted):
+        super(Bindings, self).__init__(module)
+        self.wanted = wanted
+        p = self.params
+        if p["resource_type"] == "project":
+            self.api = self.module.client("cloudresourcemanager", "v3").projects()
+            self.resource = project_path(p["project"])
+        else:
+            self.api = self.module.client("iam").projects().serviceAccounts()
+            self.resource = service_account_path(p["project"], p["service_account"])
+
+    def parent_label(self):
+        return "IAM policy of %s" % self.resource
+
+    def read(self):
+        # Resource Manager v3 takes its options in a body, IAM's service accounts take none.
+        body = dict(body={}) if self.params["resource_type"] == "project" else {}
+        return self.module.execute(self.api.getIamPolicy(resource=self.resource, **body), "getIamPolicy",
+                                   self.parent_label())
+
+    def find(self, parent):
+        bindings = parent.get("bindings", [])
+        return dict((role, sorted((unconditional(bindings, role) or {}).get("members", []))) for role in self.wanted)
+
+    def target(self, current, state):
+        if state == "present":
+            return dict((role, sorted(set(current[role]) | members)) for role, members in self.wanted.items())
+        return dict((role, [m for m in current[role] if m not in members]) for role, members in self.wanted.items())
+
+    def changes(self, current, target):
+        return [role for role in sorted(target) if target[role] != current[role]]
+
+    def write(self, parent, current, target):
+        bindings = parent.get("bindings", [])
+        for role in self.wanted:
+            binding = unconditional(bindings, role)
+            if binding is None:
+                bindings.append({"role": role, "members": target[role]})
+            else:
+                binding["members"] = target[role]
+        body = {"policy": {"bindings": [b for b in bindings if b.get("members")], "etag": parent.get("etag"),
+                           "version": parent.get("version", 1)}}
+        self.module.execute(self.api.setIamPolicy(resource=self.resource, body=body), "setIamPolicy",
+                            self.parent_label(), allow=CONFLICT)
+        return None
+
+    def diff(self, before, after):
+        role = self.params["role"]
+        if role is not None:
+            return diff_dict({"role": role, "members": before[role]}, {"role": role, "members": after[role]})
+        return diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
+
+    def result(self, parent, before, after, changes):
+        result = dict(bindings=listed(after))
+        if self.params["role"] is not None:
+            result["members"] = after[self.params["role"]]
+        return result
+
+
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -165,62 +236,7 @@ def main():
         required_one_of=[("role", "roles", "bindings")],
         mutually_exclusive=[("role", "roles", "bindings"), ("member", "bindings")],
     )
-    p = module.params
-    wanted = wanted_pairs(module)
-    if p["resource_type"] == "project":
-        api = module.client("cloudresourcemanager", "v3").projects()
-        resource = "projects/%s" % p["project"]
-    else:
-        api = module.client("iam").projects().serviceAccounts()
-        resource = "projects/%s/serviceAccounts/%s" % (p["project"], p["service_account"])
-    label = "IAM policy of %s" % resource
-
-    for _attempt in range(ATTEMPTS):
-        if p["resource_type"] == "project":
-            policy = module.execute(api.getIamPolicy(resource=resource, body={}), "getIamPolicy", label)
-        else:
-            policy = module.execute(api.getIamPolicy(resource=resource), "getIamPolicy", label)
-        bindings = policy.get("bindings", [])
-        before, after = {}, {}
-        for role, members in wanted.items():
-            binding = unconditional(bindings, role)
-            before[role] = sorted(binding["members"]) if binding else []
-            if p["state"] == "present":
-                after[role] = sorted(set(before[role]) | members)
-            else:
-                after[role] = [m for m in before[role] if m not in members]
-        changed = after != before
-        if not changed or module.check_mode:
-            break
-        for role in wanted:
-            binding = unconditional(bindings, role)
-            if binding is None:
-                bindings.append({"role": role, "members": after[role]})
-            else:
-                binding["members"] = after[role]
-        new_policy = {"bindings": [b for b in bindings if b.get("members")], "etag": policy.get("etag"),
-                      "version": policy.get("version", 1)}
-        try:
-            module.execute(api.setIamPolicy(resource=resource, body={"policy": new_policy}), "setIamPolicy", label,
-                           allow_409=True)
-            break
-        except GcpApiError:
-            continue  # concurrent change: read again and redo
-    else:
-        module.fail_json(msg="%s kept changing under us (%d etag conflicts). Fix: run again when other IAM changes "
-                             "have settled." % (label, ATTEMPTS))
-
-    def listed(members_by_role):
-        return [{"role": role, "members": members_by_role[role]} for role in sorted(members_by_role)]
-
-    result = dict(changed=changed, bindings=listed(after))
-    if p["role"] is not None:
-        result["members"] = after[p["role"]]
-        result["diff"] = diff_dict({"role": p["role"], "members": before[p["role"]]},
-                                   {"role": p["role"], "members": after[p["role"]]})
-    else:
-        result["diff"] = diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
-    module.exit_json(**result)
+    module.ensure(Bindings(module, wanted_pairs(module)))
 
 
 if __name__ == "__main__":

@@ -66,10 +66,66 @@ changed_services:
 
 import re
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpMember, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import project_path, service_path
 
 BATCH = 20
 SERVICE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.googleapis\.com$")
+
+
+class Services(GcpMember):
+    """The listed services among a project's enabled ones; other services are neither read nor touched."""
+
+    kind = "services"
+    api = "serviceusage"
+
+    def __init__(self, module, services):
+        super(Services, self).__init__(module)
+        self.services = services
+        self.parent = project_path(self.params["project"])
+
+    def parent_label(self):
+        return "the services of %s" % self.parent
+
+    def read(self):
+        """service -> enabled, for the listed services, read in batches."""
+        enabled = {}
+        for start in range(0, len(self.services), BATCH):
+            names = [service_path(self.params["project"], s) for s in self.services[start:start + BATCH]]
+            resp = self.module.execute(self.client().services().batchGet(parent=self.parent, names=names), "batchGet",
+                                       self.parent) or {}
+            for svc in resp.get("services", []):
+                enabled[svc["name"].rsplit("/", 1)[-1]] = svc.get("state") == "ENABLED"
+        return enabled
+
+    def find(self, parent):
+        return {"enabled": [s for s in self.services if parent.get(s)]}
+
+    def target(self, current, state):
+        return {"enabled": list(self.services) if state == "present" else []}
+
+    def changes(self, current, target):
+        """The services to enable or disable, in name order."""
+        return sorted(set(current["enabled"]) ^ set(target["enabled"]))
+
+    def write(self, parent, current, target):
+        su = self.client().services()
+        to_change = self.changes(current, target)
+        if target["enabled"]:
+            ops = [self.module.execute(su.batchEnable(parent=self.parent, body={"serviceIds": to_change[i:i + BATCH]}),
+                                       "batchEnable", self.parent) for i in range(0, len(to_change), BATCH)]
+            for op in ops:
+                self.module.wait("serviceusage", op, resource=self.parent)
+            return None
+        body = {"disableDependentServices": self.params["disable_dependent_services"]}
+        for svc in to_change:
+            op = self.module.execute(su.disable(name=service_path(self.params["project"], svc), body=body), "disable",
+                                     svc)
+            self.module.wait("serviceusage", op, resource=svc)
+        return None
+
+    def result(self, parent, before, after, changes):
+        return dict(enabled=after["enabled"], changed_services=changes)
 
 
 def main():
@@ -79,52 +135,14 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             disable_dependent_services=dict(type="bool", default=False),
         ),
-        required_if=[],
     )
-    project = module.params["project"]
-    if not project:
+    if not module.params["project"]:
         module.fail_json(msg="project is required: set project (or GCP_PROJECT)")
     services = sorted(set(module.params["services"]))
     bad = [s for s in services if not SERVICE_RE.match(s)]
     if bad:
         module.fail_json(msg="services: %s is not a service name; use the form compute.googleapis.com" % ", ".join(bad))
-    want_enabled = module.params["state"] == "present"
-    su = module.client("serviceusage")
-    parent = "projects/%s" % project
-
-    current = {}
-    for start in range(0, len(services), BATCH):
-        chunk = services[start:start + BATCH]
-        names = ["%s/services/%s" % (parent, s) for s in chunk]
-        resp = module.execute(su.services().batchGet(parent=parent, names=names), "batchGet", parent) or {}
-        for svc in resp.get("services", []):
-            current[svc["name"].rsplit("/", 1)[-1]] = svc.get("state") == "ENABLED"
-    to_change = [s for s in services if current.get(s, False) != want_enabled]
-
-    if to_change and not module.check_mode:
-        if want_enabled:
-            ops = []
-            for start in range(0, len(to_change), BATCH):
-                body = {"serviceIds": to_change[start:start + BATCH]}
-                ops.append(module.execute(su.services().batchEnable(parent=parent, body=body), "batchEnable", parent))
-            for op in ops:
-                module.wait("serviceusage", op, resource=parent)
-        else:
-            for svc in to_change:
-                body = {"disableDependentServices": module.params["disable_dependent_services"]}
-                op = module.execute(
-                    su.services().disable(name="%s/services/%s" % (parent, svc), body=body), "disable", svc
-                )
-                module.wait("serviceusage", op, resource=svc)
-
-    before = sorted(s for s in services if current.get(s))
-    after = sorted(services) if want_enabled else []
-    module.exit_json(
-        changed=bool(to_change),
-        enabled=after,
-        changed_services=to_change,
-        diff={"before": {"enabled": before}, "after": {"enabled": after}},
-    )
+    module.ensure(Services(module, services))
 
 
 if __name__ == "__main__":

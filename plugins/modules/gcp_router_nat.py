@@ -14,7 +14,8 @@ version_added: 0.1.0
 description:
   - Ensures a Cloud Router exists in the network and holds one NAT gateway with the given settings. With
     O(nat_ips) the NAT uses only those reserved addresses (C(MANUAL_ONLY)), so egress leaves from known IPs.
-  - The router is read, changed and written back; other NATs on the router are left alone.
+  - The router is read, changed and written back; other NATs on the router are left alone. When another writer
+    changed the router in between, the write is refused and the module reads it again and retries.
   - With O(state=absent) the NAT is removed, and the router too when nothing else is on it.
 author:
   - Skyforge platform team (@skyforge)
@@ -86,10 +87,22 @@ router:
   description: The router as the API returns it after the change.
   returned: success
   type: dict
+changes:
+  description: What differed, C(nat) when the NAT is added or removed, else the fields of the NAT that changed.
+  returned: when changed
+  type: list
+  elements: str
 """
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict, differs
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+import uuid
+
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import differs
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import (
+    basename,
+    CONFLICT,
+    GcpMember,
+    GcpModule,
+)
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
 
@@ -103,8 +116,37 @@ class Router(ComputeResource):
     def name(self):
         return self.params["router"]
 
-    def nat_body(self):
+
+class Nat(GcpMember):
+    """The NAT entry of a router; the router is written whole, so a concurrent writer's NATs are re-read and kept."""
+
+    kind = "nat"
+    unordered = ("natIps", "subnetworks")
+    report_changes = True
+
+    def __init__(self, module):
+        super(Nat, self).__init__(module)
+        self.router = Router(module)
+
+    def parent_label(self):
+        return "router %s" % self.router.name
+
+    def read(self):
+        router = self.router.get()
         p = self.params
+        if router is not None and p["state"] == "present" and basename(router.get("network", "")) != basename(
+                p["network"]):
+            self.module.fail_json(msg="router %s already exists in network %s, not %s. Fix: use another router name, "
+                                      "or the router's network." % (p["router"], basename(router["network"]),
+                                                                    p["network"]))
+        return router
+
+    def find(self, parent):
+        return next((nat for nat in (parent or {}).get("nats", []) if nat["name"] == self.name), None)
+
+    def desired(self):
+        p = self.params
+        link = self.router.link
         nat = {
             "name": p["name"],
             "natIpAllocateOption": "MANUAL_ONLY" if p["nat_ips"] else "AUTO_ONLY",
@@ -112,23 +154,52 @@ class Router(ComputeResource):
             "logConfig": {"enable": p["log"] != "none", "filter": "ALL" if p["log"] == "none" else p["log"]},
         }
         if p["nat_ips"]:
-            nat["natIps"] = [self.link(ip, "addresses", regional=True) for ip in p["nat_ips"]]
+            nat["natIps"] = [link(ip, "addresses", regional=True) for ip in p["nat_ips"]]
         if p["subnetworks"]:
             nat["sourceSubnetworkIpRangesToNat"] = "LIST_OF_SUBNETWORKS"
             nat["subnetworks"] = [
-                {"name": self.link(s, "subnetworks", regional=True), "sourceIpRangesToNat": ["ALL_IP_RANGES"]}
+                {"name": link(s, "subnetworks", regional=True), "sourceIpRangesToNat": ["ALL_IP_RANGES"]}
                 for s in p["subnetworks"]
             ]
         else:
             nat["sourceSubnetworkIpRangesToNat"] = "ALL_SUBNETWORKS_ALL_IP_RANGES"
         return nat
 
+    def target(self, current, state):
+        # The entry is written whole: what is not asked for is removed from it.
+        return None if state == "absent" else self.desired()
 
-def find_nat(router, name):
-    for nat in (router or {}).get("nats", []):
-        if nat["name"] == name:
-            return nat
-    return None
+    def changes(self, current, target):
+        if current is None or target is None:
+            return super(Nat, self).changes(current, target)
+        changes = differs(target, current, unordered=self.unordered)
+        if target["sourceSubnetworkIpRangesToNat"] != "LIST_OF_SUBNETWORKS" and current.get("subnetworks"):
+            changes.append("subnetworks")
+        if "natIps" not in target and current.get("natIps"):
+            changes.append("natIps")
+        return changes
+
+    def write(self, parent, current, target):
+        r = self.router
+        if parent is None:
+            body = {"name": r.name, "network": r.link(self.params["network"], "networks", regional=False),
+                    "nats": [target]}
+            action, request = "insert", r._coll().insert(body=body, requestId=str(uuid.uuid4()), **r._args())
+        else:
+            nats = [nat for nat in parent.get("nats", []) if nat["name"] != self.name] + ([target] if target else [])
+            if not (nats or parent.get("bgpPeers") or parent.get("interfaces")):
+                r.delete(parent)
+                return {}
+            if target is None:
+                action, request = "update", r._coll().update(body=dict(parent, nats=nats), **r._args(router=r.name))
+            else:
+                action, request = "patch", r._coll().patch(body={"nats": nats}, **r._args(router=r.name))
+        op = self.module.execute(request, action=action, resource=r.label(), allow=CONFLICT)
+        self.module.wait("compute", op, resource=r.label())
+        return r.get()
+
+    def result(self, parent, before, after, changes):
+        return {"nat": after or {}, "router": parent or {}}
 
 
 def main():
@@ -152,53 +223,7 @@ def main():
     if p["min_ports_per_vm"] < 2 or p["min_ports_per_vm"] > 65536:
         module.fail_json(msg="min_ports_per_vm=%d is out of range: use a power of two from 2 to 65536 (64 is "
                              "the default)" % p["min_ports_per_vm"])
-    res = Router(module)
-    # Routers carry no fingerprint in compute v1: re-read and retry if another writer raced us.
-    for attempt in range(3):
-        router = res.get()
-        current = find_nat(router, p["name"])
-        if p["state"] == "absent":
-            changed = current is not None
-            after_router = None
-            if changed and not module.check_mode:
-                others = [n for n in router.get("nats", []) if n["name"] != p["name"]]
-                if others or router.get("bgpPeers") or router.get("interfaces"):
-                    body = dict(router, nats=others)
-                    res._run(res._coll().update(body=body, **res._args(router=res.name)), "update")
-                    after_router = res.get()
-                else:
-                    res.delete(router)
-            module.exit_json(changed=changed, nat={}, router=after_router or {}, diff=diff_dict(current, None))
-        desired = res.nat_body()
-        if router is not None and router.get("network", "").rsplit("/", 1)[-1] != p["network"].rsplit("/", 1)[-1]:
-            module.fail_json(msg="router %s already exists in network %s, not %s. Fix: use another router name, or "
-                                 "the router's network." % (p["router"], router["network"].rsplit("/", 1)[-1], p["network"]))
-        if current is not None:
-            changes = differs(desired, current, unordered=("natIps", "subnetworks"))
-            if desired["sourceSubnetworkIpRangesToNat"] != "LIST_OF_SUBNETWORKS" and current.get("subnetworks"):
-                changes.append("subnetworks")
-            if "natIps" not in desired and current.get("natIps"):
-                changes.append("natIps")
-            if not changes:
-                module.exit_json(changed=False, nat=current, router=router, diff=diff_dict(current, current))
-        predicted = dict(desired)
-        if module.check_mode:
-            module.exit_json(changed=True, nat=predicted, router=router or {}, diff=diff_dict(current, predicted))
-        if router is None:
-            body = {"name": p["router"], "network": res.link(p["network"], "networks", regional=False), "nats": [desired]}
-            try:
-                res.create(body)
-            except Exception:  # pylint: disable=broad-except
-                if attempt < 2:
-                    continue
-                raise
-        else:
-            nats = [n for n in router.get("nats", []) if n["name"] != p["name"]] + [desired]
-            res._run(res._coll().patch(body={"nats": nats}, **res._args(router=res.name)), "patch")
-        router = res.get()
-        nat = find_nat(router, p["name"])
-        module.exit_json(changed=True, nat=nat, router=router, diff=diff_dict(current, nat),
-                         changes=changes if current is not None else ["nat"])
+    module.ensure(Nat(module))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,11 @@ exists:
   description: Whether the secret exists and holds a version (a read's answer).
   returned: always
   type: bool
+changes:
+  description: What differed on an existing secret, C(labels) and C(latest_version) (a new version was added).
+  returned: when an existing secret changed
+  type: list
+  elements: str
 """
 
 import base64
@@ -96,8 +101,12 @@ import re
 import secrets
 import string
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
+    project_path,
+    secret_path,
+    secret_version_path,
+)
 
 ALPHABET = string.ascii_letters + string.digits + "-_.~"
 
@@ -109,6 +118,112 @@ def crc32c(data):
         for _i in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
     return crc ^ 0xFFFFFFFF
+
+
+def payload(version):
+    return base64.b64decode(version["payload"]["data"]).decode("utf-8") if version else None
+
+
+class Secret(GcpResource):
+    """The secret's labels and its latest value. The view never holds a value: a version to add shows as
+    latest_version "previous value" (or "none") before and "new value" after."""
+
+    kind = "secret"
+    api = "secretmanager"
+    compare_on_view = True
+
+    def __init__(self, module):
+        super(Secret, self).__init__(module)
+        self.secrets = self.client().projects().secrets()
+        self.path = secret_path(self.params["project"], self.params["name"])
+        self.generated = None
+        self.added = None
+        self.latest = None
+
+    def label(self):
+        return "secret %s" % self.name
+
+    def get(self):
+        """The secret, with its latest version (payload included) as `latest`."""
+        meta = self.module.get(self.secrets.get(name=self.path), resource=self.label())
+        if meta is None:
+            return None
+        self.latest = self.module.get(self.secrets.versions().access(
+            name=secret_version_path(self.params["project"], self.path)), resource=self.label())
+        return dict(meta, latest=self.latest)
+
+    def new_value(self, latest):
+        """The value a new version must hold, or None when the latest one is as asked."""
+        p = self.params
+        if p["state"] == "absent":
+            return None
+        if p["value"] is not None:
+            return p["value"] if p["value"] != payload(latest) else None
+        if p["generate"] and latest is None:
+            if self.generated is None:
+                self.generated = "".join(secrets.choice(ALPHABET) for _i in range(p["length"]))
+            return self.generated
+        return None
+
+    def view(self, resource):
+        if not resource:
+            return resource
+        out = {"name": self.name, "labels": resource.get("labels") or {}}
+        latest = resource.get("latest")
+        if self.added and latest and latest["name"] == self.added:
+            out["latest_version"] = "new value"
+        elif self.new_value(latest) is not None:
+            out["latest_version"] = "previous value" if latest else "none"
+        return out
+
+    def desired(self):
+        return {"name": self.name, "labels": self.params["labels"]}
+
+    def changes(self, desired, current):
+        out = ["labels"] if current["labels"] != desired["labels"] else []
+        return out + (["latest_version"] if current.get("latest_version") in ("previous value", "none") else [])
+
+    def matches(self, desired, current):
+        # A secret our retried create made has no version yet: its labels say whether it is ours.
+        return current["labels"] == desired["labels"]
+
+    def predict(self, current, desired):
+        out = dict(desired)
+        if self.new_value(self.latest if current else None) is not None:
+            out["latest_version"] = "new value"
+        return out
+
+    def create(self, desired):
+        body = {"replication": {"automatic": {}}, "labels": desired["labels"]}
+        return self.module.execute(self.secrets.create(parent=project_path(self.params["project"]),
+                                                       secretId=self.name, body=body), "create", self.label(),
+                                   allow_409=True)
+
+    def update(self, current, desired, changes):
+        if "labels" in changes:
+            self.module.execute(self.secrets.patch(name=self.path, updateMask="labels",
+                                                   body={"labels": desired["labels"]}), "patch", self.label())
+        value = self.new_value(current.get("latest"))
+        if value is not None:
+            data = value.encode("utf-8")
+            body = {"payload": {"data": base64.b64encode(data).decode("ascii"), "dataCrc32c": str(crc32c(data))}}
+            self.added = self.module.execute(self.secrets.addVersion(parent=self.path, body=body), "addVersion",
+                                             self.label())["name"]
+
+    def delete(self, current):
+        self.module.execute(self.secrets.delete(name=self.path), "delete", self.label())
+
+    def outputs(self, after):
+        """version, exists and (with return_value) secret_value, from the latest version read after the run."""
+        latest = self.latest if after else None
+        pending = bool(after) and after.get("latest_version") == "new value" and not self.added
+        version = "pending" if pending else (latest or {}).get("name")
+        out = dict(exists=version is not None)
+        if version:
+            out["version"] = version
+        if self.params["return_value"] and payload(latest) is not None:
+            out["secret_value"] = payload(latest)
+        return out
 
 
 def main():
@@ -130,81 +245,13 @@ def main():
                              "underscores. Fix the variable that sets it." % p["name"])
     if p["length"] < 12 or p["length"] > 4096:
         module.fail_json(msg="length=%d: generated passwords must be 12 to 4096 characters" % p["length"])
-    sm = module.client("secretmanager").projects().secrets()
-    name = "projects/%s/secrets/%s" % (p["project"], p["name"])
-    label = "secret %s" % p["name"]
-    current = module.get(sm.get(name=name), resource=label)
-    view_before = {"name": p["name"], "labels": (current or {}).get("labels", {})} if current else None
-
-    if p["state"] == "absent":
-        if current and not module.check_mode:
-            module.execute(sm.delete(name=name), "delete", label)
-        module.exit_json(changed=bool(current), secret={}, exists=False, diff=diff_dict(view_before, None))
-
-    if p["return_value"] and p["value"] is None and not p["generate"]:
+    secret = Secret(module)
+    if p["state"] == "present" and p["return_value"] and p["value"] is None and not p["generate"]:
         # A read: creating an empty secret here would hide a lost value behind a 403 later, and the reader's lack of
         # labels would strip the writer's.
-        latest = None
-        if current is not None:
-            latest = module.get(sm.versions().access(name="%s/versions/latest" % name), resource=label)
-        result = dict(changed=False, exists=latest is not None, secret=view_before or {})
-        if latest:
-            result["version"] = latest["name"]
-            result["secret_value"] = base64.b64decode(latest["payload"]["data"]).decode("utf-8")
-        module.exit_json(**result)
-
-    changed = False
-    if current is None:
-        changed = True
-        if not module.check_mode:
-            body = {"replication": {"automatic": {}}, "labels": p["labels"]}
-            try:
-                current = module.execute(sm.create(parent="projects/%s" % p["project"], secretId=p["name"], body=body),
-                                         "create", label, allow_409=True)
-            except GcpApiError:
-                # Our own retried create got through the first time.
-                current = module.get(sm.get(name=name), resource=label)
-    elif (current.get("labels") or {}) != p["labels"]:
-        changed = True
-        if not module.check_mode:
-            current = module.execute(sm.patch(name=name, updateMask="labels", body={"labels": p["labels"]}),
-                                     "patch", label)
-
-    latest = None
-    if current is not None and "name" in current:
-        latest = module.get(sm.versions().access(name="%s/versions/latest" % name), resource=label)
-    latest_value = base64.b64decode(latest["payload"]["data"]).decode("utf-8") if latest else None
-
-    new_value = None
-    if p["value"] is not None and p["value"] != latest_value:
-        new_value = p["value"]
-    elif p["generate"] and latest is None:
-        new_value = "".join(secrets.choice(ALPHABET) for _i in range(p["length"]))
-    version = latest["name"] if latest else None
-    version_changed = new_value is not None
-    if version_changed:
-        changed = True
-        version = "pending"
-        if not module.check_mode:
-            data = new_value.encode("utf-8")
-            body = {"payload": {"data": base64.b64encode(data).decode("ascii"), "dataCrc32c": str(crc32c(data))}}
-            added = module.execute(sm.addVersion(parent=name, body=body), "addVersion", label)
-            version = added["name"]
-            latest_value = new_value
-
-    after = {"name": p["name"], "labels": p["labels"]}
-    if version_changed:
-        # The diff says a new version holds a new value, never what either value is.
-        after["latest_version"] = "new value"
-        before_view = dict(view_before or {}, latest_version="previous value" if latest else "none")
-    else:
-        before_view = view_before
-    result = dict(changed=changed, secret=after, diff=diff_dict(before_view, after), exists=version is not None)
-    if version:
-        result["version"] = version
-    if p["return_value"] and latest_value is not None:
-        result["secret_value"] = latest_value
-    module.exit_json(**result)
+        current = secret.get()
+        module.exit_json(changed=False, secret=secret.view(current) or {}, **secret.outputs(current))
+    module.ensure(secret, extra=secret.outputs)
 
 
 if __name__ == "__main__":

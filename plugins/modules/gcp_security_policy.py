@@ -278,23 +278,25 @@ class SecurityPolicy(ComputeResource):
                 request = coll.patchRule(priority=priority, body=body, **args)
             else:
                 request = coll.removeRule(priority=priority, **args)
-            action = "%s %d" % (method, priority)
-            attempts = self.module.retry.attempts
             try:
-                op = self.module.execute(request, action=action, resource=self.label(),
+                op = self.module.execute(request, action="%s %d" % (method, priority), resource=self.label(),
                                          allow=(400,) if method != "patchRule" else ())
-            except GcpApiError:
-                # A retried addRule/removeRule whose first attempt got through is refused (duplicate or missing
-                # priority): that is success. Any other 400 is sent once more to report GCP's own message.
-                if self.module.retry.attempts - attempts > 1 and self._landed(method, priority):
-                    continue
-                op = self.module.execute(request, action=action, resource=self.label())
+            except GcpApiError as exc:
+                if not self._landed(exc, method, priority, body):
+                    self.module.fail_json(msg=str(exc), status=exc.status)
+                continue
             self.module.wait("compute", op, resource=self.label())
 
-    def _landed(self, method, priority):
-        current = self.get() or {}
-        present = any(r.get("priority") == priority for r in current.get("rules", []))
-        return present if method == "addRule" else not present
+    def _landed(self, exc, method, priority, body):
+        """A retried addRule/removeRule whose first attempt got through is refused (duplicate or missing priority):
+        that is success, when the policy holds the rule asked for (or no longer holds the one removed)."""
+        def matches(current):
+            have = [r for r in current.get("rules", []) if r.get("priority") == priority]
+            if method == "addRule":
+                return bool(have) and _rule_key(have[0]) == _rule_key(body)
+            return not have
+
+        return self.module.adopt_duplicate(exc, self.get, matches) is not None
 
 
 def main():

@@ -57,12 +57,70 @@ connection:
   description: The connection (predicted in check mode).
   returned: success
   type: dict
-  sample: {"network": "projects/123/global/networks/prefect-vpc", "reservedPeeringRanges": ["prefect-psa"]}
+  sample: {"network": "prefect-vpc", "reservedPeeringRanges": ["prefect-psa"]}
+changes:
+  description: The fields that differed and were updated.
+  returned: when an existing connection changed
+  type: list
+  elements: str
 """
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import check_name
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import network_path
+
+
+class Connection(GcpResource):
+    """The peering of one VPC with a producer service; the API finds it by network, the name is always `-`."""
+
+    kind = "connection"
+    api = "servicenetworking"
+    compare_on_view = True
+    unordered = ("reservedPeeringRanges",)
+
+    def __init__(self, module):
+        super(Connection, self).__init__(module)
+        self.connections = self.client().services().connections()
+        self.parent = "services/%s" % self.params["service"]
+        self.network = network_path(self.params["project"], self.params["network"])
+
+    @property
+    def name(self):
+        return self.params["network"]
+
+    def label(self):
+        return "connection of network %s" % self.name
+
+    def _wait(self, request, action):
+        op = self.module.execute(request, action, self.label(), allow_409=(action == "create"))
+        return self.module.wait("servicenetworking", op, resource=self.label())
+
+    def get(self):
+        found = self.module.execute(self.connections.list(parent=self.parent, network=self.network), "list",
+                                    self.label()) or {}
+        return (found.get("connections") or [None])[0]
+
+    def view(self, resource):
+        return {"network": self.name, "reservedPeeringRanges": resource["reservedPeeringRanges"]} if resource else None
+
+    def desired(self):
+        return {"network": self.name, "reservedPeeringRanges": list(self.params["ranges"])}
+
+    def _body(self, desired):
+        return {"network": self.network, "reservedPeeringRanges": desired["reservedPeeringRanges"]}
+
+    def create(self, desired):
+        return self._wait(self.connections.create(parent=self.parent, body=self._body(desired)), "create")
+
+    def update(self, current, desired, changes):
+        return self._wait(self.connections.patch(name="%s/connections/-" % self.parent, body=self._body(desired),
+                                                 updateMask="reservedPeeringRanges", force=self.params["force"]),
+                          "patch")
+
+    def delete(self, current):
+        name = "%s/connections/%s" % (self.parent, current.get("peering", "servicenetworking-googleapis-com"))
+        return self._wait(self.connections.deleteConnection(name=name, body={"consumerNetwork": self.network}),
+                          "deleteConnection")
 
 
 def main():
@@ -80,35 +138,7 @@ def main():
     check_name(module, p["network"], "network")
     for name in p["ranges"] or []:
         check_name(module, name, "ranges")
-    sn = module.client("servicenetworking")
-    parent = "services/%s" % p["service"]
-    network = "projects/%s/global/networks/%s" % (p["project"], p["network"])
-    label = "connection of network %s" % p["network"]
-    found = module.execute(sn.services().connections().list(parent=parent, network=network), "list", label) or {}
-    current = (found.get("connections") or [None])[0]
-    before = {"network": p["network"], "reservedPeeringRanges": current["reservedPeeringRanges"]} if current else None
-
-    if p["state"] == "absent":
-        if current and not module.check_mode:
-            op = module.execute(sn.services().connections().deleteConnection(
-                name="%s/connections/%s" % (parent, current.get("peering", "servicenetworking-googleapis-com")),
-                body={"consumerNetwork": network}), "deleteConnection", label)
-            module.wait("servicenetworking", op, resource=label)
-        module.exit_json(changed=bool(current), connection={}, diff=diff_dict(before, None))
-
-    after = {"network": p["network"], "reservedPeeringRanges": list(p["ranges"])}
-    if current and sorted(current["reservedPeeringRanges"]) == sorted(p["ranges"]):
-        module.exit_json(changed=False, connection=after, diff=diff_dict(before, before))
-    if not module.check_mode:
-        body = {"network": network, "reservedPeeringRanges": list(p["ranges"])}
-        if current:
-            request = sn.services().connections().patch(
-                name="%s/connections/-" % parent, body=body, updateMask="reservedPeeringRanges", force=p["force"])
-            op = module.execute(request, "patch", label)
-        else:
-            op = module.execute(sn.services().connections().create(parent=parent, body=body), "create", label)
-        module.wait("servicenetworking", op, resource=label)
-    module.exit_json(changed=True, connection=after, diff=diff_dict(before, after))
+    module.ensure(Connection(module))
 
 
 if __name__ == "__main__":

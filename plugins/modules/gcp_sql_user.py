@@ -15,6 +15,8 @@ description:
   - Creates or deletes a user. The password is never returned and never appears in a diff.
   - The API cannot tell whether a password differs, so O(update_password=on_create) (the default) sets it only when
     the user is created; V(always) sets it on every run and then always reports a change.
+  - Cloud SQL refuses a change to a user while another operation runs on the instance; the module then reads the user
+    again and retries.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
@@ -76,8 +78,104 @@ user:
 
 import base64
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import (
+    CONFLICT,
+    GcpApiError,
+    GcpMember,
+    GcpModule,
+)
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
+    secret_path,
+    secret_version_path,
+)
+
+
+class User(GcpMember):
+    """A user of a Cloud SQL instance. Each write is an operation on the instance, which Cloud SQL refuses (409) while
+    another one runs there: the user is then read again and the write retried."""
+
+    kind = "user"
+    api = "sqladmin"
+
+    def __init__(self, module):
+        super(User, self).__init__(module)
+        p = self.params
+        self.users = self.client().users()
+        self.args = dict(project=p["project"], instance=p["instance"])
+        self.has_password = bool(p["password"] or p["password_secret"])
+
+    def label(self):
+        return "user %s of Cloud SQL instance %s" % (self.name, self.params["instance"])
+
+    def parent_label(self):
+        return "Cloud SQL instance %s" % self.params["instance"]
+
+    def read(self):
+        return self.module.get(self.users.get(name=self.name, **self.args), resource=self.label())
+
+    def find(self, parent):
+        # The parent read is the user itself: its instance holds no list of users to write back.
+        if not parent:
+            return None
+        return {"name": parent["name"], "instance": self.params["instance"], "type": parent.get("type", "BUILT_IN")}
+
+    def target(self, current, state):
+        if state == "absent":
+            return None
+        if current is None:
+            if not self.has_password:
+                self.module.fail_json(msg="%s does not exist yet: password or password_secret is required to create "
+                                          "it (keep it in Secret Manager with skyforge.prefect_platform.gcp_secret)"
+                                          % self.label())
+            return {"name": self.name, "instance": self.params["instance"], "type": "BUILT_IN"}
+        if self.params["update_password"] == "always" and self.has_password:
+            # The API cannot tell whether the password differs: setting it is always a change.
+            return dict(current, password="(updated)")
+        return current
+
+    def password(self):
+        p = self.params
+        if p["password"]:
+            return p["password"]
+        secret = secret_path(p["project"], p["password_secret"])
+        versions = self.module.client("secretmanager").projects().secrets().versions()
+        latest = self.module.get(versions.access(name=secret_version_path(p["project"], secret)),
+                                 resource="secret %s" % secret.rsplit("/", 1)[-1])
+        if not latest:
+            self.module.fail_json(msg="%s needs a password, but secret %s has no version. Fix: create it first "
+                                      "(skyforge.prefect_platform.gcp_secret with generate: true)."
+                                      % (self.label(), secret))
+        value = base64.b64decode(latest["payload"]["data"]).decode("utf-8")
+        self.module.no_log_values.add(value)
+        return value
+
+    def write(self, parent, current, target):
+        if target is None:
+            self._run(self.users.delete(name=self.name, **self.args), "delete")
+        elif current is None:
+            body = {"name": self.name, "password": self.password(), "type": "BUILT_IN"}
+            try:
+                self._run(self.users.insert(body=body, **self.args), "insert")
+            except GcpApiError as exc:
+                # Not ours: someone else's user, or an operation still running on the instance; read again.
+                if self.module.adopt_duplicate(exc, self.read, lambda user: self.find(user) == target) is None:
+                    raise
+        else:
+            self._run(self.users.update(name=self.name, body={"name": self.name, "password": self.password()},
+                                        **self.args), "update")
+        return None
+
+    def _run(self, request, action):
+        self.module.wait("sqladmin", self.module.execute(request, action, self.label(), allow=CONFLICT),
+                         resource=self.label())
+
+    def diff(self, before, after):
+        if before and after and "password" in after:
+            return {"before": {"password": "(previous)"}, "after": {"password": "(updated)"}}
+        return super(User, self).diff(before, after)
+
+    def result(self, parent, before, after, changes):
+        return {"user": dict((k, v) for k, v in after.items() if k != "password") if after else {}}
 
 
 def main():
@@ -93,60 +191,7 @@ def main():
         ),
         mutually_exclusive=[("password", "password_secret")],
     )
-    p = module.params
-    users = module.client("sqladmin").users()
-    args = dict(project=p["project"], instance=p["instance"])
-    label = "user %s of Cloud SQL instance %s" % (p["name"], p["instance"])
-    current = module.get(users.get(name=p["name"], **args), resource=label)
-    has_password = bool(p["password"] or p["password_secret"])
-
-    def password():
-        if p["password"]:
-            return p["password"]
-        secret = p["password_secret"]
-        if not secret.startswith("projects/"):
-            secret = "projects/%s/secrets/%s" % (p["project"], secret)
-        latest = module.get(module.client("secretmanager").projects().secrets().versions().access(
-            name="%s/versions/latest" % secret), resource="secret %s" % secret.rsplit("/", 1)[-1])
-        if not latest:
-            module.fail_json(msg="%s needs a password, but secret %s has no version. Fix: create it first "
-                                 "(skyforge.prefect_platform.gcp_secret with generate: true)." % (label, secret))
-        value = base64.b64decode(latest["payload"]["data"]).decode("utf-8")
-        module.no_log_values.add(value)
-        return value
-
-    def view(user):
-        return {"name": user["name"], "instance": p["instance"], "type": user.get("type", "BUILT_IN")} if user else None
-
-    if p["state"] == "absent":
-        if current and not module.check_mode:
-            module.wait("sqladmin", module.execute(users.delete(name=p["name"], **args), "delete", label), resource=label)
-        module.exit_json(changed=bool(current), user={}, diff=diff_dict(view(current), None))
-
-    if current is None:
-        if not has_password:
-            module.fail_json(msg="%s does not exist yet: password or password_secret is required to create it (keep "
-                                 "it in Secret Manager with skyforge.prefect_platform.gcp_secret)" % label)
-        after = {"name": p["name"], "instance": p["instance"], "type": "BUILT_IN"}
-        if not module.check_mode:
-            value = password()
-            try:
-                op = module.execute(users.insert(body={"name": p["name"], "password": value, "type": "BUILT_IN"},
-                                                 **args), "insert", label, allow_409=True)
-                module.wait("sqladmin", op, resource=label)
-            except GcpApiError:
-                pass  # our own retried insert got through the first time
-
-        module.exit_json(changed=True, user=after, diff=diff_dict(None, after))
-
-    if p["update_password"] == "always" and has_password:
-        if not module.check_mode:
-            op = module.execute(users.update(name=p["name"], body={"name": p["name"], "password": password()}, **args),
-                                "update", label)
-            module.wait("sqladmin", op, resource=label)
-        module.exit_json(changed=True, user=view(current),
-                         diff={"before": {"password": "(previous)"}, "after": {"password": "(updated)"}})
-    module.exit_json(changed=False, user=view(current), diff=diff_dict(view(current), view(current)))
+    module.ensure(User(module))
 
 
 if __name__ == "__main__":

@@ -149,3 +149,147 @@ def _alive(pid):
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# ---- Member: an entry inside a parent, written by read-modify-write of the parent --------------------------------
+
+class Exit(Exception):
+    def __init__(self, result):
+        super(Exit, self).__init__(result.get("msg", ""))
+        self.result = result
+
+
+class Conflict(Exception):
+    """What a stale etag gets back."""
+
+
+class FakeModule(common.EnsureMixin):
+    def __init__(self, check_mode=False, **params):
+        self.check_mode = check_mode
+        self.params = dict(dict(name="mine", value="v1", state="present"), **params)
+
+    def exit_json(self, **result):
+        raise Exit(result)
+
+    def fail_json(self, **result):
+        raise Exit(dict(result, failed=True))
+
+
+class FakeParent:
+    """A parent object with an etag: a write based on a stale read is refused."""
+
+    def __init__(self, entries=None):
+        self.etag = 1
+        self.entries = dict(entries or {})
+        self.reads = self.writes = self.refused = 0
+        self.before_write = []  # other writers, each run just before one of our writes
+
+    def read(self):
+        self.reads += 1
+        return {"etag": self.etag, "entries": dict(self.entries)}
+
+    def write(self, parent):
+        if self.before_write:
+            self.before_write.pop(0)(self)
+        self.writes += 1
+        if parent["etag"] != self.etag:
+            self.refused += 1
+            raise Conflict("etag %s is stale" % parent["etag"])
+        self.entries = dict(parent["entries"])
+        self.etag += 1
+        return self.read()
+
+
+class Entry(common.Member):
+    kind = "entry"
+
+    def __init__(self, module, store, sleeps):
+        super(Entry, self).__init__(module)
+        self.store = store
+        self.sleeps = sleeps
+
+    def read(self):
+        return self.store.read()
+
+    def find(self, parent):
+        value = parent["entries"].get(self.name)
+        return None if value is None else {"name": self.name, "value": value}
+
+    def desired(self):
+        return {"name": self.name, "value": self.params["value"]}
+
+    def write(self, parent, current, target):
+        entries = dict(parent["entries"])
+        if target is None:
+            entries.pop(self.name)
+        else:
+            entries[self.name] = target["value"]
+        return self.store.write(dict(parent, entries=entries))
+
+    def is_conflict(self, exc):
+        return isinstance(exc, Conflict)
+
+    def conflict_retry(self):
+        return common.RetryPolicy(retries=self.conflict_attempts - 1, base_delay=0.2, sleep=self.sleeps.append)
+
+
+def run_member(store, check_mode=False, **params):
+    sleeps = []
+    module = FakeModule(check_mode, **params)
+    try:
+        module.ensure(Entry(module, store, sleeps))
+    except Exit as done:
+        return done.result, sleeps
+    raise AssertionError("ensure() must end the module")
+
+
+def test_member_conflict_is_read_again_and_the_other_writers_change_kept():
+    store = FakeParent({"theirs": "a"})
+    store.before_write.append(lambda s: s.write(dict(s.read(), entries=dict(s.entries, racer="r"))))
+    result, sleeps = run_member(store)
+    assert result["changed"] is True and result["entry"] == {"name": "mine", "value": "v1"}
+    assert store.entries == {"theirs": "a", "racer": "r", "mine": "v1"}, "the other writers' entries survive"
+    assert store.refused == 1 and len(sleeps) == 1 and 0 <= sleeps[0] <= 0.2, "one jittered retry after the conflict"
+    assert result["diff"] == {"before": {}, "after": {"name": "mine", "value": "v1"}}
+    reads, writes = store.reads, store.writes
+    again, _sleeps = run_member(store)
+    assert again["changed"] is False and store.writes == writes and store.reads == reads + 1, "a no-op only reads"
+
+
+def test_member_check_mode_writes_nothing_and_predicts_the_real_run():
+    store = FakeParent({"mine": "v0"})
+    check, _sleeps = run_member(store, check_mode=True, value="v1")
+    assert store.writes == 0 and store.entries == {"mine": "v0"}, "check mode writes nothing"
+    real, _sleeps = run_member(store, value="v1")
+    assert check["changed"] is real["changed"] is True
+    assert check["diff"] == real["diff"] == {"before": {"name": "mine", "value": "v0"},
+                                             "after": {"name": "mine", "value": "v1"}}
+    assert check["entry"] == real["entry"]
+    gone_check, _sleeps = run_member(store, check_mode=True, state="absent")
+    assert gone_check["changed"] and store.entries == {"mine": "v1"}
+    gone, _sleeps = run_member(store, state="absent")
+    assert gone["diff"] == gone_check["diff"] and gone["entry"] == {} and store.entries == {}
+    assert run_member(store, state="absent")[0]["changed"] is False
+
+
+def test_member_gives_up_after_bounded_conflicts_with_the_fix():
+    store = FakeParent()
+    store.before_write.extend([lambda s: setattr(s, "etag", s.etag + 1)] * 10)
+    result, sleeps = run_member(store)
+    assert result["failed"] and "kept changing under us (5 conflicting writes)" in result["msg"]
+    assert "Fix: run again" in result["msg"]
+    assert store.writes == 5 and len(sleeps) == 4 and store.entries == {}
+
+
+def test_a_duplicate_is_adopted_only_when_it_is_ours_and_matches():
+    class Duplicate(Exception):
+        pass
+
+    module = FakeModule()
+    module.is_own_duplicate = lambda exc: isinstance(exc, Duplicate)
+    module.duplicate_must_match = True
+    existing = {"name": "mine", "value": "v1"}
+    assert module.adopt_duplicate(Duplicate(), lambda: existing, lambda cur: cur == existing) is existing
+    assert module.adopt_duplicate(Duplicate(), lambda: existing, lambda cur: False) is None, "someone else's"
+    assert module.adopt_duplicate(Duplicate(), lambda: None, lambda cur: True) is None
+    assert module.adopt_duplicate(ValueError(), lambda: existing, lambda cur: True) is None
