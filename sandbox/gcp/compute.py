@@ -7,19 +7,16 @@ full https://www.googleapis.com/compute/v1/... URLs, whatever host served the re
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import itertools
-import os
 import re
 import threading
 import time
 
 from ..web import ApiError
 from .app import compute_timestamp
+from .compute_common import NAME_RE, fingerprint, in_use, invalid, link, not_found, unlink
 
-API = "https://www.googleapis.com/compute/v1/"
-NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
 
 # collection -> (scope, kind, duration key, path parameter naming the resource)
@@ -38,32 +35,6 @@ def path_of(collection, project, name, region=None):
     if COLLECTIONS[collection][0] == "global":
         return "projects/%s/global/%s/%s" % (project, coll, name)
     return "projects/%s/regions/%s/%s/%s" % (project, region, coll, name)
-
-
-def link(path):
-    return API + path
-
-
-def unlink(ref):
-    """'https://.../compute/v1/projects/p/global/networks/n' or 'projects/p/...' or 'global/networks/n' -> path."""
-    if not ref:
-        return ref
-    ref = ref.split("/compute/v1/", 1)[-1]
-    return ref
-
-
-def invalid(message, reason="invalid"):
-    return ApiError(400, message, reason=reason)
-
-
-def not_found(path):
-    return ApiError(404, "The resource '%s' was not found" % path, reason="notFound")
-
-
-def in_use(path, user):
-    return ApiError(400, "The %s resource '%s' is already being used by '%s'" % (
-        path.split("/")[-2].rstrip("s"), path, user), reason="resourceInUseByAnotherResource",
-        op_code="RESOURCE_IN_USE_BY_ANOTHER_RESOURCE")
 
 
 class Compute:
@@ -245,7 +216,7 @@ class Compute:
         with self.lock:
             new = getattr(self, "update_" + collection)(current, body, replace)
             if "fingerprint" in current:
-                new["fingerprint"] = _fingerprint()
+                new["fingerprint"] = fingerprint()
 
         def done():
             with self.lock:
@@ -396,7 +367,7 @@ class Compute:
             "privateIpGoogleAccess": bool(body.get("privateIpGoogleAccess", False)),
             "purpose": body.get("purpose", "PRIVATE"),
             "stackType": body.get("stackType", "IPV4_ONLY"),
-            "fingerprint": _fingerprint(),
+            "fingerprint": fingerprint(),
             "enableFlowLogs": bool((log or {}).get("enable", body.get("enableFlowLogs", False))),
         }
         if not row["secondaryIpRanges"]:
@@ -464,7 +435,7 @@ class Compute:
                 row = self.table("subnetworks").get(path)
                 if row is not None:
                     row["privateIpGoogleAccess"] = flag
-                    row["fingerprint"] = _fingerprint()
+                    row["fingerprint"] = fingerprint()
 
         return self.operation("compute.subnetwork", "setPrivateIpGoogleAccess", path, "regions/%s" % p["region"], done)
 
@@ -747,10 +718,6 @@ def _network_start(address, prefix):
         return "an IPv4 address"
 
 
-def _fingerprint():
-    return base64.b64encode(os.urandom(8)).decode()
-
-
 def _log_config(log, firewall=False):
     if firewall:
         out = {"enable": bool(log.get("enable", False))}
@@ -789,7 +756,3 @@ def register(app):
     for scope in ("globalOperations", "regionOperations", "zoneOperations"):
         app.handle("compute.%s.get" % scope, compute.op_get)
         app.handle("compute.%s.wait" % scope, compute.op_get)
-    from . import instances, security_policies
-
-    instances.register(app, compute)
-    security_policies.register(app, compute)

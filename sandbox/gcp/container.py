@@ -12,7 +12,7 @@ import threading
 
 from ..web import ApiError
 from .app import now_rfc3339
-from .compute import unlink
+from .compute_common import unlink
 
 SELF = "https://container.googleapis.com/v1/"
 CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")

@@ -16,44 +16,20 @@ import json
 import os
 import re
 import secrets
-import string
 import tarfile
 import threading
 import time
 
 from ..web import ApiError, App, Response
 from . import hcl, spec as specmod
+from .common import API, JSONAPI, ORGANIZATION, TITLES, atlas_token, invalid, not_found, now_iso, rid
 from .runs import RunEngine
 
-JSONAPI = "application/vnd.api+json"
-API = "/api/v2"
-ORGANIZATION = "skyforge"
 RATE_LIMIT = 30  # requests per second per token, as HCP Terraform documents
 DEFAULT_TF_VERSION = "1.9.8"
-TITLES = {400: "bad request", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
-          409: "conflict", 415: "unsupported media type", 422: "invalid attribute", 429: "Too many requests",
-          500: "internal server error", 501: "not implemented", 502: "bad gateway", 503: "service unavailable"}
 WS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,90}$")
 TAG_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9:_-]{0,253}[a-z0-9])?$")
 TF_VERSION = re.compile(r"^(latest|(~>|>=|<=|>|<|=)?\s*\d+\.\d+(\.\d+)?(-[0-9A-Za-z.]+)?)$")
-ALNUM = string.ascii_letters + string.digits
-
-
-def rid(prefix):
-    return "%s-%s" % (prefix, "".join(secrets.choice(ALNUM) for _ in range(16)))
-
-
-def now_iso():
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
-
-
-def invalid(detail, pointer=None, status=422, title=None):
-    return ApiError(status, detail, reason=title or TITLES.get(status), pointer=pointer)
-
-
-def not_found():
-    return ApiError(404, None, reason="not found")
 
 
 class TfcApp(App):
@@ -91,8 +67,7 @@ class TfcApp(App):
                 token = fh.read().strip()
             if token:
                 return token
-        token = "%s.atlasv1.%s" % ("".join(secrets.choice(ALNUM) for _ in range(14)),
-                                   "".join(secrets.choice(ALNUM) for _ in range(67)))
+        token = atlas_token()
         fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(token)
@@ -763,8 +738,7 @@ class TfcApp(App):
         desc = (data.get("attributes") or {}).get("description")
         if not desc:
             raise invalid("Description can't be blank", "/data/attributes/description")
-        secret = "%s.atlasv1.%s" % ("".join(secrets.choice(ALNUM) for _ in range(14)),
-                                    "".join(secrets.choice(ALNUM) for _ in range(67)))
+        secret = atlas_token()
         with self.lock:
             t = {"id": rid("at"), "pool_id": p["id"], "description": desc, "created": now_iso(), "last_used": None,
                  "digest": hashlib.sha256(secret.encode()).hexdigest()}
