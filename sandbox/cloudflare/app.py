@@ -116,7 +116,7 @@ class CloudflareApp(App):
         self.violations = []  # responses that broke the description; tests assert there are none
         self.zones = sandbox.store.table("cloudflare.zones")
         self.records = sandbox.store.table("cloudflare.dns_records")
-        self.apps = sandbox.store.table("cloudflare.access_apps")
+        self.access_apps = sandbox.store.table("cloudflare.access_apps")
         self.policies = sandbox.store.table("cloudflare.access_policies")
         self.lists = sandbox.store.table("cloudflare.gateway_lists")
         self.service_tokens = sandbox.store.table("cloudflare.service_tokens")
@@ -167,7 +167,7 @@ class CloudflareApp(App):
     def summary(self):
         return {
             "dns records": len(self.records),
-            "access apps": len(self.apps),
+            "access apps": len(self.access_apps),
             "cloudflare edge": ", ".join("%s -> %s" % kv for kv in sorted(self.edge.urls().items())) or "(none)",
         }
 
@@ -471,12 +471,12 @@ class CloudflareApp(App):
     # ---- Access applications -----------------------------------------------------------
     def list_apps(self, req, params):
         self._account(params)
-        items = sorted(self.apps.values(), key=lambda a: a["created_at"])
+        items = sorted(self.access_apps.values(), key=lambda a: a["created_at"])
         return self._paging(req, 25, [self._app_view(a) for a in items])
 
     def _app(self, params):
         self._account(params)
-        app = self.apps.get(params["app_id"])
+        app = self.access_apps.get(params["app_id"])
         if app is None:
             raise cf_error(404, ACCESS_NOT_FOUND, "access.api.error.not_found: application not found")
         return app
@@ -489,7 +489,7 @@ class CloudflareApp(App):
         t = now()
         app = {"id": str(uuid.uuid4()), "aud": secrets.token_hex(32), "created_at": t}
         self._apply_app(app, req.json)
-        self.apps[app["id"]] = app
+        self.access_apps[app["id"]] = app
         return 201, self._app_view(app)
 
     def put_app(self, req, params):
@@ -499,7 +499,7 @@ class CloudflareApp(App):
 
     def delete_app(self, req, params):
         app = self._app(params)
-        del self.apps[app["id"]]
+        del self.access_apps[app["id"]]
         return 202, {"id": app["id"]}
 
     def _apply_app(self, app, body):
@@ -512,7 +512,7 @@ class CloudflareApp(App):
             if not any(host == z["name"] or host.endswith("." + z["name"]) for z in self.zones.values()):
                 raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: domain %s does not "
                                "belong to a zone of this account" % domain)
-            for other in self.apps.values():
+            for other in self.access_apps.values():
                 if other["id"] != app["id"] and domain.lower() in [d.lower() for d in other["self_hosted_domains"]]:
                     raise cf_error(409, ACCESS_CONFLICT, "access.api.error.conflict: an application for %s already "
                                    "exists" % domain)
@@ -596,7 +596,7 @@ class CloudflareApp(App):
 
     def delete_policy(self, req, params):
         pol = self._policy(params)
-        users = [a["name"] for a in self.apps.values() if any(l["id"] == pol["id"] for l in a["policies"])]
+        users = [a["name"] for a in self.access_apps.values() if any(l["id"] == pol["id"] for l in a["policies"])]
         if users:
             raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: policy is used by "
                            "applications %s; remove it from them first" % ", ".join(sorted(users)))
@@ -646,7 +646,7 @@ class CloudflareApp(App):
     def _policy_view(self, pol):
         out = dict(pol)
         out["reusable"] = True
-        out["app_count"] = sum(1 for a in self.apps.values() if any(l["id"] == pol["id"] for l in a["policies"]))
+        out["app_count"] = sum(1 for a in self.access_apps.values() if any(l["id"] == pol["id"] for l in a["policies"]))
         return out
 
     # ---- Access service tokens ---------------------------------------------------------

@@ -78,7 +78,7 @@ class Edge:
     def application(self, host, path):
         """The Access app whose domain (host + optional path prefix) covers the request; longest path wins."""
         best, best_len = None, -1
-        for app in list(self.app.apps.values()):
+        for app in list(self.app.access_apps.values()):
             for domain in app.get("self_hosted_domains") or [app["domain"]]:
                 d_host, _, d_path = domain.lower().partition("/")
                 if d_host.startswith("*.") and host.endswith(d_host[1:]) or d_host == host:

@@ -269,8 +269,8 @@ class Instances:
         payload = latest_payload(self.sandbox, project, secret)
         if not payload:
             return "tfc-agent: secret %s has no version" % secret
-        tfc = self.sandbox.apps.get("tfc")
-        if tfc is None or not hasattr(tfc, "register_agent"):
+        tfc = self.sandbox.tfc
+        if tfc is None:
             return "tfc-agent: the HCP Terraform stand-in does not accept agents"
         token = payload.decode().strip()
         nic = (row.get("networkInterfaces") or [{}])[0]
@@ -282,8 +282,8 @@ class Instances:
 
     def shutdown(self, path):
         token = self.agents.pop(path, None)
-        tfc = self.sandbox.apps.get("tfc")
-        if token and tfc is not None and hasattr(tfc, "stop_agent"):
+        tfc = self.sandbox.tfc
+        if token and tfc is not None:
             tfc.stop_agent(path.rsplit("/", 1)[-1])
 
     def may_read_secret(self, project, secret, email):
