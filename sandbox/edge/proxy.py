@@ -122,9 +122,9 @@ class Edge:
             return bool(lst and addr is not None and any(_in(addr, i["value"]) for i in lst["items"]))
         cid, secret = headers.get("CF-Access-Client-Id"), headers.get("CF-Access-Client-Secret")
         if "service_token" in rule:
-            return self.app.token_matches(rule["service_token"]["token_id"], cid, secret)
+            return self.app.access.token_matches(rule["service_token"]["token_id"], cid, secret)
         if "any_valid_service_token" in rule:
-            return any(self.app.token_matches(tid, cid, secret) for tid in list(self.app.service_tokens))
+            return any(self.app.access.token_matches(tid, cid, secret) for tid in list(self.app.service_tokens))
         return False
 
 

@@ -29,7 +29,8 @@ APIS = {
     "servicenetworking": ("v1",),
     "run": ("v2", "v1"),  # gcloud run jobs uses v1 (namespaces/<project>/jobs)
 }
-SERVICE_MODULES = ("serviceusage", "compute", "instances", "security_policies", "servicenetworking", "container",
+SERVICE_MODULES = ("serviceusage", "compute", "compute_networks", "compute_subnetworks", "compute_addresses",
+                   "compute_firewalls", "routers", "instances", "security_policies", "servicenetworking", "container",
                    "sqladmin", "secretmanager", "iam", "crm", "run", "run_v1")
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",

@@ -44,3 +44,17 @@ def in_use(path, user):
 
 def fingerprint():
     return base64.b64encode(os.urandom(8)).decode()
+
+
+def log_config(log, firewall=False):
+    if firewall:
+        out = {"enable": bool(log.get("enable", False))}
+        if out["enable"]:
+            out["metadata"] = log.get("metadata", "INCLUDE_ALL_METADATA")
+        return out
+    out = {"enable": bool(log.get("enable", True))}
+    if out["enable"]:
+        out.update({"aggregationInterval": log.get("aggregationInterval", "INTERVAL_5_SEC"),
+                    "flowSampling": log.get("flowSampling", 0.5),
+                    "metadata": log.get("metadata", "INCLUDE_ALL_METADATA")})
+    return out

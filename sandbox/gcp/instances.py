@@ -169,7 +169,7 @@ class Instances:
         configs = []
         for ac in nic.get("accessConfigs") or []:
             configs.append({"kind": "compute#accessConfig", "type": ac.get("type", "ONE_TO_ONE_NAT"),
-                            "name": ac.get("name", "External NAT"), "natIP": ac.get("natIP") or self.compute._public_ip(),
+                            "name": ac.get("name", "External NAT"), "natIP": ac.get("natIP") or self.compute.public_ip(),
                             "networkTier": ac.get("networkTier", "PREMIUM")})
         if configs:
             out["accessConfigs"] = configs
@@ -325,6 +325,8 @@ def register(app):
     app.handle("compute.instances.setTags", inst.set_tags)
     app.handle("compute.instances.stop", inst.stop)
     app.handle("compute.instances.start", inst.start)
+    for verb, fn in app.compute.handlers("instances", "aggregatedList"):
+        app.handle("compute.instances.%s" % verb, fn)
 
 
 __all__ = ["register", "API"]

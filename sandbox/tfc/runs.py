@@ -15,6 +15,7 @@ import time
 from ..web import ApiError, Response
 from . import hcl
 from .common import API, invalid, now_iso, rid
+from .workspaces import find_ws
 
 FINAL = ("applied", "planned_and_finished", "errored", "discarded", "canceled", "force_canceled")
 CANCELABLE = ("pending", "plan_queued", "planning", "confirmed", "apply_queued", "applying")
@@ -435,7 +436,7 @@ class RunEngine:
                 "links": {"self": "%s/plans/%s" % (API, p["id"])}}})
 
     def list(self, req):
-        ws = self.app.find_ws(req)
+        ws = find_ws(self.app, req)
         with self.lock:
             items = sorted((r for r in self.app.runs.values() if r["ws_id"] == ws["id"]), key=lambda r: r["seq"],
                            reverse=True)
@@ -445,6 +446,15 @@ class RunEngine:
                 items = [r for r in items if r["status"] in wanted]
             chunk, links, meta = self.app.paginate(req, items, "/workspaces/%s/runs" % ws["id"])
             return self.app.doc({"data": [self.render(r) for r in chunk], "links": links, "meta": meta})
+
+    def log_read(self, req):
+        entry = self.app.logs.get(req.params["object"])
+        if entry is None:
+            return Response(404, "log not found\n", content_type="text/plain")
+        run_id, phase = entry
+        run = self.app.runs.get(run_id)
+        text = "\n".join((run or {}).get("log", {}).get(phase, [])) + "\n"
+        return Response(200, text, content_type="text/plain")
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02):
@@ -456,3 +466,19 @@ def wait_until(predicate, timeout=10.0, interval=0.02):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def register(app):
+    engine = app.engine = RunEngine(app)
+    app.handle("GET", "/v1/log/{object}", engine.log_read, under_api=False)
+    app.handle("POST", "/runs", engine.create)
+    app.handle("GET", "/runs/{id}", engine.show)
+    app.handle("GET", "/runs/{id}/plan", engine.plan_show)
+    app.handle("GET", "/workspaces/{ws}/runs", engine.list)
+    app.handle("POST", "/runs/{id}/actions/apply", engine.apply)
+    # discard and cancel are documented (runs.discard.json, runs.cancel.json) but absent from the
+    # OpenAPI file; their body is the same optional comment document as apply's.
+    comment = {"type": "object", "additionalProperties": False,
+               "properties": {"comment": {"type": ["string", "null"]}}}
+    app.handle("POST", "/runs/{id}/actions/discard", engine.discard, schema=comment)
+    app.handle("POST", "/runs/{id}/actions/cancel", engine.cancel, schema=comment)
