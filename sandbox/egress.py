@@ -171,8 +171,8 @@ class EgressProxy:
                                                    "PREFECT_API_SSL_CERT_FILE")}
 
     def edge_for(self, host):
-        cloudflare = self.sandbox.cloudflare
-        return cloudflare.edge_url(host) if cloudflare is not None else None
+        edge = self.sandbox.edge
+        return edge.url_for(host) if edge is not None else None
 
     def stop(self):
         self.server.shutdown()

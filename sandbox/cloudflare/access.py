@@ -1,7 +1,8 @@
 """Cloudflare Access: self-hosted applications, reusable policies and service tokens.
 
 The edge (sandbox/edge/proxy.py) enforces what is stored here; `Access.token_matches` is how it checks a
-service token's credentials (the client secret is never in a GET)."""
+service token's credentials (the client secret is never in a GET).
+"""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ class Access:
 
     def list_apps(self, req, params):
         self.app.check_account(params)
-        items = sorted(self.app.access_apps.values(), key=lambda a: a["created_at"])
+        items = sorted(self.app.apps.values(), key=lambda a: a["created_at"])
         return self.app.paging(req, 25, [self._app_view(a) for a in items])
 
     def _app(self, params):
         self.app.check_account(params)
-        app = self.app.access_apps.get(params["app_id"])
+        app = self.app.apps.get(params["app_id"])
         if app is None:
             raise cf_error(404, ACCESS_NOT_FOUND, "access.api.error.not_found: application not found")
         return app
@@ -39,7 +40,7 @@ class Access:
         t = now()
         app = {"id": str(uuid.uuid4()), "aud": secrets.token_hex(32), "created_at": t}
         self._apply_app(app, req.json)
-        self.app.access_apps[app["id"]] = app
+        self.app.apps[app["id"]] = app
         return 201, self._app_view(app)
 
     def put_app(self, req, params):
@@ -49,7 +50,7 @@ class Access:
 
     def delete_app(self, req, params):
         app = self._app(params)
-        del self.app.access_apps[app["id"]]
+        del self.app.apps[app["id"]]
         return 202, {"id": app["id"]}
 
     def _apply_app(self, app, body):
@@ -62,7 +63,7 @@ class Access:
             if not any(host == z["name"] or host.endswith("." + z["name"]) for z in self.app.zones.values()):
                 raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: domain %s does not "
                                "belong to a zone of this account" % domain)
-            for other in self.app.access_apps.values():
+            for other in self.app.apps.values():
                 if other["id"] != app["id"] and domain.lower() in [d.lower() for d in other["self_hosted_domains"]]:
                     raise cf_error(409, ACCESS_CONFLICT, "access.api.error.conflict: an application for %s already "
                                    "exists" % domain)
@@ -146,7 +147,7 @@ class Access:
 
     def delete_policy(self, req, params):
         pol = self._policy(params)
-        users = [a["name"] for a in self.app.access_apps.values() if any(l["id"] == pol["id"] for l in a["policies"])]
+        users = [a["name"] for a in self.app.apps.values() if any(l["id"] == pol["id"] for l in a["policies"])]
         if users:
             raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: policy is used by "
                            "applications %s; remove it from them first" % ", ".join(sorted(users)))
@@ -196,7 +197,7 @@ class Access:
     def _policy_view(self, pol):
         out = dict(pol)
         out["reusable"] = True
-        out["app_count"] = sum(1 for a in self.app.access_apps.values() if any(l["id"] == pol["id"] for l in a["policies"]))
+        out["app_count"] = sum(1 for a in self.app.apps.values() if any(l["id"] == pol["id"] for l in a["policies"]))
         return out
 
     # ---- Access service tokens ---------------------------------------------------------

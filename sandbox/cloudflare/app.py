@@ -74,7 +74,7 @@ class CloudflareApp(App):
         self.violations = []  # responses that broke the description; tests assert there are none
         self.zones = sandbox.store.table("cloudflare.zones")
         self.records = sandbox.store.table("cloudflare.dns_records")
-        self.access_apps = sandbox.store.table("cloudflare.access_apps")
+        self.apps = sandbox.store.table("cloudflare.apps")
         self.policies = sandbox.store.table("cloudflare.access_policies")
         self.lists = sandbox.store.table("cloudflare.gateway_lists")
         self.service_tokens = sandbox.store.table("cloudflare.service_tokens")
@@ -126,7 +126,7 @@ class CloudflareApp(App):
     def summary(self):
         return {
             "dns records": len(self.records),
-            "access apps": len(self.access_apps),
+            "access apps": len(self.apps),
             "cloudflare edge": ", ".join("%s -> %s" % kv for kv in sorted(self.edge.urls().items())) or "(none)",
         }
 
@@ -141,7 +141,7 @@ class CloudflareApp(App):
         return None
 
     def edge_url(self, hostname):
-        return self.edge.urls().get(hostname.lower().rstrip("."))
+        return self.edge.url_for(hostname)
 
     def stopping(self):
         self.edge.stop()

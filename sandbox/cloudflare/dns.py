@@ -1,5 +1,6 @@
 """Cloudflare DNS records (A, AAAA, CNAME, TXT) of the account's zone; a proxied A record gets an edge
-proxy of its own (sandbox/edge/proxy.py)."""
+proxy of its own (sandbox/edge/proxy.py).
+"""
 
 from __future__ import annotations
 

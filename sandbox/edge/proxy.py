@@ -42,6 +42,10 @@ class Edge:
             return dict((host, "http://127.0.0.1:%d" % srv.server_address[1]) for host, (srv, _t, _r) in
                         self.servers.items())
 
+    def url_for(self, hostname):
+        """The edge proxy serving `hostname`, or None when no proxied record names it."""
+        return self.urls().get(hostname.lower().rstrip("."))
+
     def sync(self):
         """Start a proxy for every proxied A record, stop those whose record is gone or no longer proxied."""
         wanted = {}
@@ -78,7 +82,7 @@ class Edge:
     def application(self, host, path):
         """The Access app whose domain (host + optional path prefix) covers the request; longest path wins."""
         best, best_len = None, -1
-        for app in list(self.app.access_apps.values()):
+        for app in list(self.app.apps.values()):
             for domain in app.get("self_hosted_domains") or [app["domain"]]:
                 d_host, _, d_path = domain.lower().partition("/")
                 if d_host.startswith("*.") and host.endswith(d_host[1:]) or d_host == host:
