@@ -205,6 +205,29 @@ class Sandbox:
         self.host_routes = []
         self._port_counter = itertools.count(20)
 
+    # ---- the families, by name: None when the family is not running (a test may build one app alone) ----
+    @property
+    def gcp(self):
+        return self.apps.get("gcp")
+
+    @property
+    def cloudflare(self):
+        return self.apps.get("cloudflare")
+
+    @property
+    def tfc(self):
+        return self.apps.get("tfc")
+
+    @property
+    def kube(self):
+        return self.apps.get("kube")
+
+    @property
+    def edge(self):
+        """Cloudflare's edge: the proxies in front of proxied records."""
+        cloudflare = self.cloudflare
+        return cloudflare.edge if cloudflare is not None else None
+
     # ---- lifecycle --------------------------------------------------------------------
     def start(self):
         from . import families
@@ -299,7 +322,7 @@ class Sandbox:
         `{"google_service_account": email}` (a Cloud Run task or a VM) the metadata server issues that runtime
         account's tokens while the account exists.
         """
-        return self.apps["gcp"].googleapis.env(identity)
+        return self.gcp.googleapis.env(identity)
 
     def url(self, family):
         return self.servers[family].url

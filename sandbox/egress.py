@@ -171,10 +171,8 @@ class EgressProxy:
                                                    "PREFECT_API_SSL_CERT_FILE")}
 
     def edge_for(self, host):
-        cloudflare = self.sandbox.apps.get("cloudflare")
-        if cloudflare is None or not hasattr(cloudflare, "edge_url"):
-            return None
-        return cloudflare.edge_url(host)
+        edge = self.sandbox.edge
+        return edge.url_for(host) if edge is not None else None
 
     def stop(self):
         self.server.shutdown()

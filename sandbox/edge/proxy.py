@@ -42,6 +42,10 @@ class Edge:
             return dict((host, "http://127.0.0.1:%d" % srv.server_address[1]) for host, (srv, _t, _r) in
                         self.servers.items())
 
+    def url_for(self, hostname):
+        """The edge proxy serving `hostname`, or None when no proxied record names it."""
+        return self.urls().get(hostname.lower().rstrip("."))
+
     def sync(self):
         """Start a proxy for every proxied A record, stop those whose record is gone or no longer proxied."""
         wanted = {}
@@ -122,9 +126,9 @@ class Edge:
             return bool(lst and addr is not None and any(_in(addr, i["value"]) for i in lst["items"]))
         cid, secret = headers.get("CF-Access-Client-Id"), headers.get("CF-Access-Client-Secret")
         if "service_token" in rule:
-            return self.app.token_matches(rule["service_token"]["token_id"], cid, secret)
+            return self.app.access.token_matches(rule["service_token"]["token_id"], cid, secret)
         if "any_valid_service_token" in rule:
-            return any(self.app.token_matches(tid, cid, secret) for tid in list(self.app.service_tokens))
+            return any(self.app.access.token_matches(tid, cid, secret) for tid in list(self.app.service_tokens))
         return False
 
 

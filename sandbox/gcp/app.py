@@ -30,8 +30,9 @@ APIS = {
     "run": ("v2", "v1"),  # gcloud run jobs uses v1 (namespaces/<project>/jobs)
     "redis": ("v1",),
 }
-SERVICE_MODULES = ("serviceusage", "compute", "servicenetworking", "container", "sqladmin", "secretmanager",
-                   "iam", "crm", "run", "run_v1", "redis")
+SERVICE_MODULES = ("serviceusage", "compute", "compute_networks", "compute_subnetworks", "compute_addresses",
+                   "compute_firewalls", "routers", "instances", "security_policies", "servicenetworking", "container",
+                   "sqladmin", "secretmanager", "iam", "crm", "run", "run_v1", "redis")
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",

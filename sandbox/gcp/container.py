@@ -12,7 +12,7 @@ import threading
 
 from ..web import ApiError
 from .app import now_rfc3339
-from .compute import unlink
+from .compute_common import unlink
 
 SELF = "https://container.googleapis.com/v1/"
 CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
@@ -161,8 +161,8 @@ class Container:
 
         def done():
             row["status"] = "RUNNING"
-            kube = self.sandbox.apps.get("kube")
-            if kube is not None and hasattr(kube, "register_cluster"):
+            kube = self.sandbox.kube
+            if kube is not None:
                 info = kube.register_cluster(key, row["endpoint"])
                 row["masterAuth"]["clusterCaCertificate"] = info["ca_certificate"]
 
@@ -203,8 +203,8 @@ class Container:
 
         def done():
             self.clusters.pop(key, None)
-            kube = self.sandbox.apps.get("kube")
-            if kube is not None and hasattr(kube, "unregister_cluster"):
+            kube = self.sandbox.kube
+            if kube is not None:
                 kube.unregister_cluster(key)
 
         return self.op(p["locationsId"], "container.cluster.delete", "DELETE_CLUSTER", key, done)

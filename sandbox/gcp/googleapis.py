@@ -169,7 +169,7 @@ class Metadata(App):
     def ksa_annotations(self):
         """The pod's Kubernetes service account's annotations, read from its cluster now (they may change)."""
         ident = self.identity
-        kube = self.sandbox.apps.get("kube")
+        kube = self.sandbox.kube
         cluster = ident.get("cluster")
         if cluster and kube is not None and cluster in kube.clusters:
             obj = kube.clusters[cluster].objects.get(("serviceaccounts", ident["namespace"], ident["service_account"]))

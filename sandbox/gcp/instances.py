@@ -17,7 +17,7 @@ import re
 import threading
 
 from ..web import ApiError
-from .compute import API, NAME_RE, _fingerprint, invalid, link, not_found, unlink
+from .compute_common import API, NAME_RE, fingerprint, invalid, link, not_found, unlink
 from .app import compute_timestamp
 
 MACHINE_TYPES = {"e2-micro": (2, 1024), "e2-small": (2, 2048), "e2-medium": (2, 4096), "e2-standard-2": (2, 8192),
@@ -89,7 +89,7 @@ class Instances:
                     raise ApiError(400, "The resource 'projects/%s/serviceAccounts/%s' was not found"
                                    % (p["project"], email), reason="notFound")
             metadata = dict(body.get("metadata") or {})
-            metadata.update({"kind": "compute#metadata", "fingerprint": _fingerprint()})
+            metadata.update({"kind": "compute#metadata", "fingerprint": fingerprint()})
             row = dict(body)
             row.update({
                 "kind": "compute#instance", "id": self.sandbox.store.next_id(), "name": name,
@@ -97,8 +97,8 @@ class Instances:
                 "zone": link("projects/%s/zones/%s" % (p["project"], zone)),
                 "machineType": link("projects/%s/zones/%s/machineTypes/%s" % (p["project"], zone, mt)),
                 "networkInterfaces": out_nics, "metadata": metadata,
-                "labelFingerprint": _fingerprint(), "cpuPlatform": "Intel Broadwell",
-                "tags": dict(body.get("tags") or {}, fingerprint=_fingerprint()),
+                "labelFingerprint": fingerprint(), "cpuPlatform": "Intel Broadwell",
+                "tags": dict(body.get("tags") or {}, fingerprint=fingerprint()),
                 "disks": [dict(d, kind="compute#attachedDisk", index=i, deviceName=d.get("deviceName", name),
                                source=link("projects/%s/zones/%s/disks/%s" % (p["project"], zone, name if i == 0
                                                                               else "%s-%d" % (name, i))))
@@ -165,11 +165,11 @@ class Instances:
             ip = next(str(h) for h in hosts if str(h) not in taken)
         out = {"kind": "compute#networkInterface", "name": "nic%d" % idx, "network": net["selfLink"],
                "subnetwork": sub["selfLink"], "networkIP": ip, "stackType": "IPV4_ONLY",
-               "fingerprint": _fingerprint()}
+               "fingerprint": fingerprint()}
         configs = []
         for ac in nic.get("accessConfigs") or []:
             configs.append({"kind": "compute#accessConfig", "type": ac.get("type", "ONE_TO_ONE_NAT"),
-                            "name": ac.get("name", "External NAT"), "natIP": ac.get("natIP") or self.compute._public_ip(),
+                            "name": ac.get("name", "External NAT"), "natIP": ac.get("natIP") or self.compute.public_ip(),
                             "networkTier": ac.get("networkTier", "PREMIUM")})
         if configs:
             out["accessConfigs"] = configs
@@ -199,18 +199,18 @@ class Instances:
     def set_metadata(self, req, p):
         def apply(row, body):
             row["metadata"] = {"kind": "compute#metadata", "items": body.get("items") or [],
-                               "fingerprint": _fingerprint()}
+                               "fingerprint": fingerprint()}
         return self._update(req, p, "metadata", "fingerprint", "setMetadata", apply)
 
     def set_labels(self, req, p):
         def apply(row, body):
             row["labels"] = body.get("labels") or {}
-            row["labelFingerprint"] = _fingerprint()
+            row["labelFingerprint"] = fingerprint()
         return self._update(req, p, "labels", "labelFingerprint", "setLabels", apply)
 
     def set_tags(self, req, p):
         def apply(row, body):
-            row["tags"] = {"items": body.get("items") or [], "fingerprint": _fingerprint()}
+            row["tags"] = {"items": body.get("items") or [], "fingerprint": fingerprint()}
         return self._update(req, p, "tags", "fingerprint", "setTags", apply)
 
     def stop(self, req, p):
@@ -269,8 +269,8 @@ class Instances:
         payload = latest_payload(self.sandbox, project, secret)
         if not payload:
             return "tfc-agent: secret %s has no version" % secret
-        tfc = self.sandbox.apps.get("tfc")
-        if tfc is None or not hasattr(tfc, "register_agent"):
+        tfc = self.sandbox.tfc
+        if tfc is None:
             return "tfc-agent: the HCP Terraform stand-in does not accept agents"
         token = payload.decode().strip()
         nic = (row.get("networkInterfaces") or [{}])[0]
@@ -282,8 +282,8 @@ class Instances:
 
     def shutdown(self, path):
         token = self.agents.pop(path, None)
-        tfc = self.sandbox.apps.get("tfc")
-        if token and tfc is not None and hasattr(tfc, "stop_agent"):
+        tfc = self.sandbox.tfc
+        if token and tfc is not None:
             tfc.stop_agent(path.rsplit("/", 1)[-1])
 
     def may_read_secret(self, project, secret, email):
@@ -313,8 +313,8 @@ class Instances:
         return False
 
 
-def register(app, compute):
-    inst = Instances(app, compute)
+def register(app):
+    inst = Instances(app, app.compute)
     app.instances = inst
     app.handle("compute.instances.insert", inst.insert)
     app.handle("compute.instances.get", inst.get)
@@ -325,6 +325,8 @@ def register(app, compute):
     app.handle("compute.instances.setTags", inst.set_tags)
     app.handle("compute.instances.stop", inst.stop)
     app.handle("compute.instances.start", inst.start)
+    for verb, fn in app.compute.handlers("instances", "aggregatedList"):
+        app.handle("compute.instances.%s" % verb, fn)
 
 
 __all__ = ["register", "API"]

@@ -17,7 +17,7 @@ import uuid
 
 from ..web import ApiError
 from .app import lro, now_rfc3339
-from .compute import unlink
+from .compute_common import unlink
 from .servicenetworking import psa_ranges
 
 ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")

@@ -18,7 +18,7 @@ import uuid
 
 from ..web import ApiError
 from .app import lro, now_rfc3339
-from .compute import unlink
+from .compute_common import unlink
 from .run_executions import ExecutionRunner, task_view
 
 JOB_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -22,7 +22,7 @@ def _crc32c(data):
 
 def latest_payload(sandbox, project, secret_id):
     """The newest ENABLED version's payload (bytes), or None: for other sandbox families."""
-    app = sandbox.apps["gcp"]
+    app = sandbox.gcp
     prefix = "projects/%s/secrets/%s/versions/" % (app.project_number, secret_id)
     versions = sandbox.store.table("secretmanager.versions")
     enabled = [(int(k.rsplit("/", 1)[-1]), v) for k, v in versions.items() if k.startswith(prefix) and v["state"] == "ENABLED"]

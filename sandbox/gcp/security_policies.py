@@ -17,7 +17,7 @@ import threading
 
 from ..web import ApiError
 from .app import compute_timestamp
-from .compute import NAME_RE, _fingerprint, invalid, link, not_found
+from .compute_common import NAME_RE, fingerprint, invalid, link, not_found
 
 DEFAULT_PRIORITY = 2147483647
 MAX_SRC_IP_RANGES = 10
@@ -195,7 +195,7 @@ class SecurityPolicies:
         row = {
             "kind": "compute#securityPolicy", "id": self.sandbox.store.next_id(),
             "creationTimestamp": compute_timestamp(), "name": name, "description": body.get("description", ""),
-            "rules": sorted(rules, key=lambda r: r["priority"]), "fingerprint": _fingerprint(),
+            "rules": sorted(rules, key=lambda r: r["priority"]), "fingerprint": fingerprint(),
             "selfLink": link(path), "type": policy_type, "labelFingerprint": EMPTY_LABEL_FINGERPRINT,
         }
         for key in ("adaptiveProtectionConfig", "advancedOptionsConfig", "recaptchaOptionsConfig",
@@ -247,7 +247,7 @@ class SecurityPolicies:
                     else:
                         row.pop(field, None)
                 row.update(copy.deepcopy(changes))
-                row["fingerprint"] = _fingerprint()
+                row["fingerprint"] = fingerprint()
 
         return self._op("patch", path, done)
 
@@ -303,7 +303,7 @@ class SecurityPolicies:
                     raise not_found(path)
                 new = apply(copy.deepcopy(row))
                 new["rules"].sort(key=lambda r: r["priority"])
-                new["fingerprint"] = _fingerprint()
+                new["fingerprint"] = fingerprint()
                 self.table[path] = new
 
         return self._op(op_type, path, done)
@@ -366,8 +366,8 @@ class SecurityPolicies:
         return copy.deepcopy(row) if row else None
 
 
-def register(app, compute):
-    sp = SecurityPolicies(app, compute)
+def register(app):
+    sp = SecurityPolicies(app, app.compute)
     app.security_policies = sp
     for method, fn in (("insert", sp.insert), ("get", sp.get), ("list", sp.list), ("delete", sp.delete),
                        ("patch", sp.patch), ("addRule", sp.add_rule), ("getRule", sp.get_rule),

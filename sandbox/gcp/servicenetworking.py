@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..web import ApiError
 from .app import lro
-from .compute import link, unlink
+from .compute_common import link, unlink
 
 PEERING = "servicenetworking-googleapis-com"
 SERVICE = "services/servicenetworking.googleapis.com"

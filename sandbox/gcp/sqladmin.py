@@ -14,7 +14,7 @@ import uuid
 
 from ..web import ApiError
 from .app import now_rfc3339
-from .compute import unlink
+from .compute_common import unlink
 from .servicenetworking import psa_ranges
 
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,96}[a-z0-9])?$")

@@ -180,7 +180,7 @@ class ClusterApi(App):
         return Response(err.status, body, err.headers)
 
     def authenticate(self, req):
-        gcp = self.sandbox.apps.get("gcp")
+        gcp = self.sandbox.gcp
         try:
             principal = gcp.auth.check(req)
         except ApiError:

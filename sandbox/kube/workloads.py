@@ -788,7 +788,7 @@ class Ingress:
         if not name:
             return None
         sandbox = self.controller.sandbox
-        policies = getattr(sandbox.apps.get("gcp"), "security_policies", None)
+        policies = getattr(sandbox.gcp, "security_policies", None)
         policy = policies.by_name(sandbox.config.project, name) if policies else None
         if policy is None:
             self.armor_message = "Error syncing to GCP: the given security policy \"%s\" does not exist" % name
@@ -1295,7 +1295,7 @@ class WorkloadController:
 
     def watch_policies(self):
         """Tell the GCP stand-in which security policies a load balancer uses, so deleting one fails as in GCP."""
-        policies = getattr(self.sandbox.apps.get("gcp"), "security_policies", None)
+        policies = getattr(self.sandbox.gcp, "security_policies", None)
         if policies is not None and self.policy_user not in policies.users:
             policies.users.append(self.policy_user)
 

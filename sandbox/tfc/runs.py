@@ -14,18 +14,14 @@ import time
 
 from ..web import ApiError, Response
 from . import hcl
+from .common import API, invalid, now_iso, rid
+from .workspaces import find_ws
 
 FINAL = ("applied", "planned_and_finished", "errored", "discarded", "canceled", "force_canceled")
 CANCELABLE = ("pending", "plan_queued", "planning", "confirmed", "apply_queued", "applying")
 QUEUE_DELAY = 2.0  # realistic seconds between a run's queue states, scaled by the time scale
 AGENT_WAIT = 600.0  # realistic seconds a job waits for an idle agent before the run errors
 _SEQ = itertools.count()
-
-
-def _api():
-    from .app import API
-
-    return API
 
 
 class RunEngine:
@@ -52,8 +48,6 @@ class RunEngine:
         self.sandbox.ops.start(kind, on_done=step, resource=run_id, duration=seconds)
 
     def _set(self, run, status, ts_key=None):
-        from .app import now_iso
-
         run["status"] = status
         run["ts"][(ts_key or status.replace("_", "-")) + "-at"] = now_iso()
 
@@ -71,8 +65,6 @@ class RunEngine:
 
     # ---- creating and queueing -----------------------------------------------------------------
     def create(self, req):
-        from .app import invalid
-
         data = req.json["data"]
         if data.get("type") != "runs":
             raise invalid("type must be runs", "/data/type")
@@ -118,8 +110,6 @@ class RunEngine:
             return self.app.doc({"data": self.render(run)}, 201)
 
     def queue(self, ws, cv, message, plan_only=False, auto_apply=None, **extra):
-        from .app import now_iso, rid
-
         with self.lock:
             run = {"id": rid("run"), "ws_id": ws["id"], "cv_id": cv["id"], "message": message,
                    "plan_only": bool(plan_only), "auto_apply": ws["auto-apply"] if auto_apply is None else bool(auto_apply),
@@ -308,8 +298,6 @@ class RunEngine:
         self._schedule(run, "tfc.queue", self.scaled(QUEUE_DELAY), queue_apply)
 
     def _finish_apply(self, run):
-        from .app import rid
-
         ws = self._ws(run)
         self._release(run)
         planned = run["planned_state"]
@@ -371,8 +359,6 @@ class RunEngine:
         return Response(202, None)
 
     def cancel(self, req):
-        from .app import now_iso
-
         with self.lock:
             run = self._find(req)
             if run["status"] not in CANCELABLE:
@@ -394,7 +380,7 @@ class RunEngine:
                 "is-force-cancelable": False}
 
     def render(self, run):
-        api = _api()
+        api = API
         attrs = {
             "actions": self.actions(run), "canceled-at": run["canceled_at"], "created-at": run["created"],
             "has-changes": run["has_changes"], "auto-apply": run["auto_apply"],
@@ -447,10 +433,10 @@ class RunEngine:
                                "resource-destructions": p["destroy"], "resource-imports": 0,
                                "execution-details": details, "status-timestamps": {},
                                "log-read-url": "%s/v1/log/%s" % (self.app.base_url(), p["log"])},
-                "links": {"self": "%s/plans/%s" % (_api(), p["id"])}}})
+                "links": {"self": "%s/plans/%s" % (API, p["id"])}}})
 
     def list(self, req):
-        ws = self.app.find_ws(req)
+        ws = find_ws(self.app, req)
         with self.lock:
             items = sorted((r for r in self.app.runs.values() if r["ws_id"] == ws["id"]), key=lambda r: r["seq"],
                            reverse=True)
@@ -460,6 +446,15 @@ class RunEngine:
                 items = [r for r in items if r["status"] in wanted]
             chunk, links, meta = self.app.paginate(req, items, "/workspaces/%s/runs" % ws["id"])
             return self.app.doc({"data": [self.render(r) for r in chunk], "links": links, "meta": meta})
+
+    def log_read(self, req):
+        entry = self.app.logs.get(req.params["object"])
+        if entry is None:
+            return Response(404, "log not found\n", content_type="text/plain")
+        run_id, phase = entry
+        run = self.app.runs.get(run_id)
+        text = "\n".join((run or {}).get("log", {}).get(phase, [])) + "\n"
+        return Response(200, text, content_type="text/plain")
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02):
@@ -471,3 +466,19 @@ def wait_until(predicate, timeout=10.0, interval=0.02):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def register(app):
+    engine = app.engine = RunEngine(app)
+    app.handle("GET", "/v1/log/{object}", engine.log_read, under_api=False)
+    app.handle("POST", "/runs", engine.create)
+    app.handle("GET", "/runs/{id}", engine.show)
+    app.handle("GET", "/runs/{id}/plan", engine.plan_show)
+    app.handle("GET", "/workspaces/{ws}/runs", engine.list)
+    app.handle("POST", "/runs/{id}/actions/apply", engine.apply)
+    # discard and cancel are documented (runs.discard.json, runs.cancel.json) but absent from the
+    # OpenAPI file; their body is the same optional comment document as apply's.
+    comment = {"type": "object", "additionalProperties": False,
+               "properties": {"comment": {"type": ["string", "null"]}}}
+    app.handle("POST", "/runs/{id}/actions/discard", engine.discard, schema=comment)
+    app.handle("POST", "/runs/{id}/actions/cancel", engine.cancel, schema=comment)
