@@ -523,8 +523,9 @@ class GcpModule(EnsureMixin, AnsibleModule):
             return self.client("sqladmin").operations().get(project=self.params["project"], operation=name)
         if api in ("servicenetworking", "serviceusage"):
             return self.client(api).operations().get(name=name)
-        if api == "run":
-            return self.client("run", "v2").projects().locations().operations().get(name=name)
+        if api in ("run", "redis"):
+            version = "v2" if api == "run" else "v1"
+            return self.client(api, version).projects().locations().operations().get(name=name)
         raise ValueError("no operation poller for %s" % api)
 
     @staticmethod
@@ -554,6 +555,16 @@ class GcpModule(EnsureMixin, AnsibleModule):
     def create_failed(self, resource, exc):
         if isinstance(exc, GcpApiError):
             self.fail_json(msg=str(exc), status=exc.status)
+
+
+def crc32c(data):
+    """Secret Manager's payload checksum (CRC32C, Castagnoli), for the dataCrc32c it verifies on addVersion."""
+    crc = 0xFFFFFFFF
+    for byte in bytearray(data):
+        crc ^= byte
+        for _i in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
 
 
 def basename(link):

@@ -347,3 +347,8 @@ def service_path(project, service):
 def network_path(project, network):
     """A VPC network as Service Networking and Cloud SQL name it; a URL or name is reduced to its name."""
     return "projects/%s/global/networks/%s" % (project, network.rstrip("/").rsplit("/", 1)[-1])
+
+
+def location_path(project, location="-"):
+    """A region or zone of a project as the one-platform APIs name it ("-" is every location)."""
+    return "projects/%s/locations/%s" % (project, location)

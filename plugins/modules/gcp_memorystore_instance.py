@@ -154,7 +154,13 @@ import base64
 import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import crc32c, GcpModule, GcpResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
+    location_path,
+    network_path,
+    project_path,
+    secret_path,
+)
 
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 VERSIONS = ("REDIS_3_2", "REDIS_4_0", "REDIS_5_0", "REDIS_6_X", "REDIS_7_0", "REDIS_7_2")
@@ -163,29 +169,8 @@ SETTLING = ("CREATING", "UPDATING")
 DEFAULTS = {"authEnabled": False, "transitEncryptionMode": "DISABLED", "connectMode": "DIRECT_PEERING"}
 
 
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in bytearray(data):
-        crc ^= byte
-        for _i in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
 class MemorystoreModule(GcpModule):
-    """GcpModule with the redis API's operations poller and error naming (module_utils/gcp.py lacks them)."""
-
-    def _op_request(self, api, op):
-        if api == "redis":
-            return self.client("redis").projects().locations().operations().get(name=op["name"])
-        return super(MemorystoreModule, self)._op_request(api, op)
-
-    @staticmethod
-    def _api_of(request):
-        uri = getattr(request, "uri", "") or ""
-        if "//redis." in uri or "/redis/" in uri:
-            return "redis"
-        return GcpModule._api_of(request)
+    """GcpModule that stores the AUTH string once ensure() has the instance where it was asked."""
 
     def exit_json(self, **kwargs):
         # ensure() ends here: the AUTH string goes to Secret Manager once the instance is what was asked.
@@ -201,7 +186,7 @@ class MemorystoreInstance(GcpResource):
 
     @property
     def path(self):
-        return "projects/%s/locations/%s/instances/%s" % (self.params["project"], self.params["region"], self.name)
+        return "%s/instances/%s" % (location_path(self.params["project"], self.params["region"]), self.name)
 
     def _instances(self):
         return self.client().projects().locations().instances()
@@ -232,7 +217,7 @@ class MemorystoreInstance(GcpResource):
     def other_region(self):
         """The instance under the same name in another region: region cannot change in place."""
         listing = self.module.get(
-            self._instances().list(parent="projects/%s/locations/-" % self.params["project"]),
+            self._instances().list(parent=location_path(self.params["project"])),
             resource="Memorystore instances") or {}
         for inst in listing.get("instances", []):
             if inst.get("name", "").rsplit("/", 1)[-1] == self.name:
@@ -248,7 +233,7 @@ class MemorystoreInstance(GcpResource):
             "tier": p["tier"],
             "memorySizeGb": p["memory_size_gb"],
             "redisVersion": p["redis_version"],
-            "authorizedNetwork": "projects/%s/global/networks/%s" % (p["project"], network),
+            "authorizedNetwork": network_path(p["project"], network),
             "connectMode": p["connect_mode"],
             "authEnabled": p["auth_enabled"],
             "transitEncryptionMode": p["transit_encryption_mode"],
@@ -266,7 +251,7 @@ class MemorystoreInstance(GcpResource):
             self.module.wait("redis", op, resource=self.label())
 
     def create(self, desired):
-        parent = "projects/%s/locations/%s" % (self.params["project"], self.params["region"])
+        parent = location_path(self.params["project"], self.params["region"])
         op = self.module.execute(self._instances().create(parent=parent, instanceId=self.name, body=desired),
                                  "create", self.label(), allow_409=True)
         self._wait(op)
@@ -315,7 +300,7 @@ def sync_auth_string(module, result):
         # Whatever else is printed, Ansible scrubs this value from it.
         module.no_log_values.add(value)
     sm = module.client("secretmanager").projects().secrets()
-    name = "projects/%s/secrets/%s" % (p["project"], p["auth_string_secret"])
+    name = secret_path(p["project"], p["auth_string_secret"])
     label = "secret %s" % p["auth_string_secret"]
     secret = module.get(sm.get(name=name), resource=label)
     latest = None
@@ -331,7 +316,7 @@ def sync_auth_string(module, result):
             module.fail_json(msg="Memorystore instance %s has AUTH on but returned no AUTH string. Fix: run again "
                                  "once the instance is READY (wait: true)." % p["name"])
         if secret is None:
-            module.execute(sm.create(parent="projects/%s" % p["project"], secretId=p["auth_string_secret"],
+            module.execute(sm.create(parent=project_path(p["project"]), secretId=p["auth_string_secret"],
                                      body={"replication": {"automatic": {}}}), "create", label)
         data = value.encode("utf-8")
         added = module.execute(sm.addVersion(parent=name, body={"payload": {

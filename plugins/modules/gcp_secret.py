@@ -101,7 +101,7 @@ import re
 import secrets
 import string
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import crc32c, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     project_path,
     secret_path,
@@ -109,15 +109,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_name
 )
 
 ALPHABET = string.ascii_letters + string.digits + "-_.~"
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in bytearray(data):
-        crc ^= byte
-        for _i in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
 
 
 def payload(version):
