@@ -194,7 +194,7 @@ def _handler(proxy):
             self.end_headers()
             self.wfile.flush()
             try:
-                tls = proxy.ca.context(host).wrap_socket(self.connection, server_side=True)
+                tunnel = proxy.ca.context(host).wrap_socket(self.connection, server_side=True)
             except (ssl.SSLError, OSError) as exc:
                 proxy.log("egress: TLS with the client failed for %s: %s" % (host, exc))
                 self.close_connection = True
@@ -202,10 +202,10 @@ def _handler(proxy):
             inner = _handler(proxy)
             inner.tunnel_host = host
             try:
-                inner(tls, self.client_address, self.server)
+                inner(tunnel, self.client_address, self.server)
             finally:
                 try:
-                    tls.close()
+                    tunnel.close()
                 except OSError:
                     pass
             self.close_connection = True

@@ -16,7 +16,8 @@ import time
 
 from cryptography.hazmat.primitives import serialization
 
-from . import procs, tls
+from . import procs
+from . import tls as pki  # `tls` is RedisServer.start's flag
 
 PACKAGE = "redis-server"
 
@@ -31,12 +32,12 @@ def find_redis_server():
 
 def make_tls(directory, ip, label):
     """A per-instance CA and a server certificate for `ip` signed by it; returns the CA's TlsCertificate fields."""
-    ca, ca_key = tls.new_ca("Memorystore for Redis CA %s" % label, 3650, organization="skyforge sandbox")
-    server, key = tls.issue(ca, ca_key, ip, ips=[ip])
-    ca_pem = tls.pem(ca)
-    tls.write_private(os.path.join(directory, "ca.pem"), ca_pem)
-    tls.write_private(os.path.join(directory, "server.pem"), tls.pem(server))
-    tls.write_private(os.path.join(directory, "server.key"), tls.key_pem(key))
+    ca, ca_key = pki.new_ca("Memorystore for Redis CA %s" % label, 3650, organization="skyforge sandbox")
+    server, key = pki.issue(ca, ca_key, ip, ips=[ip])
+    ca_pem = pki.pem(ca)
+    pki.write_private(os.path.join(directory, "ca.pem"), ca_pem)
+    pki.write_private(os.path.join(directory, "server.pem"), pki.pem(server))
+    pki.write_private(os.path.join(directory, "server.key"), pki.key_pem(key))
     stamp = "%Y-%m-%dT%H:%M:%S.000000Z"
     return {"serialNumber": str(ca.serial_number), "cert": ca_pem.decode(),
             "createTime": ca.not_valid_before_utc.strftime(stamp), "expireTime": ca.not_valid_after_utc.strftime(stamp),
@@ -72,7 +73,7 @@ class RedisServer:
         for name, value in sorted((configs or {}).items()):
             lines.append("%s %s" % (name, value))
         conf = os.path.join(self.dir, "redis.conf")
-        tls.write_private(conf, "\n".join(lines) + "\n")
+        pki.write_private(conf, "\n".join(lines) + "\n")
         self.proc = procs.spawn(self.pid_dir, [binary, conf], self.what, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
