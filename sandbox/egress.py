@@ -18,7 +18,6 @@ Source address, as GCP decides it for Cloud Run (Direct VPC egress):
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import ipaddress
 import json
@@ -27,11 +26,7 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from . import tls
 from .edge.proxy import CLIENT_IP_HEADER, SOURCE_IP_HEADER
 
 # A host in 34.0.0.0/15, one of the ranges Google publishes for its own services (gstatic.com/ipranges/goog.json):
@@ -94,39 +89,16 @@ class EdgeCA:
         self.ca_file = os.path.join(self.dir, "edge-ca.pem")
         self.lock = threading.Lock()
         self.contexts = {}
-        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-        self.validity = (start, start + datetime.timedelta(days=30))
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox Cloudflare edge CA")])
-        self.cert = (x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(self.validity[0]).not_valid_after(self.validity[1])
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                     .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                                    critical=True)
-                     .sign(self.key, hashes.SHA256()))
+        self.cert, self.key = tls.new_ca("sandbox Cloudflare edge CA", 30, key_usage=("key_cert_sign", "crl_sign"))
         with open(self.ca_file, "wb") as fh:
-            fh.write(self.cert.public_bytes(serialization.Encoding.PEM))
+            fh.write(tls.pem(self.cert))
 
     def context(self, hostname):
         with self.lock:
             if hostname in self.contexts:
                 return self.contexts[hostname]
-            key = ec.generate_private_key(ec.SECP256R1())
-            cert = (x509.CertificateBuilder()
-                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
-                    .issuer_name(self.name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-                    .not_valid_before(self.validity[0]).not_valid_after(self.validity[1])
-                    .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
-                    .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                    .sign(self.key, hashes.SHA256()))
-            pem = serialization.Encoding.PEM
-            path = os.path.join(self.dir, "leaf-%s.pem" % hostname.replace("/", "_"))
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
-                fh.write(cert.public_bytes(pem))
-                fh.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(path)
+            cert, key = tls.issue(self.cert, self.key, hostname, [hostname])
+            ctx = tls.server_context(os.path.join(self.dir, "leaf-%s.pem" % hostname.replace("/", "_")), cert, key)
             ctx.set_alpn_protocols(["http/1.1"])
             self.contexts[hostname] = ctx
             return ctx
@@ -222,7 +194,7 @@ def _handler(proxy):
             self.end_headers()
             self.wfile.flush()
             try:
-                tls = proxy.ca.context(host).wrap_socket(self.connection, server_side=True)
+                tunnel = proxy.ca.context(host).wrap_socket(self.connection, server_side=True)
             except (ssl.SSLError, OSError) as exc:
                 proxy.log("egress: TLS with the client failed for %s: %s" % (host, exc))
                 self.close_connection = True
@@ -230,10 +202,10 @@ def _handler(proxy):
             inner = _handler(proxy)
             inner.tunnel_host = host
             try:
-                inner(tls, self.client_address, self.server)
+                inner(tunnel, self.client_address, self.server)
             finally:
                 try:
-                    tls.close()
+                    tunnel.close()
                 except OSError:
                     pass
             self.close_connection = True

@@ -5,6 +5,7 @@ PostgreSQL refuses to run as root, so as root we run it as an unprivileged syste
 
 from __future__ import annotations
 
+import datetime
 import glob
 import os
 import pwd
@@ -144,30 +145,14 @@ class Postgres:
         crt = os.path.join(self.data_dir, "server.crt")
         if os.path.exists(crt):
             return
-        import datetime
+        from . import tls
 
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skyforge-sandbox-cloudsql")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=3650))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256()))
-        self.ca_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-        files = {crt: cert.public_bytes(serialization.Encoding.PEM),
-                 os.path.join(self.data_dir, "server.key"): key.private_bytes(
-                     serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                     serialization.NoEncryption())}
-        for path, data in files.items():
-            with open(path, "wb") as fh:
-                fh.write(data)
-            os.chmod(path, 0o600)
+        # Self-signed, CA and server certificate at once: what the instance's serverCaCert hands clients.
+        cert, key = tls.new_ca("skyforge-sandbox-cloudsql", 3651, None, use_rsa=True, key_usage=(),
+                               backdate=datetime.timedelta(days=1))
+        self.ca_pem = tls.pem(cert).decode()
+        for path, data in ((crt, tls.pem(cert)), (os.path.join(self.data_dir, "server.key"), tls.key_pem(key))):
+            tls.write_private(path, data)
             if self.as_root:
                 owner = pwd.getpwnam(PG_USER)
                 os.chown(path, owner.pw_uid, owner.pw_gid)

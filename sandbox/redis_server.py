@@ -7,16 +7,17 @@ itself talks to it over a unix socket only (PING, CONFIG SET); clients reach it 
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import ipaddress
 import os
 import shutil
 import socket
 import subprocess
 import time
 
+from cryptography.hazmat.primitives import serialization
+
 from . import procs
+from . import tls as pki  # `tls` is RedisServer.start's flag
 
 PACKAGE = "redis-server"
 
@@ -29,48 +30,14 @@ def find_redis_server():
     return path
 
 
-def _write_private(path, data):
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data if isinstance(data, bytes) else data.encode())
-    os.replace(path + ".tmp", path)
-
-
 def make_tls(directory, ip, label):
     """A per-instance CA and a server certificate for `ip` signed by it; returns the CA's TlsCertificate fields."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "skyforge sandbox"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, "Memorystore for Redis CA %s" % label)])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(start)
-          .not_valid_after(start + datetime.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (x509.CertificateBuilder()
-              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
-              .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-              .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
-              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
-              .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-              .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    ca_pem = ca.public_bytes(pem)
-    _write_private(os.path.join(directory, "ca.pem"), ca_pem)
-    _write_private(os.path.join(directory, "server.pem"), server.public_bytes(pem))
-    _write_private(os.path.join(directory, "server.key"), key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ca, ca_key = pki.new_ca("Memorystore for Redis CA %s" % label, 3650, organization="skyforge sandbox")
+    server, key = pki.issue(ca, ca_key, ip, ips=[ip])
+    ca_pem = pki.pem(ca)
+    pki.write_private(os.path.join(directory, "ca.pem"), ca_pem)
+    pki.write_private(os.path.join(directory, "server.pem"), pki.pem(server))
+    pki.write_private(os.path.join(directory, "server.key"), pki.key_pem(key))
     stamp = "%Y-%m-%dT%H:%M:%S.000000Z"
     return {"serialNumber": str(ca.serial_number), "cert": ca_pem.decode(),
             "createTime": ca.not_valid_before_utc.strftime(stamp), "expireTime": ca.not_valid_after_utc.strftime(stamp),
@@ -106,7 +73,7 @@ class RedisServer:
         for name, value in sorted((configs or {}).items()):
             lines.append("%s %s" % (name, value))
         conf = os.path.join(self.dir, "redis.conf")
-        _write_private(conf, "\n".join(lines) + "\n")
+        pki.write_private(conf, "\n".join(lines) + "\n")
         self.proc = procs.spawn(self.pid_dir, [binary, conf], self.what, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

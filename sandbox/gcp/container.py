@@ -7,6 +7,7 @@ registers a loopback endpoint for it through `register_cluster`.
 from __future__ import annotations
 
 import base64
+import datetime
 import ipaddress
 import threading
 
@@ -36,21 +37,12 @@ class Container:
 
     def ca(self):
         if self._ca is None:
-            from cryptography import x509
-            from cryptography.hazmat.primitives import hashes, serialization
-            from cryptography.hazmat.primitives.asymmetric import rsa
-            from cryptography.x509.oid import NameOID
-            import datetime
+            from .. import tls
 
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skyforge-sandbox-gke-ca")])
-            now = datetime.datetime.now(datetime.timezone.utc)
-            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                    .serial_number(x509.random_serial_number()).not_valid_before(now)
-                    .not_valid_after(now + datetime.timedelta(days=3650))
-                    .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                    .sign(key, hashes.SHA256()))
-            self._ca = base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
+            # A placeholder: where the kube family serves the cluster's API, that API's own CA replaces it.
+            cert, _ = tls.new_ca("skyforge-sandbox-gke-ca", 3650, None, use_rsa=True, key_usage=(),
+                                 backdate=datetime.timedelta(0))
+            self._ca = base64.b64encode(tls.pem(cert)).decode()
         return self._ca
 
     def op(self, location, kind, op_type, target, fn):

@@ -16,31 +16,21 @@ carries `iam.gke.io/gcp-service-account` and that account's IAM policy grants `r
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import json
 import os
 import re
-import ssl
 import threading
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from .. import tls
 from ..web import ApiError, App, Response, Server, connect_tunnel
 
 HOSTS = r"([a-z0-9-]+\.)?googleapis\.com"
 WI_ANNOTATION = "iam.gke.io/gcp-service-account"
 WI_ROLE = "roles/iam.workloadIdentityUser"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform", "https://www.googleapis.com/auth/userinfo.email"]
-
-
-def _write_private(path, data):
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(path + ".tmp", path)
 
 
 def load_or_create_ca(state_dir):
@@ -54,47 +44,18 @@ def load_or_create_ca(state_dir):
             key = serialization.load_pem_private_key(fh.read(), password=None)
         if cert.not_valid_after_utc > datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1):
             return cert, key, cert_path
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "skyforge sandbox"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "skyforge sandbox googleapis CA")])
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(start)
-            .not_valid_after(start + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    cert, key = tls.new_ca("skyforge sandbox googleapis CA", 365, organization="skyforge sandbox")
+    tls.write_private(key_path, tls.key_pem(key))
     with open(cert_path, "wb") as fh:
-        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        fh.write(tls.pem(cert))
     return cert, key, cert_path
 
 
 def serving_context(state_dir, ca_cert, ca_key):
     """A TLS server context for *.googleapis.com signed by the sandbox CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    sans = [x509.DNSName("*.googleapis.com"), x509.DNSName("googleapis.com"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                                                                  "*.googleapis.com")]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    chain = os.path.join(state_dir, "googleapis-serving.pem")
-    _write_private(chain, cert.public_bytes(pem) + key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                                     serialization.NoEncryption()))
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(chain)
-    return ctx
+    cert, key = tls.issue(ca_cert, ca_key, "*.googleapis.com", ["*.googleapis.com", "googleapis.com"], ["127.0.0.1"],
+                          days=30)
+    return tls.server_context(os.path.join(state_dir, "googleapis-serving.pem"), cert, key)
 
 
 class Frontend(App):
@@ -304,7 +265,7 @@ class GoogleApis:
         with open(self.gcp.auth.key_file) as fh:
             info = json.load(fh)
         info["token_uri"] = "https://oauth2.googleapis.com/token"
-        _write_private(self.key_file, json.dumps(info, indent=2).encode())
+        tls.write_private(self.key_file, json.dumps(info, indent=2).encode())
 
     def stop(self):
         self.server.stop()

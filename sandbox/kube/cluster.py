@@ -14,11 +14,9 @@ import binascii
 import collections
 import copy
 import datetime
-import ipaddress
 import json
 import os
 import re
-import ssl
 import tempfile
 import threading
 import time
@@ -26,11 +24,7 @@ import uuid
 
 import yaml
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from .. import tls
 from ..web import ApiError, App, Response, Server
 from . import protobuf, schemas, tables
 
@@ -99,32 +93,11 @@ def status_error(code, reason, message, name=None, kind=None):
 
 def make_tls(endpoint):
     """A cluster CA and a serving certificate for the endpoint IP, as GKE issues them."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox-cluster-ca-%s" % uuid.uuid4().hex[:8])])
-    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
-    end = start + datetime.timedelta(days=30)
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.IPAddress(ipaddress.ip_address(endpoint)), x509.DNSName("kubernetes.default.svc")]
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, endpoint)]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(end)
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    ca_pem = ca.public_bytes(pem)
-    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.NamedTemporaryFile() as cf, tempfile.NamedTemporaryFile() as kf:
-        cf.write(cert.public_bytes(pem) + ca_pem)
-        cf.flush()
-        kf.write(key_pem)
-        kf.flush()
-        ctx.load_cert_chain(cf.name, kf.name)
-    return ctx, base64.b64encode(ca_pem).decode()
+    ca, ca_key = tls.new_ca("sandbox-cluster-ca-%s" % uuid.uuid4().hex[:8], 30, None, key_usage=())
+    cert, key = tls.issue(ca, ca_key, endpoint, ["kubernetes.default.svc"], [endpoint], server_auth=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = tls.server_context(os.path.join(tmp, "serving.pem"), cert, key, chain=[ca])
+    return ctx, base64.b64encode(tls.pem(ca)).decode()
 
 
 class ClusterApi(App):

@@ -15,6 +15,7 @@ import pytest
 
 from tests.unit.conftest import specs_path
 from tests.unit.idempotence import recap as playbook_recap
+from tests.unit.plugins.modules.tfc_helpers import GRAPH_TF
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COMPONENTS = os.path.join(REPO, "roles", "tfc_workspace_runs", "files", "components")
@@ -508,23 +509,6 @@ def test_bad_input_fails_before_any_api_call(sandbox, env, case, extra, expected
 
 
 # ---- the component graph, driven by tfc_component_runs ----------------------------------------------------------------
-GRAPH_TF = """
-variable "name" {
-  type = string
-}
-variable "upstream" {
-  type    = string
-  default = ""
-}
-resource "terraform_data" "this" {
-  input = "${var.name}<${var.upstream}"
-}
-output "id" {
-  value = "${var.name}<${var.upstream}"
-}
-"""
-
-
 @pytest.fixture
 def slower_runs(sandbox):
     """Runs that take ~1.5 s instead of ~0.2 s, so that which runs overlapped is unambiguous."""

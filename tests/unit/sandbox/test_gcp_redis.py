@@ -139,8 +139,8 @@ def test_create_ready_tls_auth_real_redis_then_delete(sandbox, api, parent, tmp_
     sn = client(sandbox, "servicenetworking")
     with pytest.raises(HttpError) as exc:
         connection = "services/servicenetworking.googleapis.com/connections/servicenetworking-googleapis-com"
-        network = "projects/%s/global/networks/ms-net" % sandbox.apps["gcp"].project_number
-        sn.services().connections().deleteConnection(name=connection, body={"consumerNetwork": network}).execute()
+        consumer = "projects/%s/global/networks/ms-net" % sandbox.apps["gcp"].project_number
+        sn.services().connections().deleteConnection(name=connection, body={"consumerNetwork": consumer}).execute()
     assert "Producer services" in error_of(exc)["message"], "the instance holds an address of the peered range"
 
     server = sandbox.apps["gcp"].memorystore.servers[inst["name"]]

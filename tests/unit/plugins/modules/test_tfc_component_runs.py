@@ -4,23 +4,7 @@ The role tests (tests/unit/roles/test_tfc_roles.py) cover the graph in depth; th
 the wait between runs finishes every component, in order, and hands outputs on.
 """
 
-from tests.unit.plugins.modules.tfc_helpers import unique
-
-GRAPH_TF = """
-variable "name" {
-  type = string
-}
-variable "upstream" {
-  type    = string
-  default = ""
-}
-resource "terraform_data" "this" {
-  input = "${var.name}<${var.upstream}"
-}
-output "id" {
-  value = "${var.name}<${var.upstream}"
-}
-"""
+from tests.unit.plugins.modules.tfc_helpers import GRAPH_TF, unique
 
 
 def components(module_runner, tfc_args, tmp_path, spec, without_name=()):

@@ -2,6 +2,24 @@
 
 import uuid
 
+# One Terraform configuration for every component of the graph tests (this module's and the roles'): it chains
+# its `upstream` input into its `id` output, so the outputs show the order the runs ran in.
+GRAPH_TF = """
+variable "name" {
+  type = string
+}
+variable "upstream" {
+  type    = string
+  default = ""
+}
+resource "terraform_data" "this" {
+  input = "${var.name}<${var.upstream}"
+}
+output "id" {
+  value = "${var.name}<${var.upstream}"
+}
+"""
+
 
 def unique(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:6])
