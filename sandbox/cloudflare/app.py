@@ -74,7 +74,7 @@ class CloudflareApp(App):
         self.violations = []  # responses that broke the description; tests assert there are none
         self.zones = sandbox.store.table("cloudflare.zones")
         self.records = sandbox.store.table("cloudflare.dns_records")
-        self.apps = sandbox.store.table("cloudflare.apps")
+        self.apps = sandbox.store.table("cloudflare.access_apps")
         self.policies = sandbox.store.table("cloudflare.access_policies")
         self.lists = sandbox.store.table("cloudflare.gateway_lists")
         self.service_tokens = sandbox.store.table("cloudflare.service_tokens")
