@@ -83,8 +83,9 @@ EXAMPLES = r"""
     actions:
       - type: send-notification
         block_document_id: "{{ mail_block.email_block.id }}"
-        subject: "Prefect flow run {{ '{{' }} flow_run.name {{ '}}' }} failed"
-        body: "{{ '{{' }} flow.name {{ '}}' }} / {{ '{{' }} flow_run.name {{ '}}' }}: {{ '{{' }} flow_run.state.message {{ '}}' }}"
+        # The server renders these templates; !unsafe keeps Ansible from rendering them first.
+        subject: !unsafe "Prefect flow run {{ flow_run.name }} failed"
+        body: !unsafe "{{ flow.name }} / {{ flow_run.name }}: {{ flow_run.state.message }}"
 """
 
 RETURN = r"""

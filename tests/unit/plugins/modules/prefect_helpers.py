@@ -34,11 +34,10 @@ def start_server(home, **extra_env):
     port = free_port()
     url = "http://127.0.0.1:%d/api" % port
     log = open(str(home / "server.log"), "wb")
+    env = prefect_env(home, PREFECT_SERVER_API_AUTH_STRING=AUTH,
+                      PREFECT_API_DATABASE_CONNECTION_URL="sqlite+aiosqlite:///%s/p.db" % home, **extra_env)
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                             str(port)], env=prefect_env(home, PREFECT_SERVER_API_AUTH_STRING=AUTH,
-                                                         PREFECT_API_DATABASE_CONNECTION_URL="sqlite+aiosqlite:///%s/p.db"
-                                                         % home, **extra_env),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                             str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:

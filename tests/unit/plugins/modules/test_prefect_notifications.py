@@ -2,14 +2,18 @@
 sends through the sandbox's real SMTP sink (STARTTLS from its own CA, AUTH required)."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from sandbox.smtp_server import SmtpSink
 
-from tests.unit.idempotence import converge
+from tests.unit.idempotence import changed_tasks, converge, recap
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
 from .prefect_helpers import AUTH, prefect_env, start_server, stop_server
 
@@ -128,3 +132,100 @@ def test_a_failed_flow_run_sends_mail(module_runner, args, prefect, smtp, tmp_pa
     assert "unit-fails" in mail["body"] and "boom on purpose" in mail["body"]
     assert mail["login"] == SMTP_USER and mail["tls"] is True
     assert mail["mail_from"] == "prefect@example.com" and mail["rcpt_tos"] == ["oncall@example.com"]
+
+
+ROLE = os.path.join(REPO, "roles", "prefect_worker")
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/skyforge.prefect_platform.gcp:
+      project: "{{ gcp_project }}"
+      auth_kind: serviceaccount
+      service_account_file: "{{ gcp_service_account_file }}"
+      api_endpoint_template: "{{ gcp_api_endpoint_template }}"
+  vars_files:
+    - %(defaults)s
+    - %(vars)s
+  tasks:
+    - name: The role's validation of the mail settings
+      ansible.builtin.include_tasks: %(validate)s
+    - name: The role's API access, as present.yml sets it
+      ansible.builtin.set_fact:
+        prefect_worker_api: {api_url: "{{ api_url }}", auth_string: "{{ auth_string }}"}
+      no_log: true
+    - name: The role's mail tasks, as present.yml includes them
+      ansible.builtin.include_tasks: %(notifications)s
+      when: prefect_worker_notify_email_to | length > 0
+"""
+
+
+@pytest.fixture
+def role_play(sandbox, gcp_args, module_runner, args, smtp, tmp_path):
+    """Runs the prefect_worker role's mail tasks (its validation task and notifications.yml) as Ansible runs them,
+    against the sandbox's Secret Manager, the Prefect server and the SMTP sink."""
+    module_runner("gcp_project_services", dict(gcp_args, services=["secretmanager.googleapis.com"]))
+    module_runner("gcp_secret", dict(gcp_args, name="rm-smtp-password", value=SMTP_PASSWORD))
+    with open(os.path.join(ROLE, "tasks", "validate.yml")) as fh:
+        picked = [t for t in yaml.safe_load(fh) if t["name"].startswith("Check the flow-failure mail settings")]
+    assert len(picked) == 1, "the role's validate.yml no longer checks the mail settings"
+    (tmp_path / "validate.yml").write_text(yaml.safe_dump(picked, sort_keys=False))
+    (tmp_path / "play.yml").write_text(PLAYBOOK % {
+        "defaults": os.path.join(ROLE, "defaults", "main.yml"), "vars": os.path.join(ROLE, "vars", "main.yml"),
+        "validate": tmp_path / "validate.yml", "notifications": os.path.join(ROLE, "tasks", "notifications.yml")})
+    ep = sandbox.endpoints()
+    (tmp_path / "hosts.yml").write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "gcp_project": ep["gcp_project"], "gcp_service_account_file": ep["gcp_service_account_file"],
+        "gcp_api_endpoint_template": ep["gcp_api_endpoint_template"], "skyforge_name": "rm",
+        "api_url": args["api_url"], "auth_string": args["auth_string"]}}}}))
+    base = {"prefect_worker_notify_email_to": ["oncall@example.com"], "prefect_worker_notify_email_from":
+            "prefect@example.com", "prefect_worker_notify_smtp_host": "127.0.0.1",
+            "prefect_worker_notify_smtp_port": smtp.port, "prefect_worker_notify_smtp_username": SMTP_USER,
+            "prefect_worker_notify_block_name": "role-mail", "prefect_worker_notify_automation_name": "role-mail"}
+
+    def play(extra=None, *flags, fail=False):
+        cmd = ["ansible-playbook", str(tmp_path / "play.yml"), "-i", str(tmp_path / "hosts.yml"),
+               "-e", json.dumps(dict(base, **(extra or {}))), "--diff", "-v", *flags]
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=os.path.join(REPO, "roles"))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
+        out = proc.stdout + proc.stderr
+        assert (proc.returncode != 0) is fail, out
+        assert SMTP_PASSWORD not in out and "p%40ss" not in out, "the SMTP password never shows"
+        return (recap(out) or (0, 0, 0))[1], out
+
+    return play
+
+
+def test_role_sets_up_failure_mail_idempotently(role_play, module_runner, args, prefect, smtp, tmp_path):
+    changed, out = role_play(None, "--check")
+    assert changed == 2, "check mode predicts the block and the automation"
+    assert module_runner("prefect_automation", dict(args, name="role-mail", state="absent"),
+                         check=True)["changed"] is False, "and creates neither"
+    assert role_play()[0] == 2
+    changed, out = role_play()
+    assert changed == 0, "a second run changes nothing:\n%s" % changed_tasks(out)
+    changed, out = role_play(None, "--check")
+    assert changed == 0, changed_tasks(out)
+    fails = tmp_path / "role_fails.py"
+    fails.write_text("from prefect import flow, runtime\n\n@flow(name='role-fails')\ndef fails():\n"
+                     "    print('RUN=' + runtime.flow_run.name, flush=True)\n    raise RuntimeError('role boom')\n\n"
+                     "if __name__ == '__main__':\n    fails(return_state=True)\n")
+    run = subprocess.run([sys.executable, str(fails)], env=prefect_env(prefect["home"], PREFECT_API_URL=args["api_url"],
+                                                                       PREFECT_API_AUTH_STRING=AUTH),
+                         capture_output=True, text=True, timeout=180, check=False)
+    name = [line[4:] for line in run.stdout.splitlines() if line.startswith("RUN=")][0]
+    mail = smtp.wait_for(lambda m: m["subject"] == "Prefect flow run %s (role-fails) Failed" % name, timeout=120)
+    assert "role boom" in mail["body"] and mail["rcpt_tos"] == ["oncall@example.com"]
+
+
+@pytest.mark.parametrize("extra, text", [
+    ({"prefect_worker_notify_email_to": ["oncall.example.com"]}, "oncall.example.com"),
+    ({"prefect_worker_notify_smtp_port": 70000}, "prefect_worker_notify_smtp_port (70000) a TCP port 1-65535"),
+    ({"prefect_worker_notify_email_from": ""}, "not mail addresses"),
+    ({"prefect_worker_notify_block_name": "Role_Mail"}, "prefect_worker_notify_block_name"),
+])
+def test_role_rejects_bad_mail_settings_before_any_call(role_play, extra, text):
+    _changed, out = role_play(extra, fail=True)
+    assert text in out
+    assert "Read the SMTP password" not in out
