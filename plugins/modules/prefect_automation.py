@@ -16,7 +16,8 @@ description:
     and actions services evaluate it; they run in the server by default.
   - O(trigger) and each action are compared key by key on the keys given, each key's value as a whole, so defaults
     the server fills in (a trigger's C(id), C(for_each), C(match_related)) never cause a change, and removing an
-    entry from a given C(match) or C(expect) does.
+    entry from a given C(match) or C(expect) does. A trigger's C(expect), C(after) and C(for_each) are sets to the
+    server, so their order is not compared.
   - Names are not unique in Prefect; more than one automation with O(name) fails and names their ids.
 author:
   - Skyforge platform team (@skyforge)
@@ -107,19 +108,32 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect 
 
 MANAGED = ("description", "enabled", "tags", "trigger", "actions", "actions_on_resolve")
 SERVER_FIELDS = ("id", "created", "updated")
+SET_FIELDS = ("expect", "after", "for_each")
 
 
 def same(desired, current):
     """Every key of `desired` has the same whole value in `current` (a dict), key by key one level down."""
     if not isinstance(current, dict):
         return False
-    return all(json.dumps(v, sort_keys=True) == json.dumps(_number(current.get(k)), sort_keys=True)
-               for k, v in desired.items())
+    return all(json.dumps(v, sort_keys=True) == json.dumps(current.get(k), sort_keys=True) for k, v in desired.items())
 
 
 def _number(value):
     # The server keeps `within` as a float; 0 and 0.0 are the same setting.
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def normal_trigger(trigger):
+    """A trigger with its sets in one order: the server keeps `expect` and `after` as sets, and lists them in any."""
+    if not isinstance(trigger, dict):
+        return trigger
+    out = dict((k, _number(v)) for k, v in trigger.items())
+    for key in SET_FIELDS:
+        if isinstance(out.get(key), list):
+            out[key] = sorted(out[key])
+    if isinstance(out.get("triggers"), list):
+        out["triggers"] = [normal_trigger(t) for t in out["triggers"]]
+    return out
 
 
 def same_list(desired, current):
@@ -153,7 +167,7 @@ class Automation(PrefectResource):
         out = []
         for key in MANAGED:
             if key == "trigger":
-                differ = not same(dict((k, _number(v)) for k, v in desired[key].items()), current.get(key))
+                differ = not same(normal_trigger(desired[key]), normal_trigger(current.get(key)))
             elif key in ("actions", "actions_on_resolve"):
                 differ = not same_list(desired[key], current.get(key))
             else:
