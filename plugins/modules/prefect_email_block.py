@@ -14,7 +14,8 @@ version_added: 0.1.0
 description:
   - Creates, updates or deletes a notification block document on a self-hosted Prefect server, found by name, that
     sends each notification as mail through an SMTP server (submission with AUTH). An automation's
-    C(send-notification) action (M(skyforge.prefect_platform.prefect_automation)) names it by its RV(email_block.id).
+    C(send-notification) action (M(skyforge.prefect_platform.prefect_automation)) names it by the C(id) in
+    RV(email_block).
   - Open-source Prefect has no SMTP block the server itself can send with; its Apprise-backed C(slack-webhook) block
     sends to any Apprise URL, and the server loads it for C(send-notification). This module stores an Apprise
     C(mailtos://) (or C(mailto://)) URL there, built from the options below, so the server needs no extra package.
