@@ -95,12 +95,14 @@ def test_the_ha_profile_renders_replicas_separate_services_redis_with_tls_and_au
     from kubernetes import client, config
 
     values = render_values(HA_VARS)
-    assert "command" not in values["migrations"], "the chart's own `prefect server database upgrade -y` runs"
+    # The Job migrates and registers the block types once; the replicas do neither on start.
+    assert values["migrations"]["command"].startswith("prefect server database upgrade -y\n")
+    assert "run_block_auto_registration" in values["migrations"]["command"]
     # Only for this test: the hook Job runs `true` (Helm waits for it) and needs no Redis Secret, so no pod of the
     # release can start and dial the Redis address. The real migration is test_prefect_ha.py's.
     installed = json.loads(json.dumps(values))
     installed["migrations"]["command"] = "true"
-    installed["migrations"]["env"] = [{"name": "PREFECT_REDIS_MESSAGING_URL", "value": "unused"}]
+    installed["migrations"]["env"].append({"name": "PREFECT_REDIS_MESSAGING_URL", "value": "unused"})
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(installed))
     api_client = config.new_client_from_config(cluster["kubeconfig"])
@@ -125,6 +127,7 @@ def test_the_ha_profile_renders_replicas_separate_services_redis_with_tls_and_au
     for container in (api_c, svc_c):
         env = env_of(container)
         assert env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] == "false"
+        assert env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "false"
         assert env["PREFECT_MESSAGING_BROKER"] == env["PREFECT_MESSAGING_CACHE"] == "prefect_redis.messaging"
         assert env["PREFECT_SERVER_EVENTS_CAUSAL_ORDERING"] == "prefect_redis.ordering"
         assert env["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"] == "prefect_redis.lease_storage"
@@ -150,8 +153,11 @@ def test_the_ha_profile_renders_replicas_separate_services_redis_with_tls_and_au
     hooks = [h for h in yaml.safe_load_all(helm(cluster, "get", "hooks", "prefect-server", namespace="ha").stdout) if h]
     (job,) = [h for h in hooks if h["kind"] == "Job"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
-    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["/bin/bash", "-c"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "/usr/bin/tini", "-g", "--", "/opt/prefect/entrypoint.sh", "/bin/bash", "-c"]
     job_env = env_of(job["spec"]["template"]["spec"]["containers"][0])
+    assert job_env["PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE"] == "prefect_redis.lease_storage"
+    assert job_env["EXTRA_PIP_PACKAGES"] == "prefect-redis==0.3.0"
     assert job_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] == {"secretKeyRef": {
         "name": "prefect-server-database", "key": "connection-string"}}
     # The release's pods wait for their Secrets; none started a process.
