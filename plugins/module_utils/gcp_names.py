@@ -230,7 +230,8 @@ def sql_tier_problem(tier, var="cloudsql_tier", edition="ENTERPRISE"):
 
 
 # Cloud SQL for PostgreSQL's default max_connections by the instance's memory
-# (https://cloud.google.com/sql/docs/postgres/flags#postgres-m): (memory below, in MiB, default); the last applies above.
+# (https://cloud.google.com/sql/docs/postgres/flags#postgres-m): (memory below, in MiB, default); the last applies
+# above.
 SQL_MAX_CONNECTIONS = ((3840, 50), (6144, 100), (7680, 200), (15360, 400), (30720, 500), (61440, 600),
                        (122880, 800), (None, 1000))
 SQL_SHARED_CORE_MEMORY = {"db-f1-micro": 614, "db-g1-small": 1741}

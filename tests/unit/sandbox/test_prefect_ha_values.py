@@ -26,7 +26,8 @@ HA_VARS = {
     "prefect_server_db_secret": "prefect-server-database", "prefect_server_ingress_ip_name": "prefect-ingress-ip",
     "prefect_server_origin_tls": "self_signed", "prefect_server_origin_tls_secret": "prefect-origin-tls",
     "prefect_server_backend_config": "prefect-server-backend",
-    "prefect_server_ha_enabled": True, "prefect_server_image_tag": "3.8.8-python3.11", "prefect_server_replicas": 2, "prefect_server_services_replicas": 1,
+    "prefect_server_ha_enabled": True, "prefect_server_image_tag": "3.8.8-python3.11", "prefect_server_replicas": 2,
+    "prefect_server_services_replicas": 1,
     "prefect_server_redis_package": "prefect-redis==0.3.0", "prefect_server_redis_secret": "prefect-server-redis",
     "prefect_server_redis_ca_path": "/etc/prefect-redis", "prefect_server_redis_host": "10.100.0.3",
     "prefect_server_redis_port": 6378, "prefect_server_db_pool_size": 5, "prefect_server_db_max_overflow": 10,
@@ -50,7 +51,8 @@ def role_pdb(release, namespace):
         role_vars = yaml.safe_load(fh)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     context = {"prefect_server_pdb": "prefect-server", "prefect_server_namespace": namespace,
-               "prefect_server_release": release, "prefect_server_secret_label": role_vars["prefect_server_secret_label"]}
+               "prefect_server_release": release,
+               "prefect_server_secret_label": role_vars["prefect_server_secret_label"]}
 
     def fill(value):
         if isinstance(value, dict):
@@ -184,3 +186,41 @@ def test_the_site_profile_is_unchanged_without_ha():
     values = render_values({k: v for k, v in HA_VARS.items() if k != "prefect_server_ha_enabled"})
     assert "backgroundServices" not in values and "global" not in values and "migrations" not in values
     assert "replicaCount" not in values["server"] and "extraVolumes" not in values["server"]
+
+
+VALIDATE_PLAY = """- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: The role's checks, which run before any API call
+      ansible.builtin.include_role:
+        name: skyforge.prefect_platform.prefect_server
+        tasks_from: validate
+"""
+
+
+@pytest.mark.parametrize("extra, expected", [
+    # The prod inventory's choice: 5 processes (2 API + 1 surging, 1 services + 1 surging) x 15 + 10 <= 400.
+    ({"prefect_server_ha": True, "cloudsql_tier": "db-custom-2-7680"}, None),
+    ({"prefect_server_ha": True, "prefect_server_replicas": 1}, "prefect_server_replicas=1 must be 2 or more"),
+    ({"prefect_server_ha": True, "prefect_server_replicas": 6, "cloudsql_tier": "db-custom-1-3840"},
+     "The server needs up to 160 database connections (10 processes x (prefect_server_db_pool_size 5 + "
+     "prefect_server_db_max_overflow 10) + prefect_server_db_reserved_connections 10), more than the 100 that "
+     "Cloud SQL tier db-custom-1-3840 allows"),
+    ({"prefect_server_ha": True, "prefect_server_replicas": 6, "cloudsql_tier": "db-custom-1-3840",
+      "cloudsql_flags": {"max_connections": "200"}}, None),
+])
+def test_the_role_refuses_one_replica_and_pools_that_overrun_the_cloud_sql_tier(tmp_path, extra, expected):
+    from tests.unit.conftest import COLLECTIONS
+
+    (tmp_path / "play.yml").write_text(VALIDATE_PLAY)
+    (tmp_path / "vars.json").write_text(json.dumps(dict(extra, prefect_server_hostname="prefect.example.com")))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS + os.pathsep + os.environ.get(
+        "ANSIBLE_COLLECTIONS_PATH", ""), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
+                           str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    out = " ".join((proc.stdout + proc.stderr).split())
+    if expected is None:
+        assert proc.returncode == 0, out[-2000:]
+    else:
+        assert proc.returncode != 0 and expected in out, out[-2000:]
