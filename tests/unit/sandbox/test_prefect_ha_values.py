@@ -216,9 +216,9 @@ def test_the_role_refuses_one_replica_and_pools_that_overrun_the_cloud_sql_tier(
     (tmp_path / "vars.json").write_text(json.dumps(dict(extra, prefect_server_hostname="prefect.example.com")))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS + os.pathsep + os.environ.get(
         "ANSIBLE_COLLECTIONS_PATH", ""), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
-                           str(tmp_path / "play.yml")], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+    cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
+           str(tmp_path / "play.yml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
     out = " ".join((proc.stdout + proc.stderr).split())
     if expected is None:
         assert proc.returncode == 0, out[-2000:]
