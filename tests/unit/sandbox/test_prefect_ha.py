@@ -112,6 +112,20 @@ def _role_values():
                               prefect_server_db_max_overflow=MAX_OVERFLOW))
 
 
+def _role_redis_url(auth, host, port, ca_dir):
+    """The URL the role writes into its Redis Secret (vars/main.yml prefect_server_redis_url)."""
+    import jinja2
+    import yaml
+
+    with open(os.path.join(REPO, "roles", "prefect_server", "vars", "main.yml")) as fh:
+        template = yaml.safe_load(fh)["prefect_server_redis_url"]
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    url = env.from_string(template).render(prefect_server_redis_auth_value=auth, prefect_server_redis_host=host,
+                                           prefect_server_redis_port=port, prefect_server_redis_ca_path=ca_dir)
+    assert url.startswith("rediss://:%s@%s:%d/0?ssl_ca_certs=" % (auth, host, port)), url
+    return url
+
+
 def _env(backends, home):
     """What the chart gives the server and background-services pods with the role's HA values: the plain values of
     the role's env, then what the chart and the role's Secrets fill in (loopback addresses for the instance's)."""
@@ -128,8 +142,7 @@ def _env(backends, home):
             (bindir / name).write_text('#!/bin/sh\nexec %s "$@"\n' % argv)
             (bindir / name).chmod(0o755)
     env["PATH"] = "%s%s%s" % (bindir, os.pathsep, env.get("PATH", ""))
-    url = "rediss://:%s@127.0.0.1:%d/0?ssl_ca_certs=%s" % (backends["auth"], redis.port,
-                                                           urllib.parse.quote(backends["ca"]))
+    url = _role_redis_url(backends["auth"], "127.0.0.1", redis.port, os.path.dirname(backends["ca"]))
     env.update({
         "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": "postgresql+asyncpg://%s:%s@127.0.0.1:%d/prefect?ssl=require"
@@ -139,6 +152,10 @@ def _env(backends, home):
         "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
         "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
         "PREFECT_REDIS_MESSAGING_URL": url, "PREFECT_SERVER_DOCKET_URL": url,
+        # The chart's fields beside the URL (which prefect-redis says it ignores for them).
+        "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1", "PREFECT_REDIS_MESSAGING_PORT": str(redis.port),
+        "PREFECT_REDIS_MESSAGING_SSL": "true", "PREFECT_REDIS_MESSAGING_DB": "0",
+        "PREFECT_REDIS_MESSAGING_PASSWORD": backends["auth"],
         "PREFECT_LOGGING_SERVER_LEVEL": "WARNING",
     })
     return env
@@ -233,12 +250,15 @@ def test_two_api_replicas_and_the_services_share_redis_and_postgres_and_survive_
               watched[1:] + [(runner, logs["runner"])])
         os.killpg(procs["api-a"].pid, signal.SIGKILL)
         procs["api-a"].wait(10)
+        killed_at = datetime.datetime.now(datetime.timezone.utc)
         assert runner.wait(180) == 0, _tail(logs["runner"])
 
         runs = _call(api_b, "POST", "/flow_runs/filter", {"flows": {"name": {"any_": ["ha-proof"]}}, "limit": 50})
         assert len(runs) == FLOW_RUNS
         assert sorted(r["state"]["type"] for r in runs) == ["COMPLETED"] * FLOW_RUNS, \
             [(r["name"], r["state"]) for r in runs]
+        ended = sorted(datetime.datetime.fromisoformat(r["end_time"].replace("Z", "+00:00")) for r in runs)
+        assert ended[0] < killed_at < ended[-1], "runs ended on both sides of the kill: %s / %s" % (killed_at, ended)
         assert procs["api-b"].poll() is None and procs["services"].poll() is None
         # Two live processes, each within the pool the role's check counts for it.
         connections = int(pg.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = 'prefect'").strip())
