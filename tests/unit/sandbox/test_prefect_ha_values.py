@@ -224,3 +224,40 @@ def test_the_role_refuses_one_replica_and_pools_that_overrun_the_cloud_sql_tier(
         assert proc.returncode == 0, out[-2000:]
     else:
         assert proc.returncode != 0 and expected in out, out[-2000:]
+
+
+@pytest.mark.parametrize("ha", ["true", "false"])
+def test_real_ansible_renders_what_the_tests_render_and_reads_an_extra_var_false_as_false(tmp_path, ha):
+    """The role's template with its defaults and vars through Ansible; `-e prefect_server_ha=false` is a string."""
+    import sys
+
+    from tests.unit.conftest import COLLECTIONS
+
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n"
+        "  vars_files: [%s, %s]\n  tasks:\n"
+        "    - ansible.builtin.copy:\n"
+        "        dest: %s\n"
+        "        content: \"{{ lookup('ansible.builtin.template', '%s') | from_yaml | to_json }}\"\n"
+        % (role_file("defaults", "main.yml"), role_file("vars", "main.yml"), tmp_path / "out.json",
+           role_file("templates", "values.yaml.j2")))
+    facts = {"prefect_server_hostname": "prefect.example.com", "prefect_server_redis_host": "10.100.0.3",
+             "prefect_server_redis_port": 6378}
+    (tmp_path / "vars.json").write_text(json.dumps(facts))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS + os.pathsep + os.environ.get(
+        "ANSIBLE_COLLECTIONS_PATH", ""), ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "@%s" % (tmp_path / "vars.json"),
+           "-e", "prefect_server_ha=%s" % ha, "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    values = json.loads((tmp_path / "out.json").read_text())
+    assert ("backgroundServices" in values) is (ha == "true")
+    with open(role_file("defaults", "main.yml")) as fh:
+        defaults = yaml.safe_load(fh)
+    plain = {k: v for k, v in defaults.items() if not (isinstance(v, str) and "{{" in v)}
+    expected = render_values(dict(plain, prefect_server_ha_enabled=ha == "true", **facts,
+                                  prefect_server_auth_secret="prefect-basic-auth",
+                                  prefect_server_ingress_ip_name="prefect-ingress-ip",
+                                  prefect_server_db_secret="prefect-server-database"))
+    assert values == expected, "the unit tests' rendering matches Ansible's"
