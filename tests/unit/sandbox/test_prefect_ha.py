@@ -94,17 +94,20 @@ def backends(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("ha")
     pg = Postgres(str(base / "pg"), 0)
-    pg.start()
     redis_dir = str(base / "redis")
     os.makedirs(redis_dir, mode=0o700)
+    # Memorystore's shape: TLS only, with a certificate of the instance's own CA for its address, and AUTH.
     make_tls(redis_dir, "127.0.0.1", "ha-proof")
     redis = RedisServer(redis_dir, _free_port(), str(base), "redis-server for the HA proof")
     auth = uuid.uuid4().hex
-    redis.start(password=auth, tls=True)
-    pg.sql("CREATE DATABASE prefect")
-    yield {"base": base, "pg": pg, "redis": redis, "auth": auth, "ca": os.path.join(redis_dir, "ca.pem")}
-    redis.destroy()
-    pg.destroy()
+    try:
+        pg.start()
+        pg.sql("CREATE DATABASE prefect")
+        redis.start(password=auth, tls=True)
+        yield {"base": base, "pg": pg, "redis": redis, "auth": auth, "ca": os.path.join(redis_dir, "ca.pem")}
+    finally:
+        redis.destroy()
+        pg.destroy()
 
 
 def _role_values():
