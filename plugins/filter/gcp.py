@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     address_problem, cidr_problems, iam_role_problems, label_problems, not_strings, service_problems,
-    sql_flag_problems, sql_tier_problem)
+    sql_flag_problems, sql_max_connections, sql_tier_problem)
 
 
 def _list(value):
@@ -25,6 +25,7 @@ class FilterModule(object):
             "gcp_service_problems": service_problems,
             "gcp_sql_tier_problems": lambda tier, var="cloudsql_tier": _list(sql_tier_problem(tier, var)),
             "gcp_sql_flag_problems": sql_flag_problems,
+            "gcp_sql_max_connections": sql_max_connections,
             "gcp_cidr_problems": cidr_problems,
             "gcp_address_problems": lambda value, var, subnet=None: _list(address_problem(value, var, subnet)),
         }

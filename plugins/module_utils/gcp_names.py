@@ -229,6 +229,43 @@ def sql_tier_problem(tier, var="cloudsql_tier", edition="ENTERPRISE"):
     return ""
 
 
+# Cloud SQL for PostgreSQL's default max_connections by the instance's memory
+# (https://cloud.google.com/sql/docs/postgres/flags#postgres-m): (memory below, in MiB, default); the last applies
+# above.
+SQL_MAX_CONNECTIONS = ((3840, 50), (6144, 100), (7680, 200), (15360, 400), (30720, 500), (61440, 600),
+                       (122880, 800), (None, 1000))
+SQL_SHARED_CORE_MEMORY = {"db-f1-micro": 614, "db-g1-small": 1741}
+# db-perf-optimized-N-<vCPUs> (Enterprise Plus) has 8 GiB per vCPU.
+SQL_PERF_OPTIMIZED_MIB_PER_CPU = 8192
+
+
+def sql_tier_memory_mib(tier):
+    """The memory of a Cloud SQL tier in MiB, or None for a tier sql_tier_problem refuses."""
+    if tier in SQL_SHARED_CORE_MEMORY:
+        return SQL_SHARED_CORE_MEMORY[tier]
+    m = re.match(r"^db-perf-optimized-N-(\d+)$", tier or "")
+    if m:
+        return int(m.group(1)) * SQL_PERF_OPTIMIZED_MIB_PER_CPU
+    m = re.match(r"^db-custom-(\d+)-(\d+)$", tier or "")
+    return int(m.group(2)) if m else None
+
+
+def sql_max_connections(tier, flags=None):
+    """max_connections of an instance of `tier`: the max_connections flag when set, else Cloud SQL's default."""
+    flag = (flags or {}).get("max_connections")
+    if flag not in (None, ""):
+        return int(flag)
+    if not isinstance(tier, str) or sql_tier_problem(tier):
+        raise ValueError("%r is not a Cloud SQL tier: %s" % (tier, sql_tier_problem(tier)))
+    mib = sql_tier_memory_mib(tier)
+    if mib < 1024:
+        return 25
+    for below, default in SQL_MAX_CONNECTIONS:
+        if below is None or mib < below:
+            return default
+    return SQL_MAX_CONNECTIONS[-1][1]
+
+
 def sql_flag_problems(flags, var="cloudsql_flags"):
     if not isinstance(flags, dict):
         return ["%s must be a mapping of flag names to values, such as {max_connections: \"200\"}" % var]
