@@ -29,10 +29,14 @@ APIS = {
     "servicenetworking": ("v1",),
     "run": ("v2", "v1"),  # gcloud run jobs uses v1 (namespaces/<project>/jobs)
     "redis": ("v1",),
+    "cloudkms": ("v1",),
+    "storage": ("v1",),
+    "artifactregistry": ("v1",),
 }
 SERVICE_MODULES = ("serviceusage", "compute", "compute_networks", "compute_subnetworks", "compute_addresses",
                    "compute_firewalls", "routers", "instances", "security_policies", "servicenetworking", "container",
-                   "sqladmin", "secretmanager", "iam", "crm", "run", "run_v1", "redis")
+                   "sqladmin", "secretmanager", "iam", "crm", "run", "run_v1", "redis", "kms", "storage",
+                   "artifactregistry")
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",
@@ -47,6 +51,8 @@ SERVICE_TITLES = {
     "secretmanager": "Secret Manager API", "iam": "Identity and Access Management (IAM) API",
     "servicenetworking": "Service Networking API", "run": "Cloud Run Admin API",
     "redis": "Google Cloud Memorystore for Redis API",
+    "cloudkms": "Cloud Key Management Service (KMS) API", "storage": "Cloud Storage JSON API",
+    "artifactregistry": "Artifact Registry API",
 }
 
 

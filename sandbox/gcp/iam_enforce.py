@@ -110,6 +110,17 @@ METHOD_PERMISSIONS = {
     "run.projects.locations.operations.wait": ("run.operations.get",),
     "run.projects.locations.operations.list": ("run.operations.list",),
     "run.projects.locations.operations.delete": ("run.operations.delete",),
+    # Cloud KMS (the ML artifact profile's CMEK keys)
+    **{"cloudkms.projects.locations.keyRings.%s" % verb: ("cloudkms.keyRings.%s" % verb,)
+       for verb in ("create", "get", "list", "delete")},
+    **{"cloudkms.projects.locations.keyRings.cryptoKeys.%s" % verb: ("cloudkms.cryptoKeys.%s" % perm,)
+       for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("delete", "delete"), ("updatePrimaryVersion", "update"))},
+    **{"cloudkms.projects.locations.keyRings.cryptoKeys.cryptoKeyVersions.%s" % verb:
+       ("cloudkms.cryptoKeyVersions.%s" % perm,)
+       for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("destroy", "destroy"), ("restore", "restore"), ("delete", "delete"))},
+    "cloudkms.projects.locations.operations.get": ("cloudkms.operations.get",),
 }
 
 # Plain CRUD families the rule "<api>.<coll>.<verb>" -> "<prefix>.<coll>.<verb'>" covers.
@@ -241,6 +252,13 @@ ROLE_PERMISSIONS = {
         | _expand("run", ("operations",), ("get", "list", "delete"))),
     "roles/iam.serviceAccountUser": frozenset({
         "iam.serviceAccounts.actAs", "iam.serviceAccounts.get", "iam.serviceAccounts.list"}),
+    "roles/cloudkms.admin": frozenset(
+        _expand("cloudkms", ("keyRings",), ("create", "delete", "get", "list", "getIamPolicy", "setIamPolicy"))
+        | _expand("cloudkms", ("cryptoKeys",), ("create", "delete", "get", "list", "update", "getIamPolicy",
+                                                "setIamPolicy"))
+        | _expand("cloudkms", ("cryptoKeyVersions",), ("create", "delete", "destroy", "get", "list", "restore",
+                                                       "update"))
+        | {"cloudkms.operations.get", "cloudkms.locations.get", "cloudkms.locations.list"}),
     "roles/resourcemanager.projectIamAdmin": frozenset({
         "resourcemanager.projects.get", "resourcemanager.projects.getIamPolicy",
         "resourcemanager.projects.setIamPolicy"}),
