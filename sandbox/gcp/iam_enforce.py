@@ -121,6 +121,12 @@ METHOD_PERMISSIONS = {
        for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
                           ("destroy", "destroy"), ("restore", "restore"), ("delete", "delete"))},
     "cloudkms.projects.locations.operations.get": ("cloudkms.operations.get",),
+    # Cloud Storage (buckets.insert/patch/update check storage.buckets.create/update)
+    **{"storage.buckets.%s" % verb: ("storage.buckets.%s" % perm,)
+       for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("update", "update"), ("delete", "delete"))},
+    **{"storage.objects.%s" % verb: ("storage.objects.%s" % perm,)
+       for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("delete", "delete"))},
 }
 
 # Plain CRUD families the rule "<api>.<coll>.<verb>" -> "<prefix>.<coll>.<verb'>" covers.
@@ -259,6 +265,11 @@ ROLE_PERMISSIONS = {
         | _expand("cloudkms", ("cryptoKeyVersions",), ("create", "delete", "destroy", "get", "list", "restore",
                                                        "update"))
         | {"cloudkms.operations.get", "cloudkms.locations.get", "cloudkms.locations.list"}),
+    "roles/storage.admin": frozenset(
+        _expand("storage", ("buckets",), ("create", "delete", "get", "list", "update", "getIamPolicy",
+                                          "setIamPolicy"))
+        | _expand("storage", ("objects",), ("create", "delete", "get", "list", "update", "getIamPolicy",
+                                            "setIamPolicy"))),
     "roles/resourcemanager.projectIamAdmin": frozenset({
         "resourcemanager.projects.get", "resourcemanager.projects.getIamPolicy",
         "resourcemanager.projects.setIamPolicy"}),
