@@ -127,6 +127,11 @@ METHOD_PERMISSIONS = {
                           ("update", "update"), ("delete", "delete"))},
     **{"storage.objects.%s" % verb: ("storage.objects.%s" % perm,)
        for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("delete", "delete"))},
+    # Artifact Registry (its operations are read with the repository's get)
+    **{"artifactregistry.projects.locations.repositories.%s" % verb: ("artifactregistry.repositories.%s" % perm,)
+       for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("delete", "delete"))},
+    "artifactregistry.projects.locations.operations.get": ("artifactregistry.repositories.get",),
 }
 
 # Plain CRUD families the rule "<api>.<coll>.<verb>" -> "<prefix>.<coll>.<verb'>" covers.
@@ -270,6 +275,10 @@ ROLE_PERMISSIONS = {
                                           "setIamPolicy"))
         | _expand("storage", ("objects",), ("create", "delete", "get", "list", "update", "getIamPolicy",
                                             "setIamPolicy"))),
+    "roles/artifactregistry.admin": frozenset(
+        _expand("artifactregistry", ("repositories",), ("create", "delete", "get", "list", "update",
+                                                        "getIamPolicy", "setIamPolicy", "uploadArtifacts",
+                                                        "downloadArtifacts", "deleteArtifacts"))),
     "roles/resourcemanager.projectIamAdmin": frozenset({
         "resourcemanager.projects.get", "resourcemanager.projects.getIamPolicy",
         "resourcemanager.projects.setIamPolicy"}),

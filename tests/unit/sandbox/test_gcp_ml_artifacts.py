@@ -1,4 +1,4 @@
-"""storage v1 and cloudkms v1 in the sandbox through real clients: strict bodies, media up- and download, GCS's 409."""
+"""storage, cloudkms and artifactregistry v1 in the sandbox through real clients: strict bodies, media, 409s."""
 
 import io
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 from googleapiclient.errors import HttpError
 
-from .gcp_helpers import client, enable
+from .gcp_helpers import client, enable, wait_lro
 
 
 def error_of(exc):
@@ -29,7 +29,7 @@ def storage_client(sandbox):
 
 @pytest.fixture(scope="module")
 def st(sandbox):
-    enable(sandbox, "storage.googleapis.com", "cloudkms.googleapis.com")
+    enable(sandbox, "storage.googleapis.com", "cloudkms.googleapis.com", "artifactregistry.googleapis.com")
     return storage_client(sandbox)
 
 
@@ -161,3 +161,26 @@ def test_kms_is_strict_and_refuses_what_gcp_refuses(sandbox, st):
         st.buckets().insert(project=sandbox.config.project, body={"name": "cmek-far", "location": "US", "encryption": {
             "defaultKmsKeyName": key["name"]}}).execute()
     assert "not compatible with bucket location" in error_of(exc)["message"]
+
+
+def test_artifact_registry_is_strict_about_repositories(sandbox, st):
+    api = client(sandbox, "artifactregistry").projects().locations()
+    parent = "projects/%s/locations/europe-west1" % sandbox.config.project
+    for body, text in (({"format": "DOCKER", "bogus": 1}, 'Unknown name "bogus"'),
+                       ({}, "format must be specified"),
+                       ({"format": "DOCKER", "cleanupPolicies": {"p": {"action": "DELETE", "mostRecentVersions": {
+                           "keepCount": 2}}}}, "only be used with a KEEP"),
+                       ({"format": "DOCKER", "cleanupPolicies": {"p": {"action": "DELETE"}}}, "exactly one of"),
+                       ({"format": "DOCKER", "kmsKeyName": "projects/%s/locations/%s/keyRings/no/cryptoKeys/no"
+                         % (sandbox.config.project, "europe-west1")}, "does not exist")):
+        with pytest.raises(HttpError) as exc:
+            api.repositories().create(parent=parent, repositoryId="strict", body=body).execute()
+        assert exc.value.resp.status == 400 and text in error_of(exc)["message"], body
+    op = api.repositories().create(parent=parent, repositoryId="strict", body={"format": "DOCKER"}).execute()
+    assert op["done"] is False or op["response"]["name"].endswith("/strict")
+    wait_lro(api, op)
+    with pytest.raises(HttpError) as exc:
+        api.repositories().patch(name=parent + "/repositories/strict", updateMask="format",
+                                 body={"format": "PYTHON"}).execute()
+    assert exc.value.resp.status == 400 and "immutable" in error_of(exc)["message"]
+    wait_lro(api, api.repositories().delete(name=parent + "/repositories/strict").execute())
