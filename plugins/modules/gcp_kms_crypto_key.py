@@ -307,7 +307,7 @@ def main():
     module = GcpModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            key_ring=dict(type="str", required=True),
+            key_ring=dict(type="str", required=True, no_log=False),
             location=dict(type="str", required=True),
             purpose=dict(type="str", choices=["ENCRYPT_DECRYPT"], default="ENCRYPT_DECRYPT"),
             rotation_period=dict(type="str"),

@@ -177,6 +177,12 @@ class Bucket(GcpResource):
 
     def get(self):
         current = self.module.get(self._buckets().get(bucket=self.name), resource=self.label())
+        if current is not None and self.params["state"] == "absent":
+            # Known before the delete, so check mode predicts the refusal too.
+            listing = self.module.get(self.client().objects().list(bucket=self.name, versions=True, maxResults=1),
+                                      resource=self.label()) or {}
+            if listing.get("items"):
+                self.not_empty()
         if current is not None:
             # Left out of a read when empty or off: what the comparison takes them as.
             current.setdefault("labels", {})
@@ -247,9 +253,12 @@ class Bucket(GcpResource):
         try:
             self.module.execute(self._buckets().delete(bucket=self.name), "delete", self.label(), allow=(409,))
         except GcpApiError as exc:
-            self.module.fail_json(msg="%s is not empty: Cloud Storage deletes only an empty bucket (noncurrent "
-                                      "versions count). Fix: delete its objects first (gcloud storage rm --recursive "
-                                      "gs://%s/**), or keep the bucket." % (self.label(), self.name), status=exc.status)
+            self.not_empty(exc.status)
+
+    def not_empty(self, status=None):
+        self.module.fail_json(msg="%s is not empty: Cloud Storage deletes only an empty bucket (noncurrent versions "
+                                  "count). Fix: delete its objects first (gcloud storage rm --recursive gs://%s/**), or "
+                                  "keep the bucket." % (self.label(), self.name), status=status)
 
 
 def main():

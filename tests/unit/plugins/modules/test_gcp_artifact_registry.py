@@ -26,8 +26,8 @@ POLICIES = [{"id": "delete-untagged", "action": "DELETE", "tag_state": "UNTAGGED
 
 def test_repository_lifecycle_cleanup_policies_and_cmek(sandbox, ar, module_runner):
     module_runner("gcp_kms_key_ring", dict(ar, name="ar-ring", location=LOCATION))
-    key = module_runner("gcp_kms_crypto_key", dict(ar, name="ar-key", key_ring="ar-ring",
-                                                    location=LOCATION))["crypto_key"]["name"]
+    key_args = dict(ar, name="ar-key", key_ring="ar-ring", location=LOCATION)
+    key = module_runner("gcp_kms_crypto_key", key_args)["crypto_key"]["name"]
     repo = dict(ar, name="ml-images", location=LOCATION, cleanup_policies=POLICIES, kms_key_name=key,
                 labels={"profile": "ml"})
     check, real, again = converge(module_runner, "gcp_artifact_registry_repository", repo, sandbox=sandbox,

@@ -53,8 +53,9 @@ def test_bucket_lifecycle_update_immutable_location_and_delete(sandbox, gcs, mod
     # A bucket with an object is refused as GCS refuses it; emptied, it goes; twice is a no-op.
     sandbox.apps["gcp"].storage.objects["skyforge-ml-artifacts/model.bin"] = {
         "name": "model.bin", "bucket": "skyforge-ml-artifacts", "generation": "1"}
-    full = module_runner("gcp_storage_bucket", dict(changed, state="absent"), expect_fail=True)
-    assert "is not empty" in full["msg"] and "Fix:" in full["msg"]
+    for check_mode in (True, False):
+        full = module_runner("gcp_storage_bucket", dict(changed, state="absent"), check=check_mode, expect_fail=True)
+        assert "is not empty" in full["msg"] and "Fix:" in full["msg"]
     sandbox.apps["gcp"].storage.objects.pop("skyforge-ml-artifacts/model.bin")
     gone = module_runner("gcp_storage_bucket", dict(changed, state="absent"))
     assert gone["changed"] and gone["diff"]["after"] == {}
@@ -63,8 +64,8 @@ def test_bucket_lifecycle_update_immutable_location_and_delete(sandbox, gcs, mod
 
 def test_bucket_with_cmek_and_argument_checks(sandbox, gcs, module_runner):
     module_runner("gcp_kms_key_ring", dict(gcs, name="gcs-ring", location=LOCATION))
-    key = module_runner("gcp_kms_crypto_key", dict(gcs, name="gcs-key", key_ring="gcs-ring", location=LOCATION,
-                                                    rotation_period="90d"))["crypto_key"]["name"]
+    key_args = dict(gcs, name="gcs-key", key_ring="gcs-ring", location=LOCATION, rotation_period="90d")
+    key = module_runner("gcp_kms_crypto_key", key_args)["crypto_key"]["name"]
     bucket = dict(gcs, name="skyforge-ml-cmek", location=LOCATION, kms_key_name=key)
     real = module_runner("gcp_storage_bucket", bucket)
     assert real["bucket"]["encryption"] == {"defaultKmsKeyName": key}
@@ -85,3 +86,14 @@ def test_bucket_with_cmek_and_argument_checks(sandbox, gcs, module_runner):
         failed = module_runner("gcp_storage_bucket", args, expect_fail=True)
         assert text in failed["msg"], failed["msg"]
         assert len(sandbox.log.entries) == start, "argument errors are caught before any API call"
+
+
+def test_denied_bucket_create_names_the_documented_role(sandbox, gcs, module_runner):
+    iam = sandbox.apps["gcp"].iam
+    iam.set_roles(["roles/cloudkms.admin", "roles/artifactregistry.admin"])
+    try:
+        failed = module_runner("gcp_storage_bucket", dict(gcs, name="skyforge-ml-denied", location=LOCATION),
+                               expect_fail=True)
+    finally:
+        iam.set_roles(None)
+    assert "storage.buckets" in failed["msg"] and "roles/storage.admin" in failed["msg"], failed["msg"]

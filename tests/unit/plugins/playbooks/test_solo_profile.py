@@ -16,9 +16,9 @@ def solo(sandbox, tmp_path, playbook="solo.yml", **extra):
                GCP_PROJECT=sandbox.config.project, GCP_AUTH_KIND="serviceaccount")
     extra.setdefault("gke_autopilot_kubeconfig_path", str(tmp_path / "kubeconfig-solo.json"))
     # The sandbox inventory supplies the endpoints and key; the solo inventory, layered on top, the profile.
-    argv = ["ansible-playbook", os.path.join(REPO, "playbooks", playbook), "-i", os.path.join(REPO, "inventories",
-                                                                                               "sandbox"),
-            "-i", os.path.join(REPO, "inventories", "solo"), "-e", json.dumps(extra)]
+    inventories = os.path.join(REPO, "inventories")
+    argv = ["ansible-playbook", os.path.join(REPO, "playbooks", playbook), "-i", os.path.join(inventories, "sandbox"),
+            "-i", os.path.join(inventories, "solo"), "-e", json.dumps(extra)]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
     return proc.returncode, proc.stdout + proc.stderr
 
