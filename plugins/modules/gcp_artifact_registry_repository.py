@@ -317,7 +317,8 @@ def main():
                                  "keep_count" % where)
         for opt in ("older_than", "newer_than"):
             if policy.get(opt) and duration(policy[opt]) is None:
-                module.fail_json(msg="%s: %s=%r is not a duration such as 30d, 12h or 3600s" % (where, opt, policy[opt]))
+                module.fail_json(msg="%s: %s=%r is not a duration such as 30d, 12h or 3600s"
+                                     % (where, opt, policy[opt]))
         if policy.get("tag_state") == "TAGGED" and not policy.get("tag_prefixes"):
             module.fail_json(msg="%s: tag_state TAGGED needs tag_prefixes" % where)
     if p["kms_key_name"]:

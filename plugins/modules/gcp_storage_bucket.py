@@ -257,8 +257,8 @@ class Bucket(GcpResource):
 
     def not_empty(self, status=None):
         self.module.fail_json(msg="%s is not empty: Cloud Storage deletes only an empty bucket (noncurrent versions "
-                                  "count). Fix: delete its objects first (gcloud storage rm --recursive gs://%s/**), or "
-                                  "keep the bucket." % (self.label(), self.name), status=status)
+                                  "count). Fix: delete its objects first (gcloud storage rm --recursive gs://%s/**), "
+                                  "or keep the bucket." % (self.label(), self.name), status=status)
 
 
 def main():

@@ -24,7 +24,8 @@ PURPOSES = ("ENCRYPT_DECRYPT", "ASYMMETRIC_SIGN", "ASYMMETRIC_DECRYPT", "RAW_ENC
             "KEY_ENCAPSULATION")
 DAY = 86400
 # What an update mask may name on a key.
-UPDATABLE = {"labels", "rotationPeriod", "nextRotationTime", "versionTemplate.algorithm", "keyAccessJustificationsPolicy"}
+UPDATABLE = {"labels", "rotationPeriod", "nextRotationTime", "versionTemplate.algorithm",
+             "keyAccessJustificationsPolicy"}
 LIVE = ("ENABLED", "DISABLED")
 
 
@@ -121,7 +122,8 @@ class Kms:
 
     # ---- crypto keys ---------------------------------------------------------------------
     def _new_version(self, key):
-        existing = [int(k.rsplit("/", 1)[-1]) for k in self.versions if k.startswith(key["name"] + "/cryptoKeyVersions/")]
+        prefix = key["name"] + "/cryptoKeyVersions/"
+        existing = [int(k.rsplit("/", 1)[-1]) for k in self.versions if k.startswith(prefix)]
         name = "%s/cryptoKeyVersions/%d" % (key["name"], max(existing or [0]) + 1)
         template = key.get("versionTemplate") or {}
         stamp = now_rfc3339()
@@ -215,7 +217,8 @@ class Kms:
     def key_list(self, req, p):
         ring = self.ring(p)
         with self.lock:
-            rows = [self._render(k) for n, k in sorted(self.keys.items()) if n.startswith(ring["name"] + "/cryptoKeys/")]
+            prefix = ring["name"] + "/cryptoKeys/"
+            rows = [self._render(k) for n, k in sorted(self.keys.items()) if n.startswith(prefix)]
         return {"cryptoKeys": rows, "totalSize": len(rows)} if rows else {}
 
     def key_patch(self, req, p):

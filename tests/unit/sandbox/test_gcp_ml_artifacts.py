@@ -135,7 +135,8 @@ def test_kms_is_strict_and_refuses_what_gcp_refuses(sandbox, st):
     assert exc.value.resp.status == 400 and 'Unknown name "bogus"' in error_of(exc)["message"]
     with pytest.raises(HttpError) as exc:
         kms.cryptoKeys().create(parent=ring["name"], cryptoKeyId="k", body={
-            "purpose": "ENCRYPT_DECRYPT", "rotationPeriod": "3600s", "nextRotationTime": "2030-01-01T00:00:00Z"}).execute()
+            "purpose": "ENCRYPT_DECRYPT", "rotationPeriod": "3600s",
+            "nextRotationTime": "2030-01-01T00:00:00Z"}).execute()
     assert "at least 24 hours" in error_of(exc)["message"]
     key = kms.cryptoKeys().create(parent=ring["name"], cryptoKeyId="k", body={"purpose": "ENCRYPT_DECRYPT"}).execute()
     assert key["primary"]["state"] == "ENABLED" and key["destroyScheduledDuration"] == "2592000s"

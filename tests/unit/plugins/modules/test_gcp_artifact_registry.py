@@ -70,7 +70,8 @@ def test_repository_lifecycle_cleanup_policies_and_cmek(sandbox, ar, module_runn
 def test_argument_checks_come_before_any_call(sandbox, ar, module_runner):
     repo = dict(ar, name="ml-bad", location=LOCATION)
     for extra, text in (({"name": "Bad"}, "repository ID"),
-                        ({"cleanup_policies": [{"id": "a", "action": "DELETE", "keep_count": 3}]}, "only for action KEEP"),
+                        ({"cleanup_policies": [{"id": "a", "action": "DELETE", "keep_count": 3}]},
+                         "only for action KEEP"),
                         ({"cleanup_policies": [{"id": "a", "action": "DELETE"}]}, "needs a condition"),
                         ({"cleanup_policies": [{"id": "a", "action": "DELETE", "older_than": "1 month"}]},
                          "not a duration"),
