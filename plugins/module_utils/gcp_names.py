@@ -389,3 +389,35 @@ def network_path(project, network):
 def location_path(project, location="-"):
     """A region or zone of a project as the one-platform APIs name it ("-" is every location)."""
     return "projects/%s/locations/%s" % (project, location)
+
+
+def key_ring_path(project, location, key_ring):
+    """A Cloud KMS key ring, by its ID or its path."""
+    return _under(project, "locations/%s/keyRings" % location, key_ring)
+
+
+def crypto_key_path(project, location, key_ring, key):
+    """A Cloud KMS key, by its ID in the key ring or by its path."""
+    return key if key.startswith("projects/") else "%s/cryptoKeys/%s" % (
+        key_ring_path(project, location, key_ring), key)
+
+
+BUCKET_COMPONENT_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+
+
+def bucket_name_problem(name, var="name"):
+    """Cloud Storage's bucket naming rules (https://cloud.google.com/storage/docs/buckets#naming), or None."""
+    if not isinstance(name, str):
+        return "%s must be a string" % var
+    dotted = "." in name
+    if not 3 <= len(name) <= (222 if dotted else 63):
+        return "%s=%r must be 3 to 63 characters (222 when it contains dots)" % (var, name)
+    parts = name.split(".")
+    if any(not BUCKET_COMPONENT_RE.match(part) or len(part) > 63 for part in parts):
+        return ("%s=%r may hold only lowercase letters, digits, '-', '_' and '.', each dot-separated part 1 to 63 "
+                "characters starting and ending with a letter or digit" % (var, name))
+    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+        return "%s=%r must not look like an IP address" % (var, name)
+    if name.startswith("goog") or "google" in name or "g00gle" in name:
+        return "%s=%r must not start with 'goog' or contain 'google'" % (var, name)
+    return None
