@@ -282,6 +282,15 @@ class EnsureMixin(object):
         state = state or self.params.get("state", "present")
         if isinstance(resource, Member):
             return self._ensure_member(resource, state, extra)
+        result, after = self.reconcile(resource, state)
+        if callable(extra):
+            extra = extra(after)
+        if extra:
+            result.update(extra)
+        self.exit_json(**result)
+
+    def reconcile(self, resource, state="present"):
+        """ensure() without the exit, for a module that drives several resources: (result, view after)."""
         current = resource.get()
         label = "%s %s" % (resource.kind, resource.name)
         # Some families compare and predict on the module's view of a resource, others on the API's shape.
@@ -326,11 +335,7 @@ class EnsureMixin(object):
                                               else resource.get())
         result["diff"] = diff_dict(resource.diff_view(before), resource.diff_view(after), resource.secret_keys)
         result[resource.kind] = redact(after, resource.secret_keys) if after else {}
-        if callable(extra):
-            extra = extra(after)
-        if extra:
-            result.update(extra)
-        self.exit_json(**result)
+        return result, after
 
     def attempt(self, action, still_needed):
         """Run action(); a family whose operations can fail without effect overrides this to try again."""
