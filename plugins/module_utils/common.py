@@ -288,6 +288,11 @@ class EnsureMixin(object):
         state = state or self.params.get("state", "present")
         if isinstance(resource, Member):
             return self._converge_member(resource, state, extra)
+        result, after = self.reconcile(resource, state)
+        return _with_extra(result, extra, after)
+
+    def reconcile(self, resource, state="present"):
+        """One Resource to its state without exiting, for a module that drives several: (result, view after)."""
         current = resource.get()
         label = "%s %s" % (resource.kind, resource.name)
         # Some families compare and predict on the module's view of a resource, others on the API's shape.
@@ -332,7 +337,7 @@ class EnsureMixin(object):
                                               else resource.get())
         result["diff"] = diff_dict(resource.diff_view(before), resource.diff_view(after), resource.secret_keys)
         result[resource.kind] = redact(after, resource.secret_keys) if after else {}
-        return _with_extra(result, extra, after)
+        return result, after
 
     def attempt(self, action, still_needed):
         """Run action(); a family whose operations can fail without effect overrides this to try again."""
