@@ -293,7 +293,7 @@ class EnsureMixin(object):
 
     def reconcile(self, resource, state="present"):
         """One Resource to its state without exiting, for a module that drives several: (result, view after)."""
-        current = resource.get()
+        current = self.settled(resource, resource.get())
         label = "%s %s" % (resource.kind, resource.name)
         # Some families compare and predict on the module's view of a resource, others on the API's shape.
         on_view = resource.compare_on_view
@@ -338,6 +338,20 @@ class EnsureMixin(object):
         result["diff"] = diff_dict(resource.diff_view(before), resource.diff_view(after), resource.secret_keys)
         result[resource.kind] = redact(after, resource.secret_keys) if after else {}
         return result, after
+
+    def settled(self, resource, current):
+        """The one settle step: a resource still being created or changed by an earlier call (one made with
+        wait=false, or a concurrent run) is waited for before it is compared, when the module waits at all."""
+        if resource.is_settling(current) and self.params.get("wait", True) and not self.check_mode:
+            return resource.settle(current)
+        return current
+
+    def settle_only(self, resource, extra=None):
+        """Change nothing: wait for the resource to settle and exit with it (a role's finish step)."""
+        current = self.settled(resource, resource.get())
+        result = {"changed": False, resource.kind: redact(resource.view(current), resource.secret_keys) if current
+                  else {}}
+        self.exit_json(**_with_extra(result, extra, current))
 
     def attempt(self, action, still_needed):
         """Run action(); a family whose operations can fail without effect overrides this to try again."""
@@ -534,3 +548,11 @@ class Resource(Declaration):
     def diff_view(self, view):
         """What the diff shows of a view (None for no resource); defaults to the whole view."""
         return view
+
+    def is_settling(self, current):
+        """Whether a read shows the resource still being created or changed (ensure() then waits: settle())."""
+        return False
+
+    def settle(self, current):
+        """Wait until is_settling() is false; return the last read."""
+        return current

@@ -274,13 +274,33 @@ def _classify(exc):
 
 
 class GcpResource(Resource):
-    """One GCP resource kind. Subclasses implement get/create/update/delete and desired()."""
+    """One GCP resource kind. Subclasses implement get/create/update/delete and desired().
+
+    get() never waits. A kind whose reads show it still being created or changed (a cluster PROVISIONING, an
+    instance PENDING_CREATE) names the field and those values in `settle_field`/`settling`; ensure() then settles
+    it before comparing, and settle_only() is the same wait for a role's finish step.
+    """
 
     api = None
     version = "v1"
+    settle_field = "status"
+    settling = ()
 
     def client(self):
         return self.module.client(self.api, self.version)
+
+    def label(self):
+        return "%s %s" % (self.kind, self.name)
+
+    def is_settling(self, current):
+        return bool(current) and current.get(self.settle_field) in self.settling
+
+    def settle(self, current):
+        current = self.module.wait_while(self.get, self.is_settling)
+        if self.is_settling(current):
+            self.module.fail_json(msg="%s is still %s after %ds. Fix: raise wait_timeout and run again."
+                                      % (self.label(), current.get(self.settle_field), self.params["wait_timeout"]))
+        return current
 
 
 # What GCP answers a write whose etag or fingerprint is stale (another writer changed the object since our read).

@@ -75,6 +75,13 @@ options:
     description: Wait for the create or update to finish.
     type: bool
     default: true
+  wait_only:
+    description:
+      - Change nothing; wait for a cluster being created or changed (started earlier with O(wait=false)) to settle
+        and return it, as M(skyforge.prefect_platform.gcp_sql_instance)'s O(wait_only) does for an instance. Never
+        reports a change.
+    type: bool
+    default: false
   state:
     description: Whether the cluster should exist.
     type: str
@@ -125,6 +132,8 @@ class Cluster(GcpResource):
     api = "container"
     kind = "cluster"
     immutable = ("network", "subnetwork", "autopilot", "ipAllocationPolicy", "privateClusterConfig", "maintenancePolicy")
+    # Created or updated earlier with wait=false: the next call that waits settles it first.
+    settling = ("PROVISIONING", "RECONCILING")
 
     def path(self):
         return "projects/%s/locations/%s/clusters/%s" % (self.params["project"], self.params["location"], self.name)
@@ -133,19 +142,7 @@ class Cluster(GcpResource):
         return self.client().projects().locations().clusters()
 
     def get(self):
-        current = self.module.get(self.clusters().get(name=self.path()), resource="cluster %s" % self.name)
-        if current and self.params["wait"] and not self.module.check_mode and current.get("status") in ("PROVISIONING", "RECONCILING"):
-            current = self.wait_running()
-        return current
-
-    def wait_running(self):
-        current = self.module.wait_while(
-            lambda: self.module.get(self.clusters().get(name=self.path()), resource="cluster %s" % self.name),
-            lambda c: c.get("status") in ("PROVISIONING", "RECONCILING"))
-        if current is not None and current.get("status") in ("PROVISIONING", "RECONCILING"):
-            self.module.fail_json(msg="cluster %s is still %s after %ds. Fix: raise wait_timeout and run again."
-                                      % (self.name, current.get("status"), self.params["wait_timeout"]))
-        return current
+        return self.module.get(self.clusters().get(name=self.path()), resource=self.label())
 
     def desired(self):
         p = self.params
@@ -189,6 +186,10 @@ class Cluster(GcpResource):
         self.module.wait("container", op, resource="cluster %s" % self.name)
 
 
+def endpoint(cluster):
+    return {"endpoint": cluster["endpoint"]} if cluster and cluster.get("endpoint") else {}
+
+
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -205,11 +206,14 @@ def main():
             maintenance_start_time=dict(type="str", default="03:00"),
             deletion_protection=dict(type="bool", default=True),
             wait=dict(type="bool", default=True),
+            wait_only=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_if=[("state", "present", ["network", "subnetwork"])],
     )
     p = module.params
+    if p["wait_only"]:
+        module.settle_only(Cluster(module), extra=endpoint)
     if not re.match(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", p["name"]):
         module.fail_json(msg="name=%r is not a GKE cluster name: up to 40 lowercase letters, digits and hyphens, "
                              "starting with a letter" % p["name"])
@@ -225,7 +229,7 @@ def main():
             module.fail_json(msg="master_authorized_networks: %r is not a CIDR range" % cidr)
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", p["maintenance_start_time"]):
         module.fail_json(msg="maintenance_start_time=%r must be HH:MM in UTC" % p["maintenance_start_time"])
-    module.ensure(Cluster(module), extra=lambda after: {"endpoint": after["endpoint"]} if after and after.get("endpoint") else {})
+    module.ensure(Cluster(module), extra=endpoint)
 
 
 if __name__ == "__main__":

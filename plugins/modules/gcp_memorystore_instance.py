@@ -173,6 +173,9 @@ class MemorystoreInstance(GcpResource):
     api = "redis"
     kind = "instance"
     immutable = ("tier", "connectMode", "authorizedNetwork", "transitEncryptionMode")
+    # Started earlier with wait=false (or by a concurrent run): the next call that waits settles it first.
+    settle_field = "state"
+    settling = SETTLING
 
     @property
     def path(self):
@@ -195,13 +198,6 @@ class MemorystoreInstance(GcpResource):
         current = self.read()
         if current is None and self.params["state"] == "present":
             self.other_region()
-        if current is not None and current.get("state") in SETTLING and self.params["wait"] \
-                and not self.module.check_mode:
-            # Started earlier with wait=false (or by a concurrent run): this call is the one that waits.
-            current = self.module.wait_while(self.read, lambda c: c.get("state") in SETTLING)
-            if current is not None and current.get("state") in SETTLING:
-                self.module.fail_json(msg="%s is still %s after %ds. Fix: raise wait_timeout and run again."
-                                          % (self.label(), current["state"], self.params["wait_timeout"]))
         return current
 
     def other_region(self):

@@ -152,27 +152,19 @@ class SqlInstance(GcpResource):
     api = "sqladmin"
     kind = "instance"
     immutable = ("databaseVersion", "region", "settings.ipConfiguration.privateNetwork")
+    # Started earlier with wait=false: the next call that waits settles it (ensure()), or settle() below.
+    settle_field = "state"
+    settling = ("PENDING_CREATE",)
 
     def _instances(self):
         return self.client().instances()
 
-    def get(self):
-        current = self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
-                                  resource="Cloud SQL instance %s" % self.name)
-        if current and self.params["wait"] and not self.module.check_mode and current.get("state") == "PENDING_CREATE":
-            # Started earlier with wait=false: this call is the one that waits.
-            current = self.wait_runnable()
-        return current
+    def label(self):
+        return "Cloud SQL instance %s" % self.name
 
-    def wait_runnable(self):
-        current = self.module.wait_while(
-            lambda: self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
-                                    resource="Cloud SQL instance %s" % self.name),
-            lambda c: c.get("state") == "PENDING_CREATE")
-        if current is not None and current.get("state") == "PENDING_CREATE":
-            self.module.fail_json(msg="Cloud SQL instance %s is still being created after %ds. Fix: raise "
-                                      "wait_timeout and run again." % (self.name, self.params["wait_timeout"]))
-        return current
+    def get(self):
+        return self.module.get(self._instances().get(project=self.params["project"], instance=self.name),
+                               resource=self.label())
 
     def desired(self):
         p = self.params
@@ -255,8 +247,7 @@ def settle(module):
         for op in ops.get("items", []):
             if op.get("status") != "DONE":
                 module.wait("sqladmin", op, resource="Cloud SQL instance %s" % res.name)
-    current = res.get()
-    module.exit_json(changed=False, instance=current or {}, **private_ip(current))
+    module.settle_only(res, extra=private_ip)
 
 
 def private_ip(instance):
