@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: cloudflare_access_identity_provider
 short_description: Manage a Cloudflare Access identity provider (OIDC, Okta, Azure AD, SAML)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates, updates (with PUT) or deletes an account-level Access identity provider, found by name.
   - Access policies admit the provider's users by group
