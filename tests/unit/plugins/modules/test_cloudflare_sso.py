@@ -178,12 +178,14 @@ def _verify_with_jwks(jwks, token):
     header = json.loads(_b64(head))
     key = [k for k in jwks["keys"] if k["kid"] == header["kid"]][0]
     assert key["alg"] == header["alg"] == "RS256"
-    pub = rsa.RSAPublicNumbers(int.from_bytes(_b64(key["e"]), "big"), int.from_bytes(_b64(key["n"]), "big")).public_key()
+    pub = rsa.RSAPublicNumbers(int.from_bytes(_b64(key["e"]), "big"),
+                               int.from_bytes(_b64(key["n"]), "big")).public_key()
     pub.verify(_b64(sig), ("%s.%s" % (head, payload)).encode(), padding.PKCS1v15(), hashes.SHA256())
     return json.loads(_b64(payload))
 
 
-def test_edge_admits_people_by_idp_group_and_automation_by_token_and_ip(sandbox, cf_args, module_runner):
+def test_edge_admits_people_by_idp_group_and_automation_by_token_and_ip(sandbox, cf_args, module_runner, monkeypatch,
+                                                                       capsys):
     module_runner("cloudflare_zero_trust_list", dict(cf_args, name="sso-nat", items=[{"value": "203.0.113.0/24"}]))
     tok = module_runner("cloudflare_access_service_token", dict(cf_args, name="sso-automation"))
     okta = module_runner("cloudflare_access_identity_provider", okta_args(cf_args, "sso-edge-okta"))
@@ -222,6 +224,16 @@ def test_edge_admits_people_by_idp_group_and_automation_by_token_and_ip(sandbox,
         status, seen, _h = _call(url + "/", dict(outside, Cookie="CF_Authorization=%s" % token))
         assert status == 200 and seen == {"jwt": token, "email": "ada@example.com"}, "the cookie admits"
         assert _call(url + "/", dict(outside, **{"Cf-Access-Jwt-Assertion": token}))[0] == 200, "so does the header"
+
+        # The same login from a shell: python -m sandbox access-login <host> --idp --email --group.
+        from sandbox.__main__ import main as cli
+
+        monkeypatch.setenv("SKYFORGE_SANDBOX_DIR", sandbox.config.state_dir)
+        argv = ["access-login", "sso." + ZONE, "--idp", "sso-edge-okta", "--email", "bob@example.com"]
+        assert cli(argv + ["--group", "prefect-operators"]) == 0
+        cli_token = capsys.readouterr().out.strip()
+        assert _call(url + "/", dict(outside, Cookie="CF_Authorization=%s" % cli_token))[0] == 200
+        assert cli(argv + ["--group", "finance"]) == 1 and "login refused (403)" in capsys.readouterr().err
 
         # Refused: a wrong group (at the login and with a token), expired, another application's, tampered, alg none.
         status, out, _h = _call(url + "/cdn-cgi/access/login", outside, dict(login, groups=["finance"]), "POST")
