@@ -190,8 +190,8 @@ class Policy(CloudflareResource):
             return {"saml": {"attribute_name": value["attribute"], "attribute_value": value["value"]}}
         if key in IDP_RULES:
             api_key, kind, api_field, field = IDP_RULES[key]
-            return {api_key: {api_field: value[field], "connection_id": self.idp_id(api_key, kind,
-                                                                                     value["identity_provider"])}}
+            connection = self.idp_id(api_key, kind, value["identity_provider"])
+            return {api_key: {api_field: value[field], "connection_id": connection}}
         return {"group": {"id": value}}
 
     def idp_id(self, api_key, kind, name_or_id):

@@ -1,6 +1,7 @@
 """Cloudflare API v4 under /client/v4: routing, token auth, validation and the envelope; the resources are served by
 zones.py (/ips, /zones), dns.py (DNS records), access.py (Access apps, policies, service tokens),
-identity_providers.py (Access identity providers) and lists.py (Gateway lists), each registering its handlers with `app.handle(method, template, fn, area, permission)`.
+identity_providers.py (Access identity providers) and lists.py (Gateway lists), each registering its handlers with
+`app.handle(method, template, fn, area, permission)`.
 
 Every request is routed by, and its body validated against, Cloudflare's OpenAPI description (spec.py); every
 response is validated too, so the sandbox cannot drift from the shapes the SDK and the modules will meet in the

@@ -184,8 +184,8 @@ def _verify_with_jwks(jwks, token):
     return json.loads(_b64(payload))
 
 
-def test_edge_admits_people_by_idp_group_and_automation_by_token_and_ip(sandbox, cf_args, module_runner, monkeypatch,
-                                                                       capsys):
+def test_edge_admits_people_by_idp_group_and_automation_by_token_and_ip(
+        sandbox, cf_args, module_runner, monkeypatch, capsys):
     module_runner("cloudflare_zero_trust_list", dict(cf_args, name="sso-nat", items=[{"value": "203.0.113.0/24"}]))
     tok = module_runner("cloudflare_access_service_token", dict(cf_args, name="sso-automation"))
     okta = module_runner("cloudflare_access_identity_provider", okta_args(cf_args, "sso-edge-okta"))
