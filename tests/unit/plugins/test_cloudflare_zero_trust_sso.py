@@ -62,6 +62,14 @@ def play(setup, extra):
 
 
 def test_role_admits_idp_groups_beside_token_and_ip_list(sandbox, setup):
+    cf = sandbox.apps["cloudflare"]
+    # Without SSO inputs the role does what it always did: no provider, no people policy, every IdP allowed.
+    rc, out = play(setup, {})
+    assert rc == 0, out[-3000:]
+    app = [a for a in cf.apps.values() if a["name"] == "ztsso"][0]
+    assert [cf.policies[link["id"]]["name"] for link in app["policies"]] == ["ztsso-automation", "ztsso-allowed-ips"]
+    assert app["allowed_idps"] == [] and not [p for p in cf.policies.values() if p["name"] == "ztsso-people"]
+
     rc, out = play(setup, SSO)
     assert rc == 0, out[-3000:]
     assert SECRET not in out
@@ -69,7 +77,6 @@ def test_role_admits_idp_groups_beside_token_and_ip_list(sandbox, setup):
     assert rc == 0 and recap(again)[1] == 0, changed_tasks(again)
     assert SECRET not in again
 
-    cf = sandbox.apps["cloudflare"]
     app = [a for a in cf.apps.values() if a["name"] == "ztsso"][0]
     idp = [i for i in cf.idps.values() if i["name"] == "sso-role-okta"][0]
     names = [cf.policies[link["id"]]["name"] for link in app["policies"]]
