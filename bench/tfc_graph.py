@@ -117,8 +117,8 @@ def main():
         print("parallel (parallelism %d): wall %.1fs, ratio %.2f (goal <= 1.15)"
               % (args.parallelism, wall, wall / seconds))
         before, graph, after = split(spans, started, ended)
-        print("  %.1fs before the first run (Ansible start, validation, the 12 workspaces), %.1fs from the first run "
-              "to the end of the last (%.2fx the critical path), %.1fs after it"
+        print("  %.1fs before the first run (Ansible start, validation, the graph module's start and the first "
+              "workspace), %.1fs from the first run to the end of the last (%.2fx the critical path), %.1fs after it"
               % (before, graph, graph / seconds, after))
         if not args.no_serial:
             serial = converge(env, "ser-", 1, workdir)[0]

@@ -315,7 +315,10 @@ def make_handler(app, sandbox):
     return Handler
 
 
-def connect_tunnel(handler, sandbox, host, port, refused):
+BASTION_SERVES = "it serves sandbox cluster endpoints and *.googleapis.com:443 only"
+
+
+def connect_tunnel(handler, sandbox, host, port, refused=BASTION_SERVES):
     """Answer an HTTP CONNECT: splice the client to the loopback endpoint the sandbox maps host:port to.
 
     The target comes only from `sandbox.resolve` (cluster endpoints, the googleapis.com front end), so a proxy

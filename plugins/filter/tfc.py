@@ -17,6 +17,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.dependency_graph import dependency_cycles
+
 VAR = "tfc_workspace_runs_components"
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9_-]{1,90}$")
 TF_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -47,34 +49,6 @@ def resolve_dir(config_dir, components_dir=None, base_dir=None):
     if components_dir and os.path.isdir(os.path.join(components_dir, config_dir)):
         return os.path.normpath(os.path.join(components_dir, config_dir))
     return os.path.normpath(os.path.join(base_dir or os.getcwd(), config_dir))
-
-
-def _cycles(graph, order):
-    """Every dependency cycle, each as a list of names (first name repeated at the end), found once."""
-    found, seen_sets = [], set()
-    state = {}
-
-    def visit(node, stack):
-        state[node] = "active"
-        stack.append(node)
-        for dep in graph.get(node, ()):
-            if dep not in graph:
-                continue
-            if state.get(dep) == "active":
-                cycle = stack[stack.index(dep):] + [dep]
-                key = frozenset(cycle)
-                if key not in seen_sets:
-                    seen_sets.add(key)
-                    found.append(cycle)
-            elif dep not in state:
-                visit(dep, stack)
-        stack.pop()
-        state[node] = "done"
-
-    for node in order:
-        if node not in state:
-            visit(node, [])
-    return found
 
 
 def _variable_problems(where, index, var, deps, names):
@@ -181,7 +155,7 @@ def tfc_component_problems(components, components_dir=None, base_dir=None, prefi
         if _is_str(name) and name not in graph:
             graph[name] = [d for d in deps if d != name]
             order.append(name)
-    for cycle in _cycles(graph, order):
+    for cycle in dependency_cycles(graph, order):
         out.append("%s: dependency cycle %s; remove one of these depends_on entries" % (VAR, " -> ".join(cycle)))
     return out
 
@@ -264,8 +238,20 @@ def tfc_component_variables(component, outputs):
     return out
 
 
-def tfc_component_run_specs(components, workspace_ids=None):
-    """The normalised components as tfc_component_runs takes them, with the workspace IDs tfc_workspace returned."""
+def _workspace_settings(comp, agent_pool, tags):
+    """What the role's workspace of a normalised component should be, as tfc_component_runs takes it."""
+    mode = comp.get("execution_mode")
+    settings = {"description": comp.get("description"), "execution_mode": mode,
+                "agent_pool": agent_pool if mode == "agent" else None,
+                "terraform_version": comp.get("terraform_version") or None,
+                "working_directory": comp.get("working_directory") or "", "auto_apply": bool(comp.get("auto_apply")),
+                "tags": list(dict.fromkeys(list(tags or []) + list(comp.get("tags") or [])))}
+    return dict((k, v) for k, v in settings.items() if v is not None)
+
+
+def tfc_component_run_specs(components, workspace_ids=None, manage_workspaces=False, agent_pool=None, tags=None):
+    """The normalised components as tfc_component_runs takes them: with the workspace IDs tfc_workspace returned,
+    or (manage_workspaces) with the settings tfc_component_runs creates each workspace with."""
     ids = workspace_ids or {}
     out = []
     for comp in components or []:
@@ -275,9 +261,12 @@ def tfc_component_run_specs(components, workspace_ids=None):
             if item.get("value_from"):
                 item.pop("value", None)
             variables.append(item)
-        out.append({"name": comp["name"], "workspace": comp["workspace"], "workspace_id": ids.get(comp["name"]) or None,
-                    "config_dir": comp["config_path"], "depends_on": list(comp.get("depends_on") or []),
-                    "variables": variables})
+        spec = {"name": comp["name"], "workspace": comp["workspace"], "workspace_id": ids.get(comp["name"]) or None,
+                "config_dir": comp["config_path"], "depends_on": list(comp.get("depends_on") or []),
+                "variables": variables}
+        if manage_workspaces:
+            spec["workspace_settings"] = _workspace_settings(comp, agent_pool, tags)
+        out.append(spec)
     return out
 
 

@@ -279,9 +279,20 @@ class EnsureMixin(object):
         return current
 
     def ensure(self, resource, state=None, extra=None):
+        """Converge and exit with the result: the whole module for a plain declaration."""
+        self.exit_json(**self.converge(resource, state, extra))
+
+    def converge(self, resource, state=None, extra=None):
+        """Drive a Resource or Member to its state and return the module result; a module with a step after the
+        resource (e.g. storing what it generated) runs that on the result, then exits once."""
         state = state or self.params.get("state", "present")
         if isinstance(resource, Member):
-            return self._ensure_member(resource, state, extra)
+            return self._converge_member(resource, state, extra)
+        result, after = self.reconcile(resource, state)
+        return _with_extra(result, extra, after)
+
+    def reconcile(self, resource, state="present"):
+        """One Resource to its state without exiting, for a module that drives several: (result, view after)."""
         current = resource.get()
         label = "%s %s" % (resource.kind, resource.name)
         # Some families compare and predict on the module's view of a resource, others on the API's shape.
@@ -326,11 +337,7 @@ class EnsureMixin(object):
                                               else resource.get())
         result["diff"] = diff_dict(resource.diff_view(before), resource.diff_view(after), resource.secret_keys)
         result[resource.kind] = redact(after, resource.secret_keys) if after else {}
-        if callable(extra):
-            extra = extra(after)
-        if extra:
-            result.update(extra)
-        self.exit_json(**result)
+        return result, after
 
     def attempt(self, action, still_needed):
         """Run action(); a family whose operations can fail without effect overrides this to try again."""
@@ -373,7 +380,7 @@ class EnsureMixin(object):
                 after = resource.get()
         return resource.view(after)
 
-    def _ensure_member(self, member, state, extra):
+    def _converge_member(self, member, state, extra):
         def once():
             parent = member.read()
             before = member.find(parent)
@@ -399,14 +406,35 @@ class EnsureMixin(object):
         if changes and member.report_changes:
             result["changes"] = changes
         result.update(member.result(parent, before, after, changes))
-        if callable(extra):
-            extra = extra(after)
-        if extra:
-            result.update(extra)
-        self.exit_json(**result)
+        return _with_extra(result, extra, after)
 
 
-class Member(object):
+def _with_extra(result, extra, after):
+    """A module's fields derived from the resource after the run (extra(after)) or given (a dict)."""
+    if callable(extra):
+        extra = extra(after)
+    if extra:
+        result.update(extra)
+    return result
+
+
+class Declaration(object):
+    """What Resource and Member share: the module, its parameters, and the name and secrets the result shows."""
+
+    kind = "resource"
+    secret_keys = ()
+    unordered = ()
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    @property
+    def name(self):
+        return self.params.get("name")
+
+
+class Member(Declaration):
     """An entry inside a parent object: a NAT in a router, role members in an IAM policy, the enabled services of a
     project, a user of a Cloud SQL instance. ensure() writes it by read-modify-write of the parent.
 
@@ -419,19 +447,9 @@ class Member(object):
     """
 
     kind = "member"
-    secret_keys = ()
-    unordered = ()
     conflict_attempts = 5
     # Whether the result names what differed (as `changes`), like an updated Resource.
     report_changes = False
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-
-    @property
-    def name(self):
-        return self.params.get("name")
 
     def parent_label(self):
         return "the parent of %s %s" % (self.kind, self.name)
@@ -470,30 +488,19 @@ class Member(object):
         return {self.kind: redact(after, self.secret_keys) if after else {}}
 
 
-class Resource(object):
+class Resource(Declaration):
     """One resource kind on any API family's base. Subclasses implement get/create/update/delete and desired().
 
     The family bases (GcpResource, CloudflareResource, TfcResource) add how they reach their API; each base's
     ensure() drives a Resource to its state with check mode and diff.
     """
 
-    kind = "resource"
-    secret_keys = ()
-    unordered = ()
     # Fields that cannot change in place: a difference there fails with a clear message.
     immutable = ()
     # Whether create()/update() return the resource itself (otherwise it is read back).
     returns_resource = False
     # Whether changes() and predict() work on view() of the API resource.
     compare_on_view = False
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-
-    @property
-    def name(self):
-        return self.params.get("name")
 
     def get(self):
         raise NotImplementedError

@@ -65,6 +65,9 @@ API_SERVICE = {
     "servicenetworking": "servicenetworking.googleapis.com",
     "run": "run.googleapis.com",
     "redis": "redis.googleapis.com",
+    "cloudkms": "cloudkms.googleapis.com",
+    "storage": "storage.googleapis.com",
+    "artifactregistry": "artifactregistry.googleapis.com",
 }
 
 GCP_COMMON_ARGS = dict(
@@ -149,6 +152,9 @@ PERMISSION_ROLES = (
     ("servicenetworking.", "roles/servicenetworking.networksAdmin"),
     ("run.", "roles/run.developer"),
     ("redis.", "roles/redis.admin"),
+    ("cloudkms.", "roles/cloudkms.admin"),
+    ("storage.", "roles/storage.admin"),
+    ("artifactregistry.", "roles/artifactregistry.admin"),
 )
 _PERMISSION_PATTERNS = (
     re.compile(r"Permission '([a-zA-Z0-9.]+)' denied"),
@@ -523,7 +529,7 @@ class GcpModule(EnsureMixin, AnsibleModule):
             return self.client("sqladmin").operations().get(project=self.params["project"], operation=name)
         if api in ("servicenetworking", "serviceusage"):
             return self.client(api).operations().get(name=name)
-        if api in ("run", "redis"):
+        if api in ("run", "redis", "artifactregistry", "cloudkms"):
             version = "v2" if api == "run" else "v1"
             return self.client(api, version).projects().locations().operations().get(name=name)
         raise ValueError("no operation poller for %s" % api)

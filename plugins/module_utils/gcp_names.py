@@ -229,6 +229,43 @@ def sql_tier_problem(tier, var="cloudsql_tier", edition="ENTERPRISE"):
     return ""
 
 
+# Cloud SQL for PostgreSQL's default max_connections by the instance's memory
+# (https://cloud.google.com/sql/docs/postgres/flags#postgres-m): (memory below, in MiB, default); the last applies
+# above.
+SQL_MAX_CONNECTIONS = ((3840, 50), (6144, 100), (7680, 200), (15360, 400), (30720, 500), (61440, 600),
+                       (122880, 800), (None, 1000))
+SQL_SHARED_CORE_MEMORY = {"db-f1-micro": 614, "db-g1-small": 1741}
+# db-perf-optimized-N-<vCPUs> (Enterprise Plus) has 8 GiB per vCPU.
+SQL_PERF_OPTIMIZED_MIB_PER_CPU = 8192
+
+
+def sql_tier_memory_mib(tier):
+    """The memory of a Cloud SQL tier in MiB, or None for a tier sql_tier_problem refuses."""
+    if tier in SQL_SHARED_CORE_MEMORY:
+        return SQL_SHARED_CORE_MEMORY[tier]
+    m = re.match(r"^db-perf-optimized-N-(\d+)$", tier or "")
+    if m:
+        return int(m.group(1)) * SQL_PERF_OPTIMIZED_MIB_PER_CPU
+    m = re.match(r"^db-custom-(\d+)-(\d+)$", tier or "")
+    return int(m.group(2)) if m else None
+
+
+def sql_max_connections(tier, flags=None):
+    """max_connections of an instance of `tier`: the max_connections flag when set, else Cloud SQL's default."""
+    flag = (flags or {}).get("max_connections")
+    if flag not in (None, ""):
+        return int(flag)
+    if not isinstance(tier, str) or sql_tier_problem(tier):
+        raise ValueError("%r is not a Cloud SQL tier: %s" % (tier, sql_tier_problem(tier)))
+    mib = sql_tier_memory_mib(tier)
+    if mib < 1024:
+        return 25
+    for below, default in SQL_MAX_CONNECTIONS:
+        if below is None or mib < below:
+            return default
+    return SQL_MAX_CONNECTIONS[-1][1]
+
+
 def sql_flag_problems(flags, var="cloudsql_flags"):
     if not isinstance(flags, dict):
         return ["%s must be a mapping of flag names to values, such as {max_connections: \"200\"}" % var]
@@ -352,3 +389,35 @@ def network_path(project, network):
 def location_path(project, location="-"):
     """A region or zone of a project as the one-platform APIs name it ("-" is every location)."""
     return "projects/%s/locations/%s" % (project, location)
+
+
+def key_ring_path(project, location, key_ring):
+    """A Cloud KMS key ring, by its ID or its path."""
+    return _under(project, "locations/%s/keyRings" % location, key_ring)
+
+
+def crypto_key_path(project, location, key_ring, key):
+    """A Cloud KMS key, by its ID in the key ring or by its path."""
+    return key if key.startswith("projects/") else "%s/cryptoKeys/%s" % (
+        key_ring_path(project, location, key_ring), key)
+
+
+BUCKET_COMPONENT_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
+
+
+def bucket_name_problem(name, var="name"):
+    """Cloud Storage's bucket naming rules (https://cloud.google.com/storage/docs/buckets#naming), or None."""
+    if not isinstance(name, str):
+        return "%s must be a string" % var
+    dotted = "." in name
+    if not 3 <= len(name) <= (222 if dotted else 63):
+        return "%s=%r must be 3 to 63 characters (222 when it contains dots)" % (var, name)
+    parts = name.split(".")
+    if any(not BUCKET_COMPONENT_RE.match(part) or len(part) > 63 for part in parts):
+        return ("%s=%r may hold only lowercase letters, digits, '-', '_' and '.', each dot-separated part 1 to 63 "
+                "characters starting and ending with a letter or digit" % (var, name))
+    if re.match(r"^\d+\.\d+\.\d+\.\d+$", name):
+        return "%s=%r must not look like an IP address" % (var, name)
+    if name.startswith("goog") or "google" in name or "g00gle" in name:
+        return "%s=%r must not start with 'goog' or contain 'google'" % (var, name)
+    return None

@@ -169,16 +169,6 @@ SETTLING = ("CREATING", "UPDATING")
 DEFAULTS = {"authEnabled": False, "transitEncryptionMode": "DISABLED", "connectMode": "DIRECT_PEERING"}
 
 
-class MemorystoreModule(GcpModule):
-    """GcpModule that stores the AUTH string once ensure() has the instance where it was asked."""
-
-    def exit_json(self, **kwargs):
-        # ensure() ends here: the AUTH string goes to Secret Manager once the instance is what was asked.
-        if self.params["state"] == "present" and self.params["auth_string_secret"] and "instance" in kwargs:
-            sync_auth_string(self, kwargs)
-        super(MemorystoreModule, self).exit_json(**kwargs)
-
-
 class MemorystoreInstance(GcpResource):
     api = "redis"
     kind = "instance"
@@ -343,7 +333,7 @@ def outputs(instance):
 
 
 def main():
-    module = MemorystoreModule(
+    module = GcpModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
             region=dict(type="str", required=True),
@@ -374,7 +364,11 @@ def main():
     if p["auth_string_secret"] is not None and not re.match(r"^[A-Za-z0-9_-]{1,255}$", p["auth_string_secret"]):
         module.fail_json(msg="auth_string_secret=%r is not a valid Secret Manager secret ID: 1 to 255 letters, "
                              "digits, hyphens and underscores" % p["auth_string_secret"])
-    module.ensure(MemorystoreInstance(module), extra=outputs)
+    result = module.converge(MemorystoreInstance(module), extra=outputs)
+    # The AUTH string goes to Secret Manager once the instance is what was asked.
+    if p["state"] == "present" and p["auth_string_secret"]:
+        sync_auth_string(module, result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

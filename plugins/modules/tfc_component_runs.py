@@ -12,11 +12,13 @@ module: tfc_component_runs
 short_description: Apply a graph of Terraform components, independent ones in parallel
 version_added: 0.3.0
 description:
-  - Each entry of O(components) is a Terraform configuration applied in its own (existing) workspace, after every
+  - Each entry of O(components) is a Terraform configuration applied in its own workspace, after every
     component it names in O(components[].depends_on). Components whose dependencies are applied start at once, up
     to O(parallelism) runs at a time; one process follows all of their runs.
-  - For each component, in order, the module brings the workspace's variables to O(components[].variables) (the
-    rules of M(skyforge.prefect_platform.tfc_workspace_variables), without purge), then runs the configuration
+  - For each component, in order, the module creates or updates its workspace when
+    O(components[].workspace_settings) is set (the rules of M(skyforge.prefect_platform.tfc_workspace); otherwise
+    the workspace must exist), brings the workspace's variables to O(components[].variables) (the rules of
+    M(skyforge.prefect_platform.tfc_workspace_variables), without purge), then runs the configuration
     exactly as M(skyforge.prefect_platform.tfc_run) does (skipped when the same configuration and variables were
     already applied; a run in flight with them is followed), then reads the workspace's current outputs.
   - A variable with O(components[].variables[].value_from=COMPONENT.OUTPUT) takes that output of a component it
@@ -24,7 +26,9 @@ description:
     placeholder.
   - A run that fails fails its component, naming it and the run URL; the components that depend on it (directly or
     not) are not started; independent components go on to the end. The task then fails listing both.
-  - A dependency cycle or a dependency on an unknown component fails before any API call.
+  - A dependency cycle, a dependency on an unknown component or invalid workspace settings fail before any API call.
+  - A component's workspace is created or updated only when the component starts, so the first runs are queued
+    before the workspaces of later components exist.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
@@ -50,7 +54,43 @@ options:
           - The workspace's ID (C(ws-...)), for example from
             RV(skyforge.prefect_platform.tfc_workspace#module:workspace.id); the workspace is read by name when unset.
           - In check mode, a workspace that does not exist yet (no ID, not found) counts as about to be created.
+          - Not with O(components[].workspace_settings), which reads the workspace by name to compare its settings.
         type: str
+      workspace_settings:
+        description:
+          - When set, the workspace is created if missing and brought to these settings when the component starts,
+            as M(skyforge.prefect_platform.tfc_workspace) does; settings left unset are not managed.
+          - When unset, the workspace must exist already.
+        type: dict
+        suboptions:
+          description:
+            description: A description of the workspace.
+            type: str
+          execution_mode:
+            description:
+              - Where runs execute. V(agent) runs them on the agents of
+                O(components[].workspace_settings.agent_pool).
+            type: str
+            choices: [remote, agent]
+          agent_pool:
+            description:
+              - Name or ID (C(apool-...)) of the agent pool, required when
+                O(components[].workspace_settings.execution_mode=agent). A name is looked up once for all components.
+            type: str
+          terraform_version:
+            description: The Terraform version or constraint runs use (for example C(1.9.8) or C(~> 1.9)).
+            type: str
+          working_directory:
+            description: The directory, relative to the configuration's root, that Terraform runs in.
+            type: str
+          auto_apply:
+            description:
+              - Whether runs apply automatically after a successful plan (the module confirms its runs either way).
+            type: bool
+          tags:
+            description: The workspace's tags; when set, tags not listed are removed.
+            type: list
+            elements: str
       config_dir:
         description: Directory holding the component's Terraform configuration.
         type: path
@@ -117,11 +157,17 @@ EXAMPLES = r"""
     components:
       - name: bucket
         workspace: prefect-bucket
+        workspace_settings:
+          execution_mode: agent
+          agent_pool: gcp-agents
+          terraform_version: 1.9.8
+          tags: [prefect]
         config_dir: "{{ playbook_dir }}/terraform/gcs_bucket"
         variables:
           - {key: bucket_name, value: acme-flow-results}
       - name: registry
         workspace: prefect-registry
+        workspace_settings: {execution_mode: agent, agent_pool: gcp-agents}
         config_dir: "{{ playbook_dir }}/terraform/artifact_registry"
         depends_on: [bucket]
         variables:
@@ -148,6 +194,7 @@ components:
   sample: {"bucket": {"status": "unchanged", "changed": false, "workspace": "prefect-bucket",
                       "run": {"id": "run-CZcmD7eagjhyX0vN", "status": "applied",
                               "url": "https://app.terraform.io/app/skyforge/workspaces/prefect-bucket/runs/run-CZcmD7eagjhyX0vN"},
+                      "workspace_id": "ws-6jrRyVDv1J8zQMB5", "workspace_status": "unchanged",
                       "variables": {"created": [], "updated": {}}}}
   contains:
     status:
@@ -159,6 +206,19 @@ components:
     run:
       description: The run followed, or the one that applied this configuration already.
       type: dict
+    workspace_id:
+      description: The workspace's ID (null in check mode when the workspace is about to be created).
+      type: str
+    workspace_status:
+      description:
+        - With O(components[].workspace_settings), V(created), V(updated) or V(unchanged) (predicted in check mode);
+          V(updated) also lists the settings in RV(components.workspace_changes).
+        - Absent for a component that was not started.
+      type: str
+    workspace_changes:
+      description: The workspace settings that differed and were updated.
+      type: list
+      elements: str
     error:
       description: Why the component failed or was not started.
       type: str
@@ -172,6 +232,7 @@ order:
 import json
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.dependency_graph import dependency_cycles
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     mask_only_sensitive,
@@ -187,6 +248,11 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_runs
     digest,
     run_changed,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_workspaces import (
+    Workspace,
+    pool_id,
+    settings_problem,
+)
 
 # A component in one of these states has its outputs read: its dependents may start.
 DONE = ("unchanged", "applied", "planned_and_finished", "planned", "would_run")
@@ -199,10 +265,20 @@ VARIABLE = dict(
     sensitive=dict(type="bool", default=False),
     description=dict(type="str"),
 )
+WORKSPACE_SETTINGS = dict(
+    description=dict(type="str"),
+    execution_mode=dict(type="str", choices=["remote", "agent"]),
+    agent_pool=dict(type="str"),
+    terraform_version=dict(type="str"),
+    working_directory=dict(type="str"),
+    auto_apply=dict(type="bool"),
+    tags=dict(type="list", elements="str"),
+)
 COMPONENT = dict(
     name=dict(type="str", required=True),
     workspace=dict(type="str", required=True),
     workspace_id=dict(type="str"),
+    workspace_settings=dict(type="dict", options=WORKSPACE_SETTINGS),
     config_dir=dict(type="path", required=True),
     depends_on=dict(type="list", elements="str", default=[]),
     variables=dict(type="list", elements="dict", default=[], options=VARIABLE),
@@ -222,27 +298,8 @@ def graph_problems(components):
             elif dep not in deps:
                 out.append("component %s depends on unknown component %s (known: %s)"
                            % (comp["name"], dep, ", ".join(names)))
-    state, seen = {}, set()
-
-    def visit(node, stack):
-        state[node] = "active"
-        stack.append(node)
-        for dep in deps.get(node, ()):
-            if dep not in deps or dep == node:
-                continue
-            if state.get(dep) == "active":
-                cycle = stack[stack.index(dep):] + [dep]
-                if frozenset(cycle) not in seen:
-                    seen.add(frozenset(cycle))
-                    out.append("dependency cycle %s" % " -> ".join(cycle))
-            elif dep not in state:
-                visit(dep, stack)
-        stack.pop()
-        state[node] = "done"
-
-    for name in names:
-        if name not in state:
-            visit(name, [])
+    for cycle in dependency_cycles(deps, names):
+        out.append("dependency cycle %s" % " -> ".join(cycle))
     return out
 
 
@@ -282,6 +339,7 @@ class Graph:
         self.outputs = {}
         self.order = []
         self.diff = {"before": {}, "after": {}}
+        self.pools = {}
         self.opts = {"apply": True, "plan_only": False, "timeout": p["timeout"],
                      "request_timeout": p["request_timeout"]}
 
@@ -291,6 +349,30 @@ class Graph:
                             action="read current outputs of", resource=label, allow_404=True)
         return dict((o.name, None if o.sensitive else o.value) for o in items or [])
 
+    def resolve_pools(self):
+        """Every agent pool named in workspace settings, before any write: one list of the pools at most."""
+        for comp in self.components.values():
+            if comp["workspace_settings"] is not None:
+                pool_id(self.m, comp["workspace_settings"]["agent_pool"], self.pools)
+
+    def ensure_workspace(self, name):
+        """Create the workspace or bring it to its settings; its ID (None in check mode before it exists)."""
+        m, comp, result = self.m, self.components[name], self.results[name]
+        settings = dict(comp["workspace_settings"], name=comp["workspace"])
+        resource = Workspace(m, pool_id(m, settings["agent_pool"], self.pools), settings)
+        outcome, after = m.reconcile(resource)
+        if outcome["diff"]["before"]:
+            result["workspace_status"] = "updated" if outcome["changed"] else "unchanged"
+        else:
+            result["workspace_status"] = "created"
+        if outcome.get("changes"):
+            result["workspace_changes"] = outcome["changes"]
+        if outcome["changed"]:
+            result["changed"] = True
+            self.diff["before"].setdefault(name, {})["workspace"] = outcome["diff"]["before"]
+            self.diff["after"].setdefault(name, {})["workspace"] = outcome["diff"]["after"]
+        return (after or {}).get("id")
+
     def start(self, name):
         m, comp = self.m, self.components[name]
         self.order.append(name)
@@ -298,12 +380,15 @@ class Graph:
         result = self.results[name] = {"workspace": label, "status": None, "changed": False, "run": None}
         files = collect(comp["config_dir"])
         config_sha = digest(files)
-        ws_id = comp["workspace_id"]
-        if not ws_id:
-            ws = m.workspace(label)
-            ws_id = ws["id"] if ws else None
-            if ws_id is None and not m.check_mode:
-                m.missing_workspace(label)
+        if comp["workspace_settings"] is not None:
+            ws_id = self.ensure_workspace(name)
+        else:
+            ws_id = comp["workspace_id"]
+            if not ws_id:
+                ws = m.workspace(label)
+                ws_id = ws["id"] if ws else None
+                if ws_id is None and not m.check_mode:
+                    m.missing_workspace(label)
         result["workspace_id"] = ws_id
         specs, missing = variable_specs(comp, self.outputs, m.check_mode)
         if missing:
@@ -314,7 +399,7 @@ class Graph:
         variables = set_variables(m, ws_id, label, specs, docs)
         result["variables"] = {"created": variables["created"], "updated": variables["updated"],
                                "sensitive_values": variables["sensitive_values"]}
-        result["changed"] = variables["changed"]
+        result["changed"] = result["changed"] or variables["changed"]
         if variables["changed"]:
             self.diff["before"].setdefault(name, {})["variables"] = variables["diff"]["before"]
             self.diff["after"].setdefault(name, {})["variables"] = variables["diff"]["after"]
@@ -443,6 +528,13 @@ def main():
         problem = config_problem(comp["config_dir"])
         if problem:
             problems.append("component %s: %s" % (comp["name"], problem))
+        if comp["workspace_settings"] is not None:
+            problem = settings_problem(comp["workspace"], comp["workspace_settings"])
+            if problem:
+                problems.append("component %s, workspace_settings: %s" % (comp["name"], problem))
+            if comp["workspace_id"]:
+                problems.append("component %s: set workspace_id or workspace_settings, not both (with settings the "
+                                "workspace is read by name)" % comp["name"])
         seen = set()
         for var in comp["variables"]:
             where = "component %s, variable %s" % (comp["name"], variable_label(var["category"], var["key"]))
@@ -462,6 +554,7 @@ def main():
     if problems:
         module.fail_json(msg="components are invalid, nothing was run: %s." % "; ".join(problems))
     graph = Graph(module)
+    graph.resolve_pools()
     graph.run()
     graph.report()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+import urllib.parse
 
 from ..web import ApiError, App, Response
 from . import auth, discovery, googleapis, iam_enforce
@@ -29,10 +30,18 @@ APIS = {
     "servicenetworking": ("v1",),
     "run": ("v2", "v1"),  # gcloud run jobs uses v1 (namespaces/<project>/jobs)
     "redis": ("v1",),
+    "cloudkms": ("v1",),
+    "storage": ("v1",),
+    "artifactregistry": ("v1",),
 }
 SERVICE_MODULES = ("serviceusage", "compute", "compute_networks", "compute_subnetworks", "compute_addresses",
                    "compute_firewalls", "routers", "instances", "security_policies", "servicenetworking", "container",
-                   "sqladmin", "secretmanager", "iam", "crm", "run", "run_v1", "redis")
+                   "sqladmin", "secretmanager", "iam", "crm", "run", "run_v1", "redis", "kms", "storage",
+                   "artifactregistry")
+
+# Cloud Storage's media paths: (raw path prefix, what it carries).
+MEDIA_PREFIXES = (("/upload/storage/v1/", "upload"), ("/storage/upload/storage/v1/", "upload"),
+                  ("/download/storage/v1/", "download"), ("/storage/download/storage/v1/", "download"))
 
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 405: "METHOD_NOT_ALLOWED", 409: "ALREADY_EXISTS", 412: "FAILED_PRECONDITION",
@@ -47,6 +56,8 @@ SERVICE_TITLES = {
     "secretmanager": "Secret Manager API", "iam": "Identity and Access Management (IAM) API",
     "servicenetworking": "Service Networking API", "run": "Cloud Run Admin API",
     "redis": "Google Cloud Memorystore for Redis API",
+    "cloudkms": "Cloud Key Management Service (KMS) API", "storage": "Cloud Storage JSON API",
+    "artifactregistry": "Artifact Registry API",
 }
 
 
@@ -140,22 +151,27 @@ class GcpApp(App):
     def dispatch(self, req):
         if req.path == "/token" and req.method == "POST":
             return self.auth.token_endpoint(req)
-        parts = req.path.split("/", 2)
-        api = parts[1] if len(parts) > 1 else ""
+        api, rest, req.media = self.split_path(req)
         if api not in self.discovery:
             raise ApiError(404, "The requested URL %s was not found on this server." % req.path)
-        rest = "/" + (parts[2] if len(parts) > 2 else "")
         match = None
         for doc in self.discovery[api]:
             match = doc.match(req.method, rest)
             if match:
                 break
-        if not match:
+        if not match or (req.media == "upload" and not match[0].get("mediaUpload")) or \
+                (req.media == "download" and not match[0].get("supportsMediaDownload")):
             raise ApiError(404, "The requested URL %s was not found on this server." % req.path)
         method, params = match
+        if api == "storage":
+            # Matched on the raw path, so an object name's %2F stays inside its segment.
+            params = {k: urllib.parse.unquote(v) if isinstance(v, str) else v for k, v in params.items()}
         req.principal = self.auth.check(req)
         doc.validate_query(method, req.query)
-        if req.method in ("POST", "PUT", "PATCH"):
+        if req.media == "upload":
+            req.upload = self.storage._upload(req)
+            doc.validate_body(method, req.upload[0])
+        elif req.method in ("POST", "PUT", "PATCH"):
             doc.validate_body(method, req.json)
         self.require_project(api, params, method)
         self.iam.check(req, api, method, params, req.principal)
@@ -178,6 +194,20 @@ class GcpApp(App):
         else:
             out = fn(req, params)
         return out if isinstance(out, Response) else Response(200, out)
+
+    @staticmethod
+    def split_path(req):
+        """(api, path below the API root, media): Cloud Storage's media paths sit outside /storage/v1, at the root
+        (googleapiclient) or under the client's endpoint (google-cloud-storage); storage is matched on the raw path."""
+        raw = req.raw_path
+        for prefix, media in MEDIA_PREFIXES:
+            if raw.startswith(prefix):
+                return "storage", "/storage/v1/" + raw[len(prefix):], media
+        parts = req.path.split("/", 2)
+        api = parts[1] if len(parts) > 1 else ""
+        if api == "storage":
+            parts = raw.split("/", 2)
+        return api, "/" + (parts[2] if len(parts) > 2 else ""), None
 
     def require_project(self, api, params, method):
         project = params.get("project") or params.get("projectsId") or params.get("projectId")

@@ -142,8 +142,7 @@ class Metadata(App):
     def connect(self, handler, host, port):
         # The node's way to Google APIs for this pod: the same bastion as the cluster's, on the pod's own port so
         # the request log can tell the pod's traffic (a server's telemetry, a worker's clean-up) from the deployer's.
-        return connect_tunnel(handler, self.sandbox, host, port,
-                              "it serves sandbox cluster endpoints and *.googleapis.com:443 only")
+        return connect_tunnel(handler, self.sandbox, host, port)
 
     def origin(self):
         """The workload this metadata server serves, as the request log names it."""

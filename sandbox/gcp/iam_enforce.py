@@ -110,6 +110,28 @@ METHOD_PERMISSIONS = {
     "run.projects.locations.operations.wait": ("run.operations.get",),
     "run.projects.locations.operations.list": ("run.operations.list",),
     "run.projects.locations.operations.delete": ("run.operations.delete",),
+    # Cloud KMS (the ML artifact profile's CMEK keys)
+    **{"cloudkms.projects.locations.keyRings.%s" % verb: ("cloudkms.keyRings.%s" % verb,)
+       for verb in ("create", "get", "list", "delete")},
+    **{"cloudkms.projects.locations.keyRings.cryptoKeys.%s" % verb: ("cloudkms.cryptoKeys.%s" % perm,)
+       for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("delete", "delete"), ("updatePrimaryVersion", "update"))},
+    **{"cloudkms.projects.locations.keyRings.cryptoKeys.cryptoKeyVersions.%s" % verb:
+       ("cloudkms.cryptoKeyVersions.%s" % perm,)
+       for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("destroy", "destroy"), ("restore", "restore"), ("delete", "delete"))},
+    "cloudkms.projects.locations.operations.get": ("cloudkms.operations.get",),
+    # Cloud Storage (buckets.insert/patch/update check storage.buckets.create/update)
+    **{"storage.buckets.%s" % verb: ("storage.buckets.%s" % perm,)
+       for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("update", "update"), ("delete", "delete"))},
+    **{"storage.objects.%s" % verb: ("storage.objects.%s" % perm,)
+       for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("delete", "delete"))},
+    # Artifact Registry (its operations are read with the repository's get)
+    **{"artifactregistry.projects.locations.repositories.%s" % verb: ("artifactregistry.repositories.%s" % perm,)
+       for verb, perm in (("create", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
+                          ("delete", "delete"))},
+    "artifactregistry.projects.locations.operations.get": ("artifactregistry.repositories.get",),
 }
 
 # Plain CRUD families the rule "<api>.<coll>.<verb>" -> "<prefix>.<coll>.<verb'>" covers.
@@ -241,6 +263,22 @@ ROLE_PERMISSIONS = {
         | _expand("run", ("operations",), ("get", "list", "delete"))),
     "roles/iam.serviceAccountUser": frozenset({
         "iam.serviceAccounts.actAs", "iam.serviceAccounts.get", "iam.serviceAccounts.list"}),
+    "roles/cloudkms.admin": frozenset(
+        _expand("cloudkms", ("keyRings",), ("create", "delete", "get", "list", "getIamPolicy", "setIamPolicy"))
+        | _expand("cloudkms", ("cryptoKeys",), ("create", "delete", "get", "list", "update", "getIamPolicy",
+                                                "setIamPolicy"))
+        | _expand("cloudkms", ("cryptoKeyVersions",), ("create", "delete", "destroy", "get", "list", "restore",
+                                                       "update"))
+        | {"cloudkms.operations.get", "cloudkms.locations.get", "cloudkms.locations.list"}),
+    "roles/storage.admin": frozenset(
+        _expand("storage", ("buckets",), ("create", "delete", "get", "list", "update", "getIamPolicy",
+                                          "setIamPolicy"))
+        | _expand("storage", ("objects",), ("create", "delete", "get", "list", "update", "getIamPolicy",
+                                            "setIamPolicy"))),
+    "roles/artifactregistry.admin": frozenset(
+        _expand("artifactregistry", ("repositories",), ("create", "delete", "get", "list", "update",
+                                                        "getIamPolicy", "setIamPolicy", "uploadArtifacts",
+                                                        "downloadArtifacts", "deleteArtifacts"))),
     "roles/resourcemanager.projectIamAdmin": frozenset({
         "resourcemanager.projects.get", "resourcemanager.projects.getIamPolicy",
         "resourcemanager.projects.setIamPolicy"}),

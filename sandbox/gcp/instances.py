@@ -256,12 +256,12 @@ class Instances:
     def start_agent(self, path, row, secret_ref):
         if not secret_ref:
             return "no tfc agent configured"
-        from .secretmanager import latest_payload
+        from .secretmanager import latest_payload, may_read_secret
 
         project = path.split("/")[1]
         secret = secret_ref.rsplit("/", 1)[-1] if "/secrets/" in secret_ref else secret_ref
         email = ((row.get("serviceAccounts") or [{}])[0]).get("email", "")
-        if not self.may_read_secret(project, secret, email):
+        if not may_read_secret(self.sandbox, project, secret, email):
             return "tfc-agent: PERMISSION_DENIED reading secret %s as %s (grant roles/secretmanager.secretAccessor)" \
                    % (secret, email or "no service account")
         if not self.has_egress(row):
@@ -285,18 +285,6 @@ class Instances:
         tfc = self.sandbox.tfc
         if token and tfc is not None:
             tfc.stop_agent(path.rsplit("/", 1)[-1])
-
-    def may_read_secret(self, project, secret, email):
-        if not email:
-            return False
-        member = "serviceAccount:%s" % email
-        roles = ("roles/secretmanager.secretAccessor", "roles/owner", "roles/editor")
-        policies = self.sandbox.store.table("iam.policies")
-        for key in ("projects/%s" % project, "projects/%s/secrets/%s" % (project, secret)):
-            for binding in (policies.get(key) or {}).get("bindings", []):
-                if binding.get("role") in roles and member in binding.get("members", []):
-                    return True
-        return False
 
     def has_egress(self, row):
         nic = (row.get("networkInterfaces") or [{}])[0]

@@ -27,8 +27,6 @@ from ..egress import EgressProxy, decide_source
 from ..images import ImageError, local_argv
 from .app import now_rfc3339
 
-SECRET_ACCESSOR = ("roles/secretmanager.secretAccessor", "roles/owner", "roles/editor")
-
 
 class SecretDenied(Exception):
     pass
@@ -44,19 +42,6 @@ def log_path(state_dir, execution_name):
 
 def _etag():
     return base64.b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def may_read_secret(sandbox, project, secret_id, email):
-    """As IAM decides it: a binding of an accessor role on the project or the secret."""
-    if not email:
-        return False
-    member = "serviceAccount:%s" % email
-    policies = sandbox.store.table("iam.policies")
-    for key in ("projects/%s" % project, "projects/%s/secrets/%s" % (project, secret_id)):
-        for binding in (policies.get(key) or {}).get("bindings", []):
-            if binding.get("role") in SECRET_ACCESSOR and member in binding.get("members", []):
-                return True
-    return False
 
 
 class ExecutionRunner:
@@ -141,7 +126,7 @@ class ExecutionRunner:
     def container_env(self, container, cidx):
         sa = self.execution["template"].get("serviceAccount", "")
         out = {}
-        from .secretmanager import latest_payload
+        from .secretmanager import latest_payload, may_read_secret
 
         versions = self.sandbox.store.table("secretmanager.versions")
         number = self.run.app.project_number

@@ -20,6 +20,22 @@ def _crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
+SECRET_ACCESSOR = ("roles/secretmanager.secretAccessor", "roles/owner", "roles/editor")
+
+
+def may_read_secret(sandbox, project, secret_id, email):
+    """As IAM decides it: a binding of an accessor role on the project or the secret, for other sandbox families."""
+    if not email:
+        return False
+    member = "serviceAccount:%s" % email
+    policies = sandbox.store.table("iam.policies")
+    for key in ("projects/%s" % project, "projects/%s/secrets/%s" % (project, secret_id)):
+        for binding in (policies.get(key) or {}).get("bindings", []):
+            if binding.get("role") in SECRET_ACCESSOR and member in binding.get("members", []):
+                return True
+    return False
+
+
 def latest_payload(sandbox, project, secret_id):
     """The newest ENABLED version's payload (bytes), or None: for other sandbox families."""
     app = sandbox.gcp

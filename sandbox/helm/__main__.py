@@ -426,8 +426,25 @@ COMMANDS = {"version": cmd_version, "plugin": cmd_plugin, "show": cmd_show, "ins
             "dep": cmd_dependency}
 
 
+def watch_the_run(levels=4):
+    """End with the run that called us: kubernetes.core.helm's module, its shell, the worker and ansible-playbook.
+
+    A SIGKILLed ansible-playbook runs no cleanup, and `upgrade --wait` would otherwise go on for its whole timeout
+    with the helm module waiting on it. The watch is the collection's own (`die_with_parent`), loaded from its file
+    because the sandbox does not import the collection as a package.
+    """
+    import importlib.util
+
+    path = os.path.join(_root(), "plugins", "module_utils", "common.py")
+    spec = importlib.util.spec_from_file_location("_skyforge_common", path)
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+    return common.die_with_parent(levels=levels)
+
+
 def main(argv):
     flags, positional = parse(argv)
+    watch_the_run()
     if not positional:
         print("usage: helm COMMAND (the sandbox's front over Helm: %s)" % ", ".join(sorted(COMMANDS)), file=sys.stderr)
         return 1

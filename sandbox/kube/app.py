@@ -89,5 +89,4 @@ class KubeApp(App):
 
     # ---- CONNECT ---------------------------------------------------------------------
     def connect(self, handler, host, port):
-        return connect_tunnel(handler, self.sandbox, host, port,
-                              "it serves sandbox cluster endpoints and *.googleapis.com:443 only")
+        return connect_tunnel(handler, self.sandbox, host, port)

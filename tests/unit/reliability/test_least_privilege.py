@@ -83,6 +83,12 @@ def test_documented_roles_grant_every_mapped_permission_and_the_error_hint_names
     granted = set().union(*(iam_enforce.ROLE_PERMISSIONS[r] for r in roles))
     assert iam_enforce.grants(granted, "container.managedCertificates.create")
     assert not iam_enforce.grants(granted, "storage.buckets.create"), "a wildcard must not reach other services"
+    # The ML artifact profile's roles (Cloud KMS, Cloud Storage, Artifact Registry) are checked like the others.
+    ml_roles = documented_roles("What the ML artifact profile adds")
+    unknown = [r for r in ml_roles if r not in iam_enforce.ROLE_PERMISSIONS]
+    assert not unknown, "the sandbox has no permission table for %s" % unknown
+    roles = roles + ml_roles
+    granted = granted.union(*(iam_enforce.ROLE_PERMISSIONS[r] for r in ml_roles))
     needed = set()
     for method_id, perms in iam_enforce.METHOD_PERMISSIONS.items():
         # Cloud Run jobs are made by the Prefect worker's own identity (docs/permissions.md, runtime identities).

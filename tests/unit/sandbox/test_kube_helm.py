@@ -181,6 +181,63 @@ def test_helm_release_lifecycle_and_an_unrunnable_worker_fails_wait_with_the_pod
     assert helm(cluster, "uninstall", "w").returncode == 1
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    with open("/proc/%d/stat" % pid) as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_helm_upgrade_wait_ends_with_the_run_that_started_it(cluster, tmp_path):
+    """ansible-playbook -> worker -> shell -> helm module -> helm: SIGKILL the top and `--wait` must not go on."""
+    import signal
+    import sys
+
+    values = {"worker": {"apiConfig": "cloud", "config": {"workPool": "p"},
+                         "cloudApiConfig": {"accountId": "0b8f5c1e-1b2c-4d5e-8f9a-0a1b2c3d4e5f",
+                                            "workspaceId": "1c9a6d2f-2c3d-4e6f-9a0b-1b2c3d4e5f6a"}}}
+    pidfile = tmp_path / "helm.pid"
+    # The module stand-in starts helm as kubernetes.core.helm does and waits on it (the pod never becomes ready).
+    module = ("import subprocess, sys; p = subprocess.Popen(sys.argv[2:]); open(sys.argv[1], 'w').write(str(p.pid)); "
+              "p.wait()")
+    argv = [sys.executable, "-c", module, str(pidfile), HELM, "upgrade", "-i", "--create-namespace", "--wait",
+            "--timeout", "300s", REPO_URL, write_values(tmp_path, values), "orphan", "prefect-worker"]
+    env = dict(os.environ, KUBECONFIG=cluster["kubeconfig"], HELM_NAMESPACE="orphans",
+               SKYFORGE_SPECS_DIR=os.path.dirname(specs_path("prefect-helm")))
+    quoted = " ".join("'%s'" % a.replace("'", "'\\''") for a in argv)
+    # ansible-playbook stand-in -> its worker -> /bin/sh -c '<module> && sleep 0', as the local connection runs it.
+    top = subprocess.Popen([sys.executable, "-c", "import multiprocessing as m, subprocess, sys\n"
+                            "def work(cmd): subprocess.call(['/bin/sh', '-c', cmd + ' && sleep 0'])\n"
+                            "if __name__ == '__main__':\n"
+                            "    w = m.get_context('fork').Process(target=work, args=(sys.argv[1],)); w.start(); w.join()",
+                            quoted], env=env)
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pidfile.exists(), "helm never started"
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 60
+    while not cluster["api"].find("deployments", "orphans") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert cluster["api"].find("deployments", "orphans"), "helm never reached its wait"
+    assert _alive(pid), "helm ended before the run was killed"
+    os.kill(top.pid, signal.SIGKILL)
+    top.wait()
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _alive(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "helm --wait outlived the killed run"
+    # What it left is a release a re-run can take over (the interruption tests re-run the site over such a one).
+    listed = yaml.safe_load(helm(cluster, "list", "--output=yaml", "--all", namespace="orphans").stdout)
+    assert [r["name"] for r in listed] == ["orphan"]
+    assert helm(cluster, "uninstall", "orphan", namespace="orphans").returncode == 0
+
+
 def server_values(**extra):
     """The shape the prefect_server role builds (roles/prefect_server/templates/values.yaml.j2)."""
     values = {"server": {"basicAuth": {"enabled": True, "existingSecret": "prefect-auth"},

@@ -1,5 +1,7 @@
 """The one place GCP names and values are checked (plugins/module_utils/gcp_names.py), as the roles' validations use it."""
 
+import pytest
+
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils import gcp_names as g
 
 
@@ -40,6 +42,16 @@ def test_sql_tiers():
     assert "0.9 to 6.5 GiB per vCPU" in g.sql_tier_problem("db-custom-8-3840")
     assert "is not a Cloud SQL tier" in g.sql_tier_problem("db-huge")
     assert "not a tier name" not in g.sql_tier_problem("db-custom-1-3840") and g.sql_tier_problem(True)
+
+
+def test_sql_max_connections_follow_cloud_sqls_defaults_by_memory_unless_the_flag_sets_them():
+    expected = {"db-f1-micro": 25, "db-g1-small": 50, "db-custom-1-3840": 100, "db-custom-1-6144": 200,
+                "db-custom-2-7680": 400, "db-custom-4-15360": 500, "db-custom-8-30720": 600, "db-custom-16-61440": 800,
+                "db-custom-32-122880": 1000, "db-perf-optimized-N-2": 500}
+    assert {tier: g.sql_max_connections(tier) for tier in expected} == expected
+    assert g.sql_max_connections("db-custom-1-3840", {"max_connections": "250"}) == 250
+    with pytest.raises(ValueError, match="is not a Cloud SQL tier"):
+        g.sql_max_connections("db-huge")
 
 
 def test_sql_flags():

@@ -2,57 +2,20 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
-from sandbox.kube.releases import offline_env
-
-AUTH = "admin:s3cret-pw"
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(home, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(offline_env())
-    env.update({"PREFECT_HOME": str(home), "PYTHONUNBUFFERED": "1"})
-    env.update(extra)
-    return env
+from .prefect_helpers import AUTH, prefect_env as _env, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
 def prefect(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect")
-    port = _free_port()
-    url = "http://127.0.0.1:%d/api" % port
-    log = open(str(home / "server.log"), "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                             str(port)], env=_env(home, PREFECT_SERVER_API_AUTH_STRING=AUTH,
-                                                  PREFECT_API_DATABASE_CONNECTION_URL="sqlite+aiosqlite:///%s/p.db" % home),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2):
-                break
-        except Exception:  # noqa: BLE001
-            if proc.poll() is not None:
-                raise AssertionError("prefect server exited: %s" % (home / "server.log").read_text())
-            time.sleep(0.5)
-    else:
-        raise AssertionError("prefect server did not answer in 120s")
+    proc, url = start_server(home)
     yield {"url": url, "home": home}
-    os.killpg(proc.pid, 15)
-    proc.wait(20)
+    stop_server(proc)
 
 
 @pytest.fixture
