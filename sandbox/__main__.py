@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 from .core import Config, Sandbox
@@ -224,10 +225,43 @@ def logs(cfg, args):
     return 0
 
 
+def access_login(cfg, args):
+    """An SSO login at the edge of a host, as a person of an IdP's groups: prints the Access JWT (CF_Authorization)."""
+    with open(os.path.join(cfg.state_dir, "endpoints.json")) as fh:
+        ep = json.load(fh)
+    if not (args.execution and args.idp and args.email):
+        print("usage: python -m sandbox access-login <host> --idp <provider> --email <address> [--group G ...]",
+              file=sys.stderr)
+        return 2
+    base = ep["cloudflare_base_url"].rsplit("/client/v4", 1)[0]
+    with urllib.request.urlopen(base + "/_sandbox/edge", timeout=5) as resp:
+        edge = json.load(resp).get(args.execution.lower().rstrip("."))
+    if not edge:
+        print("no edge serves %s: it needs a proxied A record" % args.execution, file=sys.stderr)
+        return 1
+    body = {"identity_provider": args.idp, "email": args.email, "groups": args.group or [],
+            "redirect_url": args.path or "/"}
+    req = urllib.request.Request(edge + "/cdn-cgi/access/login", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            print(json.load(resp)["token"])
+            return 0
+    except urllib.error.HTTPError as err:
+        print("login refused (%d): %s" % (err.code, json.load(err).get("reason")), file=sys.stderr)
+        return 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary", "env", "logs"])
-    parser.add_argument("execution", nargs="?", help="with logs: an execution id or name, or a job id (its latest)")
+    parser.add_argument("command", choices=["up", "down", "status", "serve", "endpoints", "summary", "env", "logs",
+                                            "access-login"])
+    parser.add_argument("execution", nargs="?", help="with logs: an execution id or name, or a job id (its latest); "
+                        "with access-login: the host")
+    parser.add_argument("--idp", help="with access-login: the identity provider's name or id")
+    parser.add_argument("--email", help="with access-login: the person's email")
+    parser.add_argument("--group", action="append", help="with access-login: an IdP group of the person (repeat)")
+    parser.add_argument("--path", help="with access-login: the path of the application (default /)")
     parser.add_argument("--timeout", type=int, default=60)
     parser.add_argument("--fresh", action="store_true", help="with up: forget all state from an earlier run")
     parser.add_argument("--namespace", help="with env: a pod's namespace (Workload Identity through a metadata server)")
@@ -240,7 +274,7 @@ def main(argv=None):
             print(fh.read())
         return 0
     return {"up": up, "down": down, "serve": serve, "status": status, "summary": summary,
-            "env": env, "logs": logs}[args.command](cfg, args)
+            "env": env, "logs": logs, "access-login": access_login}[args.command](cfg, args)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,28 @@ def described_items(cidrs, described, description, other_description):
     return out
 
 
+# The cloudflare_access_policy rule for a group of each identity provider type (a generic OIDC provider has none).
+_GROUP_RULE = {"okta": "okta", "azureAD": "azure_ad", "google-apps": "gsuite"}
+
+
+def idp_group_rules(groups, providers):
+    """cloudflare_access_policy include rules admitting the members of `groups` ({identity_provider, group,
+    attribute}) of `providers` ({name, type}); a group of an unknown provider or of an OIDC one is an error."""
+    kinds = dict((p.get("name"), p.get("type")) for p in providers or [])
+    out = []
+    for item in groups or []:
+        name = item.get("identity_provider")
+        kind = kinds.get(name)
+        if kind == "saml":
+            out.append({"saml": {"attribute": item.get("attribute") or "groups", "value": item.get("group")}})
+        elif kind in _GROUP_RULE:
+            out.append({_GROUP_RULE[kind]: {"identity_provider": name, "group": item.get("group")}})
+        else:
+            raise ValueError("group %s: identity provider %s %s" % (
+                item.get("group"), name, "is oidc, which has no group rule" if kind else "is not configured"))
+    return out
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -77,4 +99,5 @@ class FilterModule(object):
             "host_cidrs": host_cidrs,
             "uncovered_addresses": uncovered_addresses,
             "described_items": described_items,
+            "idp_group_rules": idp_group_rules,
         }

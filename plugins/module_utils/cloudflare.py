@@ -50,6 +50,7 @@ PERMISSIONS = {
     "access": "Account > Access: Apps and Policies > Edit",
     "service_token": "Account > Access: Service Tokens > Edit",
     "gateway": "Account > Zero Trust > Edit",
+    "idp": "Account > Access: Organizations, Identity Providers, and Groups > Edit",
 }
 
 
@@ -271,6 +272,12 @@ def _find_paged(module, lister, name_or_id, resource, area):
 def find_policy(module, name_or_id):
     """A reusable Access policy by name or id, or None."""
     return _find_paged(module, module.client.zero_trust.access.policies.list, name_or_id, "Access policies", "access")
+
+
+def find_identity_provider(module, name_or_id):
+    """An Access identity provider by name or id (never with its client secret), or None."""
+    return _find_paged(module, module.client.zero_trust.identity_providers.list, name_or_id,
+                       "Access identity providers", "idp")
 
 
 def find_service_token(module, name_or_id):

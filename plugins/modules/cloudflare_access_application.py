@@ -54,6 +54,13 @@ options:
       - CORS settings as the API takes them (C(allowed_origins), C(allowed_methods), C(allow_credentials), ...).
         Not compared when omitted.
     type: dict
+  allowed_idps:
+    description:
+      - The identity providers (by name or id) people may log in with to this application; an empty list allows
+        every provider of the account. Not compared when omitted (an update then resets it, as PUT does).
+      - See M(skyforge.prefect_platform.cloudflare_access_identity_provider).
+    type: list
+    elements: str
   app_launcher_visible:
     description: Whether the application shows in the App Launcher.
     type: bool
@@ -88,7 +95,9 @@ changes:
   type: list
   elements: str
 unresolved:
-  description: Policies that do not exist yet (only in check mode, where an earlier task would create them).
+  description:
+    - Policies and identity providers that do not exist yet (only in check mode, where an earlier task would create
+      them).
   returned: when some are missing in check mode
   type: list
   elements: str
@@ -99,6 +108,7 @@ import re
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudflare import (
     CloudflareModule,
     CloudflareResource,
+    find_identity_provider,
 )
 
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
@@ -107,6 +117,7 @@ DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 class Application(CloudflareResource):
     kind = "app"
     area = "access"
+    unordered = ("allowed_idps",)
 
     def __init__(self, module):
         super(Application, self).__init__(module)
@@ -145,6 +156,21 @@ class Application(CloudflareResource):
                 links.append({"id": found["id"], "precedence": idx + 1})
         return links
 
+    def idp_ids(self):
+        have = (self.current or {}).get("allowed_idps") or []
+        out = []
+        for ref in self.params["allowed_idps"]:
+            found = {"id": ref} if ref in have else find_identity_provider(self.module, ref)
+            if found is None:
+                if not self.module.check_mode:
+                    self.module.fail_json(msg="Access application %s: identity provider %s was not found in account "
+                                          "%s. Fix: create it first with cloudflare_access_identity_provider"
+                                          % (self.name, ref, self.module.account_id))
+                self.unresolved.append(ref)
+                found = {"id": ref}
+            out.append(found["id"])
+        return out
+
     def desired(self):
         p = self.params
         domain = p["domain"].lower().rstrip(".")
@@ -156,6 +182,8 @@ class Application(CloudflareResource):
         }
         if p["cors_headers"] is not None:
             out["cors_headers"] = p["cors_headers"]
+        if p["allowed_idps"] is not None:
+            out["allowed_idps"] = self.idp_ids()
         return out
 
     def compared(self, app):
@@ -213,6 +241,7 @@ def main():
             session_duration=dict(type="str", default="24h"),
             policies=dict(type="list", elements="str", default=[]),
             cors_headers=dict(type="dict"),
+            allowed_idps=dict(type="list", elements="str"),
             app_launcher_visible=dict(type="bool", default=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),

@@ -39,8 +39,16 @@ options:
     description:
       - Rules of which at least one must match. Each item has exactly one key, one of C(ip) (a CIDR),
         C(ip_list) (a Zero Trust IP list, by name or id), C(service_token) (by name or id),
-        C(any_valid_service_token) (true), C(email), C(email_domain), C(group) (an Access group id) or
-        C(everyone) (true).
+        C(any_valid_service_token) (true), C(email), C(email_domain), C(group) (an Access group id),
+        C(everyone) (true), or a group of an identity provider's users (people who log in; see
+        M(skyforge.prefect_platform.cloudflare_access_identity_provider)).
+      - "C(okta): C({identity_provider: <name or id>, group: <Okta group name>}); C(azure_ad):
+        C({identity_provider: <name or id>, group: <Azure group object id>}); C(gsuite):
+        C({identity_provider: <name or id>, group: <group email>}); C(github_organization):
+        C({identity_provider: <name or id>, name: <organization>}); C(saml): C({attribute: <SAML attribute name>,
+        value: <value>}) (the API version this collection targets ties a SAML rule to no one provider)."
+      - A generic OIDC provider has no group rule in that API version; admit its users by C(email) or
+        C(email_domain).
       - Required when O(state=present).
     type: list
     elements: dict
@@ -73,6 +81,14 @@ EXAMPLES = r"""
     include:
       - ip_list: prefect-allowed-ips
 
+- name: Admit the people of an Okta group
+  skyforge.prefect_platform.cloudflare_access_policy:
+    name: prefect-operators
+    decision: allow
+    include:
+      - okta: {identity_provider: okta, group: prefect-operators}
+      - azure_ad: {identity_provider: entra, group: 1e5c2f9a-0000-4000-8000-000000000000}
+
 - name: Admit the automation's service token
   skyforge.prefect_platform.cloudflare_access_policy:
     name: prefect-automation
@@ -101,11 +117,21 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareModule,
     CloudflareResource,
     find_list,
+    find_identity_provider,
     find_policy,
     find_service_token,
 )
 
-RULE_KEYS = ("ip", "ip_list", "service_token", "any_valid_service_token", "email", "email_domain", "group", "everyone")
+# Group rules of an identity provider's users: the module's key -> (the API's key, the provider type it needs,
+# the API's field for the group, the module's field for it).
+IDP_RULES = {
+    "okta": ("okta", "okta", "email", "group"),
+    "azure_ad": ("azureAD", "azureAD", "id", "group"),
+    "gsuite": ("gsuite", "google-apps", "email", "group"),
+    "github_organization": ("github-organization", "github", "name", "name"),
+}
+RULE_KEYS = ("ip", "ip_list", "service_token", "any_valid_service_token", "email", "email_domain", "group", "everyone",
+             "okta", "azure_ad", "gsuite", "github_organization", "saml")
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 FIELDS = ("include", "exclude", "require")
 
@@ -160,7 +186,24 @@ class Policy(CloudflareResource):
             return {"email": {"email": value}}
         if key == "email_domain":
             return {"email_domain": {"domain": value}}
+        if key == "saml":
+            return {"saml": {"attribute_name": value["attribute"], "attribute_value": value["value"]}}
+        if key in IDP_RULES:
+            api_key, kind, api_field, field = IDP_RULES[key]
+            connection = self.idp_id(api_key, kind, value["identity_provider"])
+            return {api_key: {api_field: value[field], "connection_id": connection}}
         return {"group": {"id": value}}
+
+    def idp_id(self, api_key, kind, name_or_id):
+        if name_or_id in self.referenced(api_key, "connection_id"):
+            return name_or_id
+        found = find_identity_provider(self.module, name_or_id)
+        if found is None:
+            return self._missing("identity provider", name_or_id, {api_key: name_or_id})[api_key]
+        if found.get("type") != kind:
+            self.module.fail_json(msg="Access policy %s: identity provider %s is of type %s; a %s rule needs a %s "
+                                  "provider" % (self.name, name_or_id, found.get("type"), api_key, kind))
+        return found["id"]
 
     def _missing(self, what, value, placeholder):
         if self.module.check_mode:
@@ -226,6 +269,13 @@ def check_input(module):
             if len(keys) != 1:
                 module.fail_json(msg="%s must set exactly one of %s (it sets %s)"
                                  % (where, ", ".join(RULE_KEYS), ", ".join(keys) or "none"))
+            if keys[0] in IDP_RULES or keys[0] == "saml":
+                value = item[keys[0]]
+                need = ("attribute", "value") if keys[0] == "saml" else ("identity_provider", IDP_RULES[keys[0]][3])
+                if not isinstance(value, dict) or sorted(value) != sorted(need) or \
+                        not all(isinstance(value[k], str) and value[k] for k in need):
+                    module.fail_json(msg="%s: %s takes {%s} (non-empty strings)"
+                                     % (where, keys[0], ", ".join("%s: ..." % k for k in need)))
             if keys[0] == "ip":
                 try:
                     ipaddress.ip_network(item["ip"], strict=False)

@@ -14,6 +14,8 @@ from .common import PERM_ACCESS_APPS, PERM_SERVICE_TOKENS, VALIDATION_CODE, cf_e
 
 ACCESS_NOT_FOUND = 12131
 ACCESS_CONFLICT = 12132
+# Group rules that name their identity provider (connection_id), and the provider type each needs.
+IDP_GROUP_RULES = {"okta": "okta", "azureAD": "azureAD", "gsuite": "google-apps", "github-organization": "github"}
 
 
 class Access:
@@ -80,6 +82,10 @@ class Access:
                 raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: policy %s not found"
                                % pid)
             links.append({"id": pid, "precedence": precedence})
+        for idp_id in body.get("allowed_idps", []):
+            if idp_id not in self.app.idps:
+                raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: allowed_idps: "
+                               "identity provider %s not found" % idp_id)
         if len({l["precedence"] for l in links}) != len(links):
             raise cf_error(400, VALIDATION_CODE["access"], "access.api.error.invalid_request: policy precedences must "
                            "be unique")
@@ -193,6 +199,15 @@ class Access:
                            % rule["service_token"]["token_id"])
         if "group" in rule:
             raise cf_error(400, bad, "access.api.error.invalid_request: Access group %s not found" % rule["group"]["id"])
+        for key, kind in IDP_GROUP_RULES.items():
+            if key in rule:
+                idp = self.app.idps.get(rule[key]["connection_id"])
+                if idp is None or idp["type"] != kind:
+                    raise cf_error(400, bad, "access.api.error.invalid_request: %s rule: identity provider %s is not "
+                                   "a %s identity provider of this account" % (key, rule[key]["connection_id"], kind))
+        if "saml" in rule and not any(i["type"] == "saml" for i in self.app.idps.values()):
+            raise cf_error(400, bad, "access.api.error.invalid_request: saml rule: the account has no SAML identity "
+                           "provider")
 
     def _policy_view(self, pol):
         out = dict(pol)

@@ -1,6 +1,7 @@
 """Cloudflare API v4 under /client/v4: routing, token auth, validation and the envelope; the resources are served by
-zones.py (/ips, /zones), dns.py (DNS records), access.py (Access apps, policies, service tokens) and lists.py
-(Gateway lists), each registering its handlers with `app.handle(method, template, fn, area, permission)`.
+zones.py (/ips, /zones), dns.py (DNS records), access.py (Access apps, policies, service tokens),
+identity_providers.py (Access identity providers) and lists.py (Gateway lists), each registering its handlers with
+`app.handle(method, template, fn, area, permission)`.
 
 Every request is routed by, and its body validated against, Cloudflare's OpenAPI description (spec.py); every
 response is validated too, so the sandbox cannot drift from the shapes the SDK and the modules will meet in the
@@ -18,17 +19,19 @@ import threading
 import uuid
 
 from ..web import App, Response
-from . import access, dns, lists, spec as specmod, zones
+from . import access, dns, identity_providers, lists, spec as specmod, zones
 from .common import (
-    CLOUDFLARE_IPV4, CLOUDFLARE_IPV6, PERM_ACCESS_APPS, PERM_DNS, PERM_SERVICE_TOKENS, PERM_ZONE_READ, PERM_ZT,
+    CLOUDFLARE_IPV4, CLOUDFLARE_IPV6, PERM_ACCESS_APPS, PERM_ACCESS_IDP, PERM_DNS, PERM_SERVICE_TOKENS, PERM_ZONE_READ,
+    PERM_ZT,
     VALIDATION_CODE, Page, cf_error, now,
 )
 
 PREFIX = "/client/v4"
-RESOURCE_MODULES = (zones, dns, access, lists)
+RESOURCE_MODULES = (zones, dns, access, identity_providers, lists)
 
 ALL_PERMISSIONS = frozenset(
-    [PERM_ZONE_READ] + ["%s %s" % (p, m) for p in (PERM_DNS, PERM_ACCESS_APPS, PERM_SERVICE_TOKENS, PERM_ZT)
+    [PERM_ZONE_READ] + ["%s %s" % (p, m) for p in (PERM_DNS, PERM_ACCESS_APPS, PERM_SERVICE_TOKENS, PERM_ZT,
+                                                   PERM_ACCESS_IDP)
                         for m in ("Read", "Write")]
 )
 
@@ -78,6 +81,8 @@ class CloudflareApp(App):
         self.policies = sandbox.store.table("cloudflare.access_policies")
         self.lists = sandbox.store.table("cloudflare.gateway_lists")
         self.service_tokens = sandbox.store.table("cloudflare.service_tokens")
+        self.idps = sandbox.store.table("cloudflare.access_identity_providers")
+        self.idp_secrets = {}  # identity provider id -> its client secret (never in a response)
         self.secrets = {}  # service token id -> current client secret (never in a GET)
         self.zone_id = state["zone_id"]
         created = now()

@@ -27,6 +27,7 @@ PERM_DNS = "DNS"
 PERM_ACCESS_APPS = "Access: Apps and Policies"
 PERM_SERVICE_TOKENS = "Access: Service Tokens"
 PERM_ZT = "Zero Trust"
+PERM_ACCESS_IDP = "Access: Organizations, Identity Providers, and Groups"
 
 # The error code of a refused request body or query, per area of the API.
 VALIDATION_CODE = {"dns": 9207, "access": 12130, "gateway": 2001, "zones": 1001, "ips": 1001}

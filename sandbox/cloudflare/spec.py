@@ -1,7 +1,7 @@
 """Cloudflare's OpenAPI description as the sandbox's contract: routing, request and response validation.
 
-The operations come from the DNS/Access/Gateway subset; `/zones` and `/ips` are not in it, so they come from the
-full description it was cut from. Schemas are inlined once per direction and their validators cached.
+The operations come from the DNS/Access/Gateway subset; `/zones`, `/ips` and the account's Access identity providers
+are not in it, so they come from the full description it was cut from. Schemas are inlined once per direction and their validators cached.
 
 OpenAPI 3.0 is not JSON Schema, and this description shares one schema between requests and responses, so each
 schema is rewritten for its direction before it is compiled:
@@ -27,7 +27,8 @@ import jsonschema
 SUBSET = "openapi.subset.dns-access-gateway-lists.json"
 FULL = "openapi.2024-08-06.json"
 # Served paths the subset lacks, taken from the full description.
-FROM_FULL = ("/zones", "/ips")
+FROM_FULL = ("/zones", "/ips", "/accounts/{account_id}/access/identity_providers",
+             "/accounts/{account_id}/access/identity_providers/{identity_provider_id}")
 SERVER_ASSIGNED = frozenset(["id"])
 ENVELOPE = frozenset(["success", "errors", "messages", "result", "result_info"])
 
@@ -189,8 +190,11 @@ class Spec:
                 if names is not None and key not in names:
                     out.append(sub_path)
                     continue
-                for sub in subs.get(key, []):
-                    out.extend(self.unknown_fields(sub, value, sub_path))
+                # Every part that describes the key (allOf pieces, matching variants) together names what it takes.
+                parts = subs.get(key, [])
+                if parts:
+                    whole = parts[0] if len(parts) == 1 else {"allOf": parts}
+                    out.extend(self.unknown_fields(whole, value, sub_path))
         elif isinstance(instance, list):
             for items in self._items(schema, instance):
                 for idx, value in enumerate(instance):

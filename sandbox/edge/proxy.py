@@ -10,17 +10,30 @@ The client address is taken from the test header `X-Sandbox-Client-IP` (default 
 in `CF-Access-Client-Id` / `CF-Access-Client-Secret`, as Cloudflare expects them. Toward the origin the edge
 connects from its own address, inside Cloudflare's published ranges; `X-Sandbox-Source-IP` carries it (the origin's
 load balancer stand-in reads it as the TCP source, see sandbox/kube/loadbalancer.py), and the client's address
-goes in `CF-Connecting-IP` as Cloudflare sends it. Rules that need an identity
-provider login (email, email_domain, group, ...) never match here: the sandbox has no IdP.
+goes in `CF-Connecting-IP` as Cloudflare sends it.
+
+People log in through the sandbox login, `POST /cdn-cgi/access/login` on the host (JSON: `identity_provider` (name or
+id), `email`, `groups`, `attributes`, `redirect_url`), which stands in for the IdP's redirect: the provider must
+exist (and be in the application's `allowed_idps`, when it names any) and a policy must admit the identity, else 403.
+It answers the application token (access_jwt.py) as JSON and as the `CF_Authorization` cookie. On every request the
+edge verifies a token from that cookie or `Cf-Access-Jwt-Assertion` (signature, `aud` = the application's AUD tag,
+`exp`) and evaluates the identity rules (email, email_domain, okta, azureAD, gsuite, github-organization, saml)
+against its claims; a token that fails verification is no identity, and the 403 names why. Toward the origin the
+verified token goes in `Cf-Access-Jwt-Assertion` (a client's own is never passed on) with
+`Cf-Access-Authenticated-User-Email`. `GET /cdn-cgi/access/certs` publishes the signing key. Access groups
+(`group`) never match: the sandbox has none.
 """
 
 from __future__ import annotations
 
 import http.client
+import http.cookies
 import ipaddress
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .access_jwt import COOKIE, HEADER, AccessJwt, JwtError, seconds
 
 CLIENT_IP_HEADER = "X-Sandbox-Client-IP"
 SOURCE_IP_HEADER = "X-Sandbox-Source-IP"
@@ -28,6 +41,10 @@ SOURCE_IP_HEADER = "X-Sandbox-Source-IP"
 EDGE_EGRESS_IP = "162.158.1.17"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "host", "content-length"}
+LOGIN_PATH = "/cdn-cgi/access/login"
+CERTS_PATH = "/cdn-cgi/access/certs"
+# What the edge sets toward the origin itself; a client's own values are dropped.
+ACCESS_HEADERS = {HEADER.lower(), "cf-access-authenticated-user-email"}
 
 
 class Edge:
@@ -36,6 +53,7 @@ class Edge:
         self.sandbox = app.sandbox
         self.servers = {}  # hostname -> (server, thread, record id)
         self.lock = threading.Lock()
+        self.jwt = AccessJwt()
 
     def urls(self):
         with self.lock:
@@ -93,32 +111,106 @@ class Edge:
                         best, best_len = app, len(prefix)
         return best
 
-    def decide(self, app, client_ip, headers):
-        """(allowed, reason) for a request to `app`."""
+    def decide(self, app, client_ip, headers, identity=None):
+        """(allowed, reason) for a request to `app`; `identity` is the claims of a verified token, or None."""
         for link in sorted(app["policies"], key=lambda l: l["precedence"]):
             pol = self.app.policies.get(link["id"])
-            if pol is None or not self._policy_matches(pol, client_ip, headers):
+            if pol is None or not self._policy_matches(pol, client_ip, headers, identity):
                 continue
             if pol["decision"] == "deny":
                 return False, "denied by policy %s" % pol["name"]
             return True, "%s by policy %s" % (pol["decision"], pol["name"])
         return False, "no Access policy of %s admits this request" % app["name"]
 
-    def _policy_matches(self, pol, client_ip, headers):
+    def _policy_matches(self, pol, client_ip, headers, identity):
         def check(rule):
-            return self._rule_matches(rule, client_ip, headers)
+            return self._rule_matches(rule, client_ip, headers, identity)
 
         return (any(check(r) for r in pol["include"])
                 and all(check(r) for r in pol.get("require", []))
                 and not any(check(r) for r in pol.get("exclude", [])))
 
-    def _rule_matches(self, rule, client_ip, headers):
+    # ---- people: the sandbox login and its tokens ----------------------------------------
+    @staticmethod
+    def identity_token(headers):
+        """The application token a request carries: the Cf-Access-Jwt-Assertion header, else the cookie."""
+        token = headers.get(HEADER)
+        if not token:
+            cookie = http.cookies.SimpleCookie()
+            try:
+                cookie.load(headers.get("Cookie") or "")
+            except http.cookies.CookieError:
+                pass
+            token = cookie[COOKIE].value if COOKIE in cookie else None
+        return token
+
+    def identity(self, app, headers):
+        """(claims, None) of the request's verified application token; (None, why) when it has none or a bad one."""
+        token = self.identity_token(headers)
+        if not token:
+            return None, None
+        try:
+            return self.jwt.verify(token, app["aud"]), None
+        except JwtError as exc:
+            return None, "Access JWT refused: %s" % exc
+
+    def login(self, host, body, client_ip, headers):
+        """(status, payload, token): the sandbox's stand-in for an IdP login followed by Access's policy check."""
+        if not isinstance(body, dict) or not isinstance(body.get("email"), str) or "@" not in body["email"]:
+            return 400, {"error": "Bad Request", "reason": "give email (and identity_provider, groups)"}, None
+        path = (body.get("redirect_url") or "/").split("?", 1)[0]
+        app = self.application(host, path if path.startswith("/") else "/" + path)
+        if app is None:
+            return 404, {"error": "Not Found", "reason": "no Access application covers %s%s" % (host, path)}, None
+        wanted = body.get("identity_provider")
+        idp = next((i for i in list(self.app.idps.values()) if wanted in (i["id"], i["name"])), None)
+        if idp is None:
+            return 400, {"error": "Bad Request", "reason": "identity provider %s is not configured" % wanted}, None
+        if app.get("allowed_idps") and idp["id"] not in app["allowed_idps"]:
+            return 403, {"error": "Forbidden", "reason": "application %s does not accept logins with %s"
+                         % (app["name"], idp["name"])}, None
+        groups = body.get("groups") or []
+        custom = body.get("attributes") or {}
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups) or not isinstance(custom, dict):
+            return 400, {"error": "Bad Request", "reason": "groups is a list of strings, attributes an object"}, None
+        claims = {"email": body["email"], "idp": {"id": idp["id"], "type": idp["type"]}, "groups": groups,
+                  "custom": custom}
+        allowed, reason = self.decide(app, client_ip, headers, claims)
+        if not allowed:
+            return 403, {"error": "Forbidden", "reason": reason}, None
+        ttl = seconds(app.get("session_duration"))
+        token = self.jwt.issue(app["aud"], body["email"], idp, groups, custom, ttl=ttl)
+        return 200, {"token": token, "aud": app["aud"], "expires_in": int(ttl), "reason": reason}, token
+
+    def _identity_matches(self, rule, identity):
+        if identity is None:
+            return None
+        email = (identity.get("email") or "").lower()
+        idp = identity.get("idp") or {}
+        groups = identity.get("groups") or []
+        if "email" in rule:
+            return email == rule["email"]["email"].lower()
+        if "email_domain" in rule:
+            return email.endswith("@" + rule["email_domain"]["domain"].lower().lstrip("@"))
+        for key, field in (("okta", "email"), ("azureAD", "id"), ("gsuite", "email"), ("github-organization", "name")):
+            if key in rule:
+                return idp.get("id") == rule[key]["connection_id"] and rule[key][field] in groups
+        if "saml" in rule:
+            values = (identity.get("custom") or {}).get(rule["saml"]["attribute_name"])
+            values = values if isinstance(values, list) else [values]
+            return idp.get("type") == "saml" and rule["saml"]["attribute_value"] in values
+        return None
+
+    def _rule_matches(self, rule, client_ip, headers, identity=None):
         try:
             addr = ipaddress.ip_address(client_ip)
         except ValueError:
             addr = None
         if "everyone" in rule:
             return True
+        person = self._identity_matches(rule, identity)
+        if person is not None:
+            return person
         if "ip" in rule:
             return addr is not None and _in(addr, rule["ip"]["ip"])
         if "ip_list" in rule:
@@ -169,12 +261,31 @@ def _handler(edge, host):
             body = self.rfile.read(length) if length else None
             path = self.path.split("?", 1)[0]
             client_ip = self.headers.get(CLIENT_IP_HEADER) or "127.0.0.1"
+            if path == CERTS_PATH and self.command == "GET":
+                self._reply(200, json.dumps(edge.jwt.certs()), "application/json")
+                return
+            if path == LOGIN_PATH:
+                if self.command != "POST":
+                    self._reply(405, json.dumps({"error": "Method Not Allowed"}), "application/json",
+                                [("Allow", "POST")])
+                    return
+                try:
+                    login = json.loads(body or b"null")
+                except ValueError:
+                    login = None
+                status, payload, token = edge.login(host, login, client_ip, self.headers)
+                extra = [("Set-Cookie", "%s=%s; Path=/; HttpOnly; Secure; SameSite=Lax" % (COOKIE, token))] \
+                    if token else [("CF-Access-Denied", "1")] if status == 403 else []
+                self._reply(status, json.dumps(payload), "application/json", extra)
+                return
             app = edge.application(host, path)
+            claims = None
             if app is not None:
-                allowed, reason = edge.decide(app, client_ip, self.headers)
+                claims, refused = edge.identity(app, self.headers)
+                allowed, reason = edge.decide(app, client_ip, self.headers, claims)
                 if not allowed:
-                    self._reply(403, json.dumps({"error": "Forbidden", "reason": reason}),
-                                "application/json", [("CF-Access-Denied", "1")])
+                    self._reply(403, json.dumps({"error": "Forbidden", "reason": "; ".join(
+                        r for r in (reason, refused) if r)}), "application/json", [("CF-Access-Denied", "1")])
                     return
             ip = edge.origin_ip(host)
             try:
@@ -185,8 +296,11 @@ def _handler(edge, host):
                 self._reply(502, "origin not reachable: nothing serves %s:80" % (ip or host))
                 return
             headers = dict((k, v) for k, v in self.headers.items()
-                           if k.lower() not in HOP_BY_HOP
+                           if k.lower() not in HOP_BY_HOP and k.lower() not in ACCESS_HEADERS
                            and k.lower() not in (CLIENT_IP_HEADER.lower(), SOURCE_IP_HEADER.lower()))
+            if claims is not None:
+                headers[HEADER] = edge.identity_token(self.headers)
+                headers["Cf-Access-Authenticated-User-Email"] = claims["email"]
             headers["Host"] = host
             headers[SOURCE_IP_HEADER] = EDGE_EGRESS_IP
             headers["CF-Connecting-IP"] = client_ip
