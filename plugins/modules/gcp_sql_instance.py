@@ -90,6 +90,14 @@ options:
     description: Refuse deletion while on.
     type: bool
     default: true
+  disk_encryption_key:
+    description:
+      - The Cloud KMS key that encrypts the instance's disks and backups (CMEK), in full,
+        C(projects/P/locations/L/keyRings/R/cryptoKeys/K). The key must be in O(region), and the Cloud SQL service
+        agent needs C(roles/cloudkms.cryptoKeyEncrypterDecrypter) on it.
+      - Set only when the instance is created; a different key on an existing instance fails (it cannot be changed
+        in place). Google-managed encryption when omitted.
+    type: str
   force:
     description:
       - With O(state=absent), turn the instance's deletion protection off (a patch of that one setting, sent only
@@ -145,13 +153,14 @@ import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 
+KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 TIER_RE = re.compile(r"^(db-f1-micro|db-g1-small|db-custom-\d+-\d+|db-perf-optimized-N-\d+)$")
 
 
 class SqlInstance(GcpResource):
     api = "sqladmin"
     kind = "instance"
-    immutable = ("databaseVersion", "region", "settings.ipConfiguration.privateNetwork")
+    immutable = ("databaseVersion", "region", "settings.ipConfiguration.privateNetwork", "diskEncryptionConfiguration")
 
     def _instances(self):
         return self.client().instances()
@@ -197,7 +206,10 @@ class SqlInstance(GcpResource):
             settings["ipConfiguration"]["allocatedIpRange"] = p["allocated_ip_range"]
         if p["maintenance_window"]:
             settings["maintenanceWindow"] = {"day": p["maintenance_window"]["day"], "hour": p["maintenance_window"]["hour"]}
-        return {"name": self.name, "region": p["region"], "databaseVersion": p["database_version"], "settings": settings}
+        body = {"name": self.name, "region": p["region"], "databaseVersion": p["database_version"], "settings": settings}
+        if p["disk_encryption_key"]:
+            body["diskEncryptionConfiguration"] = {"kmsKeyName": p["disk_encryption_key"]}
+        return body
 
     def changes(self, desired, current):
         changes = super(SqlInstance, self).changes(desired, current)
@@ -286,6 +298,7 @@ def main():
                                                               hour=dict(type="int", required=True))),
             flags=dict(type="dict", default={}),
             deletion_protection=dict(type="bool", default=True),
+            disk_encryption_key=dict(type="str", no_log=False),
             force=dict(type="bool", default=False),
             wait=dict(type="bool", default=True),
             wait_only=dict(type="bool", default=False),
@@ -306,6 +319,9 @@ def main():
         module.fail_json(msg="edition=ENTERPRISE_PLUS needs a db-perf-optimized-N-* tier (got %s)" % p["tier"])
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", p["backup_start_time"]):
         module.fail_json(msg="backup_start_time=%r must be HH:MM in UTC, for example 03:00" % p["backup_start_time"])
+    if p["disk_encryption_key"] and not KEY_RE.match(p["disk_encryption_key"]):
+        module.fail_json(msg="disk_encryption_key=%r is not a Cloud KMS key name: use "
+                             "projects/P/locations/L/keyRings/R/cryptoKeys/K" % p["disk_encryption_key"])
     mw = p["maintenance_window"]
     if mw and not (1 <= mw["day"] <= 7 and 0 <= mw["hour"] <= 23):
         module.fail_json(msg="maintenance_window needs day 1 (Monday) to 7 and hour 0 to 23")

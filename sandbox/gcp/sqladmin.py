@@ -15,6 +15,7 @@ import uuid
 from ..web import ApiError
 from .app import now_rfc3339
 from .compute_common import unlink
+from .kms import cmek_problem
 from .servicenetworking import psa_ranges
 
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,96}[a-z0-9])?$")
@@ -172,6 +173,13 @@ class SqlAdmin:
             raise bad("Invalid request: Invalid database version %s for this sandbox (PostgreSQL only)." % version)
         settings = dict(body.get("settings") or {})
         self._validate_settings(settings, creating=True)
+        region = body.get("region", "us-central1")
+        dec = body.get("diskEncryptionConfiguration") or {}
+        if dec.get("kmsKeyName"):
+            problem = cmek_problem(self.app, dec["kmsKeyName"], region, "diskEncryptionConfiguration.kmsKeyName",
+                                   "Cloud SQL instance")
+            if problem:
+                raise bad(problem)
         ipc = dict(settings.get("ipConfiguration") or {})
         ipv4 = ipc.get("ipv4Enabled", True)
         addresses = []
@@ -198,7 +206,6 @@ class SqlAdmin:
         settings.setdefault("backupConfiguration", {"enabled": False})
         settings["settingsVersion"] = "1"
         settings["kind"] = "sql#settings"
-        region = body.get("region", "us-central1")
         row = {
             "kind": "sql#instance", "name": name, "project": p["project"], "region": region,
             "databaseVersion": version, "databaseInstalledVersion": version + "_0", "backendType": "SECOND_GEN",
@@ -209,6 +216,9 @@ class SqlAdmin:
                              "instance": name},
             "serviceAccountEmailAddress": "p%s-sandbox@gcp-sa-cloud-sql.iam.gserviceaccount.com" % self.app.project_number,
         }
+        if dec.get("kmsKeyName"):
+            row["diskEncryptionConfiguration"] = {"kind": "sql#diskEncryptionConfiguration",
+                                                  "kmsKeyName": dec["kmsKeyName"]}
         self.instances[key] = row
         self.start_server(key)
 
@@ -242,6 +252,9 @@ class SqlAdmin:
                            reason="staleData")
         if body.get("databaseVersion") and body["databaseVersion"] != row["databaseVersion"]:
             raise bad("Invalid request: changing databaseVersion needs a major version upgrade.")
+        dec = body.get("diskEncryptionConfiguration")
+        if dec is not None and dec.get("kmsKeyName") != (row.get("diskEncryptionConfiguration") or {}).get("kmsKeyName"):
+            raise bad("Invalid request: the disk encryption key of an instance cannot be changed after it is created.")
         self._validate_settings(settings, creating=False)
         ipc = settings.get("ipConfiguration") or {}
         if ipc.get("privateNetwork") and unlink(ipc["privateNetwork"]).rsplit("/", 1)[-1] != \
