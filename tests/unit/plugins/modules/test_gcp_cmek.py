@@ -68,3 +68,45 @@ def test_cloudsql_key_refused_by_the_api(sandbox, gcp_args, module_runner, cmek)
     malformed = module_runner("gcp_sql_instance", dict(inst, disk_encryption_key="cmek-ring/sql"), expect_fail=True)
     assert "is not a Cloud KMS key name" in malformed["msg"]
     assert module_runner("gcp_sql_instance", dict(inst, state="absent"))["changed"] is False
+
+
+def test_gke_application_layer_secrets_encryption(sandbox, gcp_args, module_runner, cmek):
+    _args, keys = cmek
+    key = keys[(REGION, "gke")]
+    args = dict(gcp_args, name="cmek-gke", location=REGION, network="cmek-net", subnetwork="cmek-sub",
+                deletion_protection=False)
+    plain = module_runner("gcp_autopilot_cluster", args)
+    assert plain["changed"] and plain["cluster"]["databaseEncryption"]["state"] == "DECRYPTED"
+    enc = dict(args, database_encryption_key=key)
+    check = module_runner("gcp_autopilot_cluster", enc, check=True)
+    assert check["changed"] and check["cluster"]["databaseEncryption"]["keyName"] == key
+    start = len(sandbox.log.entries)
+    upd = module_runner("gcp_autopilot_cluster", enc)
+    assert upd["changed"] and [c.split(".")[0] for c in upd["changes"]] == ["databaseEncryption", "databaseEncryption"]
+    assert upd["cluster"]["databaseEncryption"] == {"state": "ENCRYPTED", "keyName": key,
+                                                    "currentState": "CURRENT_STATE_ENCRYPTED"}
+    writes = [e for e in sandbox.log.entries[start:] if e["method"] not in ("GET", "HEAD")
+              and not e["path"].endswith("/token")]
+    assert len(writes) == 1, "one clusters.update with desiredDatabaseEncryption"
+    assert module_runner("gcp_autopilot_cluster", enc)["changed"] is False
+    assert module_runner("gcp_autopilot_cluster", args)["changed"] is False, "omitted: left alone"
+    far = module_runner("gcp_autopilot_cluster", dict(args, database_encryption_key=keys[("us-central1", "gke")]),
+                        expect_fail=True)
+    assert "same region" in far["msg"]
+    module_runner("gcp_autopilot_cluster", dict(args, state="absent"))
+
+
+def test_gke_created_encrypted_and_wrong_region_refused(sandbox, gcp_args, module_runner, cmek):
+    _args, keys = cmek
+    args = dict(gcp_args, name="cmek-gke2", location=REGION, network="cmek-net", subnetwork="cmek-sub",
+                deletion_protection=False)
+    far = module_runner("gcp_autopilot_cluster", dict(args, database_encryption_key=keys[("us-central1", "gke")]),
+                        expect_fail=True)
+    assert "same region" in far["msg"] and "us-central1" in far["msg"]
+    bad = module_runner("gcp_autopilot_cluster", dict(args, database_encryption_key="gke"), expect_fail=True)
+    assert "is not a Cloud KMS key name" in bad["msg"]
+    enc = dict(args, database_encryption_key=keys[(REGION, "gke")])
+    real = module_runner("gcp_autopilot_cluster", enc)
+    assert real["changed"] and real["cluster"]["databaseEncryption"]["state"] == "ENCRYPTED"
+    assert module_runner("gcp_autopilot_cluster", enc)["changed"] is False
+    module_runner("gcp_autopilot_cluster", dict(args, state="absent"))
