@@ -9,10 +9,10 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: gcp_sql_instance
-short_description: Manage a Cloud SQL for PostgreSQL instance on a private IP
+short_description: Manage a Cloud SQL for PostgreSQL (or MySQL) instance on a private IP
 version_added: 0.1.0
 description:
-  - Creates a PostgreSQL instance with a private IP on the given VPC (through its Private Service Access range) and
+  - Creates a PostgreSQL (or MySQL) instance with a private IP on the given VPC (through its Private Service Access range) and
     no public IP, TLS required, backups with point-in-time recovery, a maintenance window, flags and deletion
     protection.
   - Settings changes, including a tier change, are applied in place with the instance's current settingsVersion, so
@@ -33,9 +33,11 @@ options:
     description: The region. Required with O(state=present).
     type: str
   database_version:
-    description: The PostgreSQL version.
+    description:
+      - The database engine and version. The Prefect platform needs PostgreSQL; C(MYSQL_8_0) and C(MYSQL_8_4) are
+        for other applications (the sandbox serves MySQL instances as API objects only, with no server behind them).
     type: str
-    choices: [POSTGRES_13, POSTGRES_14, POSTGRES_15, POSTGRES_16, POSTGRES_17]
+    choices: [POSTGRES_13, POSTGRES_14, POSTGRES_15, POSTGRES_16, POSTGRES_17, MYSQL_8_0, MYSQL_8_4]
     default: POSTGRES_16
   tier:
     description: The machine tier, for example C(db-custom-1-3840) or C(db-perf-optimized-N-2).
@@ -284,7 +286,8 @@ def main():
             name=dict(type="str", required=True),
             region=dict(type="str"),
             database_version=dict(type="str", default="POSTGRES_16",
-                                  choices=["POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16", "POSTGRES_17"]),
+                                  choices=["POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16", "POSTGRES_17",
+                                           "MYSQL_8_0", "MYSQL_8_4"]),
             tier=dict(type="str", default="db-custom-1-3840"),
             edition=dict(type="str", choices=["ENTERPRISE", "ENTERPRISE_PLUS"], default="ENTERPRISE"),
             availability_type=dict(type="str", choices=["ZONAL", "REGIONAL"], default="ZONAL"),

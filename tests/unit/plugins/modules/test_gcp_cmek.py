@@ -110,3 +110,36 @@ def test_gke_created_encrypted_and_wrong_region_refused(sandbox, gcp_args, modul
     assert real["changed"] and real["cluster"]["databaseEncryption"]["state"] == "ENCRYPTED"
     assert module_runner("gcp_autopilot_cluster", enc)["changed"] is False
     module_runner("gcp_autopilot_cluster", dict(args, state="absent"))
+
+
+def test_cloudsql_mysql_instance_database_and_user_lifecycle(sandbox, gcp_args, module_runner, cmek):
+    _args, keys = cmek
+    inst = dict(gcp_args, name="cmek-mysql", region=REGION, network="cmek-net", database_version="MYSQL_8_4",
+                deletion_protection=False, flags={"max_connections": 200}, disk_encryption_key=keys[(REGION, "sql")])
+    real = module_runner("gcp_sql_instance", inst)
+    assert real["changed"] and real["instance"]["databaseVersion"] == "MYSQL_8_4"
+    assert real["instance"]["state"] == "RUNNABLE" and real["private_ip"].startswith("10.170.")
+    assert module_runner("gcp_sql_instance", inst)["changed"] is False
+    other = module_runner("gcp_sql_instance", dict(inst, database_version="POSTGRES_16"), expect_fail=True)
+    assert "cannot be changed in place" in other["msg"]
+
+    db = dict(gcp_args, instance="cmek-mysql", name="app")
+    created = module_runner("gcp_sql_database", db)
+    assert created["changed"] and created["database"]["charset"] == "utf8mb4"
+    assert created["database"]["collation"] == "utf8mb4_0900_ai_ci"
+    assert module_runner("gcp_sql_database", db)["changed"] is False
+    latin = module_runner("gcp_sql_database", dict(db, charset="latin1"), expect_fail=True)
+    assert "cannot be changed in place" in latin["msg"]
+
+    user = dict(gcp_args, instance="cmek-mysql", name="app", password="s3cret-pass-1")
+    nohost = module_runner("gcp_sql_user", user, expect_fail=True)
+    assert "needs a host" in nohost["msg"]
+    anywhere = module_runner("gcp_sql_user", dict(user, host="%"))
+    assert anywhere["changed"] and anywhere["user"]["host"] == "%"
+    local = module_runner("gcp_sql_user", dict(user, host="10.0.0.5"))
+    assert local["changed"], "app@10.0.0.5 is another user than app@%"
+    assert module_runner("gcp_sql_user", dict(user, host="%"))["changed"] is False
+    assert module_runner("gcp_sql_user", dict(user, host="%", state="absent"))["changed"] is True
+    assert module_runner("gcp_sql_user", dict(user, host="10.0.0.5"))["changed"] is False
+    assert module_runner("gcp_sql_database", dict(db, state="absent"))["changed"] is True
+    assert module_runner("gcp_sql_instance", dict(inst, state="absent"))["changed"] is True
