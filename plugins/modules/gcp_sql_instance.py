@@ -12,8 +12,8 @@ module: gcp_sql_instance
 short_description: Manage a Cloud SQL for PostgreSQL (or MySQL) instance on a private IP
 version_added: 0.1.0
 description:
-  - Creates a PostgreSQL (or MySQL) instance with a private IP on the given VPC (through its Private Service Access range) and
-    no public IP, TLS required, backups with point-in-time recovery, a maintenance window, flags and deletion
+  - Creates a PostgreSQL (or MySQL) instance with a private IP on the given VPC (through its Private Service Access
+    range) and no public IP, TLS required, backups with point-in-time recovery, a maintenance window, flags and deletion
     protection.
   - Settings changes, including a tier change, are applied in place with the instance's current settingsVersion, so
     a concurrent change is detected instead of overwritten. Data survives a tier change.
@@ -208,7 +208,8 @@ class SqlInstance(GcpResource):
             settings["ipConfiguration"]["allocatedIpRange"] = p["allocated_ip_range"]
         if p["maintenance_window"]:
             settings["maintenanceWindow"] = {"day": p["maintenance_window"]["day"], "hour": p["maintenance_window"]["hour"]}
-        body = {"name": self.name, "region": p["region"], "databaseVersion": p["database_version"], "settings": settings}
+        body = {"name": self.name, "region": p["region"], "databaseVersion": p["database_version"],
+                "settings": settings}
         if p["disk_encryption_key"]:
             body["diskEncryptionConfiguration"] = {"kmsKeyName": p["disk_encryption_key"]}
         return body

@@ -147,7 +147,8 @@ class Container:
         wic = cluster.get("workloadIdentityConfig")
         if wic and wic.get("workloadPool") != "%s.svc.id.goog" % self.app.project:
             raise bad("Workload pool must be %s.svc.id.goog." % self.app.project)
-        encryption = check_encryption(self.app, cluster.get("databaseEncryption"), location, "cluster.databaseEncryption")
+        encryption = check_encryption(self.app, cluster.get("databaseEncryption"), location,
+                                      "cluster.databaseEncryption")
         endpoint = str(master_net.network_address + 2)
         pcc.update({"masterIpv4CidrBlock": master, "privateEndpoint": endpoint,
                     "publicEndpoint": "34.118.250.%d" % (len(self.clusters) + 10), "peeringName": "gke-%s-peer" % name})

@@ -273,7 +273,8 @@ class SqlAdmin:
         if body.get("databaseVersion") and body["databaseVersion"] != row["databaseVersion"]:
             raise bad("Invalid request: changing databaseVersion needs a major version upgrade.")
         dec = body.get("diskEncryptionConfiguration")
-        if dec is not None and dec.get("kmsKeyName") != (row.get("diskEncryptionConfiguration") or {}).get("kmsKeyName"):
+        current_key = (row.get("diskEncryptionConfiguration") or {}).get("kmsKeyName")
+        if dec is not None and dec.get("kmsKeyName") != current_key:
             raise bad("Invalid request: the disk encryption key of an instance cannot be changed after it is created.")
         self._validate_settings(settings, creating=False)
         ipc = settings.get("ipConfiguration") or {}
