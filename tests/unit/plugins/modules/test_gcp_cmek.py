@@ -45,8 +45,8 @@ def test_cloudsql_disk_encryption_key(sandbox, gcp_args, module_runner, cmek):
     assert check["instance"]["diskEncryptionConfiguration"]["kmsKeyName"] == keys[(REGION, "sql")]
     real = module_runner("gcp_sql_instance", inst)
     assert real["changed"] and real["instance"]["state"] == "RUNNABLE"
-    assert real["instance"]["diskEncryptionConfiguration"] == {"kind": "sql#diskEncryptionConfiguration",
-                                                              "kmsKeyName": keys[(REGION, "sql")]}
+    expected = {"kind": "sql#diskEncryptionConfiguration", "kmsKeyName": keys[(REGION, "sql")]}
+    assert real["instance"]["diskEncryptionConfiguration"] == expected
     assert module_runner("gcp_sql_instance", inst)["changed"] is False
     assert module_runner("gcp_sql_instance", inst, check=True)["changed"] is False
     moved = module_runner("gcp_sql_instance", dict(inst, disk_encryption_key=keys[(REGION, "gke")]), expect_fail=True)
