@@ -67,6 +67,14 @@ options:
     description: Start of the daily maintenance window, C(HH:MM) UTC. Set at creation.
     type: str
     default: "03:00"
+  database_encryption_key:
+    description:
+      - The Cloud KMS key for application-layer secrets encryption (Kubernetes Secrets in etcd encrypted with it), in
+        full, C(projects/P/locations/L/keyRings/R/cryptoKeys/K). The key must be in O(location), and the GKE service
+        agent needs C(roles/cloudkms.cryptoKeyEncrypterDecrypter) on it.
+      - Set at creation or later with an update of the cluster (GKE re-encrypts the Secrets). Omitted, the cluster's
+        current setting is left alone.
+    type: str
   deletion_protection:
     description: Refuse O(state=absent) while on.
     type: bool
@@ -125,7 +133,9 @@ UPDATABLE = {
     "releaseChannel": "desiredReleaseChannel",
     "masterAuthorizedNetworksConfig": "desiredMasterAuthorizedNetworksConfig",
     "workloadIdentityConfig": "desiredWorkloadIdentityConfig",
+    "databaseEncryption": "desiredDatabaseEncryption",
 }
+KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 
 class Cluster(GcpResource):
@@ -146,7 +156,7 @@ class Cluster(GcpResource):
 
     def desired(self):
         p = self.params
-        return {
+        body = {
             "name": self.name,
             "network": p["network"],
             "subnetwork": p["subnetwork"],
@@ -163,6 +173,9 @@ class Cluster(GcpResource):
             "workloadIdentityConfig": {"workloadPool": "%s.svc.id.goog" % p["project"]},
             "maintenancePolicy": {"window": {"dailyMaintenanceWindow": {"startTime": p["maintenance_start_time"]}}},
         }
+        if p["database_encryption_key"]:
+            body["databaseEncryption"] = {"state": "ENCRYPTED", "keyName": p["database_encryption_key"]}
+        return body
 
     def create(self, desired):
         op = self.module.execute(self.clusters().create(
@@ -204,6 +217,7 @@ def main():
             master_authorized_networks=dict(type="list", elements="str", default=[]),
             release_channel=dict(type="str", choices=["RAPID", "REGULAR", "STABLE", "EXTENDED"], default="REGULAR"),
             maintenance_start_time=dict(type="str", default="03:00"),
+            database_encryption_key=dict(type="str", no_log=False),
             deletion_protection=dict(type="bool", default=True),
             wait=dict(type="bool", default=True),
             wait_only=dict(type="bool", default=False),
@@ -227,6 +241,9 @@ def main():
             ipaddress.ip_network(cidr)
         except ValueError:
             module.fail_json(msg="master_authorized_networks: %r is not a CIDR range" % cidr)
+    if p["database_encryption_key"] and not KEY_RE.match(p["database_encryption_key"]):
+        module.fail_json(msg="database_encryption_key=%r is not a Cloud KMS key name: use "
+                             "projects/P/locations/L/keyRings/R/cryptoKeys/K" % p["database_encryption_key"])
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", p["maintenance_start_time"]):
         module.fail_json(msg="maintenance_start_time=%r must be HH:MM in UTC" % p["maintenance_start_time"])
     module.ensure(Cluster(module), extra=endpoint)

@@ -28,9 +28,10 @@ options:
     type: str
     required: true
   charset:
-    description: Character set.
+    description:
+      - Character set. When omitted, the engine's default at creation (C(UTF8) on PostgreSQL, C(utf8mb4) on MySQL)
+        and left alone afterwards.
     type: str
-    default: UTF8
   state:
     description: Whether the database should exist.
     type: str
@@ -72,7 +73,10 @@ class SqlDatabase(GcpResource):
         return self.module.get(self.client().databases().get(**self._args(database=self.name)), resource=self.label())
 
     def desired(self):
-        return {"name": self.name, "charset": self.params["charset"]}
+        desired = {"name": self.name}
+        if self.params["charset"]:
+            desired["charset"] = self.params["charset"]
+        return desired
 
     def create(self, desired):
         op = self.module.execute(self.client().databases().insert(body=desired, **self._args()), "insert",
@@ -90,7 +94,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             instance=dict(type="str", required=True),
-            charset=dict(type="str", default="UTF8"),
+            charset=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
     )

@@ -9,11 +9,11 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: gcp_sql_instance
-short_description: Manage a Cloud SQL for PostgreSQL instance on a private IP
+short_description: Manage a Cloud SQL for PostgreSQL (or MySQL) instance on a private IP
 version_added: 0.1.0
 description:
-  - Creates a PostgreSQL instance with a private IP on the given VPC (through its Private Service Access range) and
-    no public IP, TLS required, backups with point-in-time recovery, a maintenance window, flags and deletion
+  - Creates a PostgreSQL (or MySQL) instance with a private IP on the given VPC (through its Private Service Access
+    range) and no public IP, TLS required, backups with point-in-time recovery, a maintenance window, flags and deletion
     protection.
   - Settings changes, including a tier change, are applied in place with the instance's current settingsVersion, so
     a concurrent change is detected instead of overwritten. Data survives a tier change.
@@ -33,9 +33,11 @@ options:
     description: The region. Required with O(state=present).
     type: str
   database_version:
-    description: The PostgreSQL version.
+    description:
+      - The database engine and version. The Prefect platform needs PostgreSQL; C(MYSQL_8_0) and C(MYSQL_8_4) are
+        for other applications (the sandbox serves MySQL instances as API objects only, with no server behind them).
     type: str
-    choices: [POSTGRES_13, POSTGRES_14, POSTGRES_15, POSTGRES_16, POSTGRES_17]
+    choices: [POSTGRES_13, POSTGRES_14, POSTGRES_15, POSTGRES_16, POSTGRES_17, MYSQL_8_0, MYSQL_8_4]
     default: POSTGRES_16
   tier:
     description: The machine tier, for example C(db-custom-1-3840) or C(db-perf-optimized-N-2).
@@ -90,6 +92,14 @@ options:
     description: Refuse deletion while on.
     type: bool
     default: true
+  disk_encryption_key:
+    description:
+      - The Cloud KMS key that encrypts the instance's disks and backups (CMEK), in full,
+        C(projects/P/locations/L/keyRings/R/cryptoKeys/K). The key must be in O(region), and the Cloud SQL service
+        agent needs C(roles/cloudkms.cryptoKeyEncrypterDecrypter) on it.
+      - Set only when the instance is created; a different key on an existing instance fails (it cannot be changed
+        in place). Google-managed encryption when omitted.
+    type: str
   force:
     description:
       - With O(state=absent), turn the instance's deletion protection off (a patch of that one setting, sent only
@@ -145,13 +155,14 @@ import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 
+KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 TIER_RE = re.compile(r"^(db-f1-micro|db-g1-small|db-custom-\d+-\d+|db-perf-optimized-N-\d+)$")
 
 
 class SqlInstance(GcpResource):
     api = "sqladmin"
     kind = "instance"
-    immutable = ("databaseVersion", "region", "settings.ipConfiguration.privateNetwork")
+    immutable = ("databaseVersion", "region", "settings.ipConfiguration.privateNetwork", "diskEncryptionConfiguration")
     # Started earlier with wait=false: the next call that waits settles it (ensure()), or settle() below.
     settle_field = "state"
     settling = ("PENDING_CREATE",)
@@ -189,7 +200,11 @@ class SqlInstance(GcpResource):
             settings["ipConfiguration"]["allocatedIpRange"] = p["allocated_ip_range"]
         if p["maintenance_window"]:
             settings["maintenanceWindow"] = {"day": p["maintenance_window"]["day"], "hour": p["maintenance_window"]["hour"]}
-        return {"name": self.name, "region": p["region"], "databaseVersion": p["database_version"], "settings": settings}
+        body = {"name": self.name, "region": p["region"], "databaseVersion": p["database_version"],
+                "settings": settings}
+        if p["disk_encryption_key"]:
+            body["diskEncryptionConfiguration"] = {"kmsKeyName": p["disk_encryption_key"]}
+        return body
 
     def changes(self, desired, current):
         changes = super(SqlInstance, self).changes(desired, current)
@@ -263,7 +278,8 @@ def main():
             name=dict(type="str", required=True),
             region=dict(type="str"),
             database_version=dict(type="str", default="POSTGRES_16",
-                                  choices=["POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16", "POSTGRES_17"]),
+                                  choices=["POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16", "POSTGRES_17",
+                                           "MYSQL_8_0", "MYSQL_8_4"]),
             tier=dict(type="str", default="db-custom-1-3840"),
             edition=dict(type="str", choices=["ENTERPRISE", "ENTERPRISE_PLUS"], default="ENTERPRISE"),
             availability_type=dict(type="str", choices=["ZONAL", "REGIONAL"], default="ZONAL"),
@@ -277,6 +293,7 @@ def main():
                                                               hour=dict(type="int", required=True))),
             flags=dict(type="dict", default={}),
             deletion_protection=dict(type="bool", default=True),
+            disk_encryption_key=dict(type="str", no_log=False),
             force=dict(type="bool", default=False),
             wait=dict(type="bool", default=True),
             wait_only=dict(type="bool", default=False),
@@ -297,6 +314,9 @@ def main():
         module.fail_json(msg="edition=ENTERPRISE_PLUS needs a db-perf-optimized-N-* tier (got %s)" % p["tier"])
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", p["backup_start_time"]):
         module.fail_json(msg="backup_start_time=%r must be HH:MM in UTC, for example 03:00" % p["backup_start_time"])
+    if p["disk_encryption_key"] and not KEY_RE.match(p["disk_encryption_key"]):
+        module.fail_json(msg="disk_encryption_key=%r is not a Cloud KMS key name: use "
+                             "projects/P/locations/L/keyRings/R/cryptoKeys/K" % p["disk_encryption_key"])
     mw = p["maintenance_window"]
     if mw and not (1 <= mw["day"] <= 7 and 0 <= mw["hour"] <= 23):
         module.fail_json(msg="maintenance_window needs day 1 (Monday) to 7 and hour 0 to 23")

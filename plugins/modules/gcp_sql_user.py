@@ -31,6 +31,11 @@ options:
     description: The Cloud SQL instance name.
     type: str
     required: true
+  host:
+    description:
+      - The host the user connects from, C(%) for any. Required on a MySQL instance (where C(app@%) and
+        C(app@10.0.0.5) are two users); PostgreSQL users have no host, so leave it unset there.
+    type: str
   password:
     description: The password. This or O(password_secret) is required when the user is created.
     type: str
@@ -102,6 +107,8 @@ class User(GcpMember):
         p = self.params
         self.users = self.client().users()
         self.args = dict(project=p["project"], instance=p["instance"])
+        # users.insert takes the host in its body; get, update and delete take it as a parameter.
+        self.host_args = dict(self.args, host=p["host"]) if p["host"] else self.args
         self.has_password = bool(p["password"] or p["password_secret"])
 
     def label(self):
@@ -111,13 +118,16 @@ class User(GcpMember):
         return "Cloud SQL instance %s" % self.params["instance"]
 
     def read(self):
-        return self.module.get(self.users.get(name=self.name, **self.args), resource=self.label())
+        return self.module.get(self.users.get(name=self.name, **self.host_args), resource=self.label())
 
     def find(self, parent):
         # The parent read is the user itself: its instance holds no list of users to write back.
         if not parent:
             return None
-        return {"name": parent["name"], "instance": self.params["instance"], "type": parent.get("type", "BUILT_IN")}
+        found = {"name": parent["name"], "instance": self.params["instance"], "type": parent.get("type", "BUILT_IN")}
+        if self.params["host"]:
+            found["host"] = parent.get("host", "")
+        return found
 
     def target(self, current, state):
         if state == "absent":
@@ -127,7 +137,10 @@ class User(GcpMember):
                 self.module.fail_json(msg="%s does not exist yet: password or password_secret is required to create "
                                           "it (keep it in Secret Manager with skyforge.prefect_platform.gcp_secret)"
                                           % self.label())
-            return {"name": self.name, "instance": self.params["instance"], "type": "BUILT_IN"}
+            target = {"name": self.name, "instance": self.params["instance"], "type": "BUILT_IN"}
+            if self.params["host"]:
+                target["host"] = self.params["host"]
+            return target
         if self.params["update_password"] == "always" and self.has_password:
             # The API cannot tell whether the password differs: setting it is always a change.
             return dict(current, password="(updated)")
@@ -151,9 +164,11 @@ class User(GcpMember):
 
     def write(self, parent, current, target):
         if target is None:
-            self._run(self.users.delete(name=self.name, **self.args), "delete")
+            self._run(self.users.delete(name=self.name, **self.host_args), "delete")
         elif current is None:
             body = {"name": self.name, "password": self.password(), "type": "BUILT_IN"}
+            if self.params["host"]:
+                body["host"] = self.params["host"]
             try:
                 self._run(self.users.insert(body=body, **self.args), "insert")
             except GcpApiError as exc:
@@ -162,7 +177,7 @@ class User(GcpMember):
                     raise
         else:
             self._run(self.users.update(name=self.name, body={"name": self.name, "password": self.password()},
-                                        **self.args), "update")
+                                        **self.host_args), "update")
         return None
 
     def _run(self, request, action):
@@ -183,6 +198,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             instance=dict(type="str", required=True),
+            host=dict(type="str"),
             password=dict(type="str", no_log=True),
             password_secret=dict(type="str", no_log=False),
             # A when-to-set enum, not a secret: its name only matches Ansible's password heuristic.

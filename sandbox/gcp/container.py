@@ -14,6 +14,7 @@ import threading
 from ..web import ApiError
 from .app import now_rfc3339
 from .compute_common import unlink
+from .kms import cmek_problem
 
 SELF = "https://container.googleapis.com/v1/"
 CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
@@ -23,6 +24,19 @@ VERSIONS = {"RAPID": "1.34.1-gke.1000", "REGULAR": "1.33.5-gke.1100", "STABLE": 
 
 def bad(message):
     return ApiError(400, message, reason="badRequest", status="INVALID_ARGUMENT")
+
+
+def check_encryption(app, value, location, field):
+    """A DatabaseEncryption as GKE stores it; refused as GKE refuses it (a key elsewhere, missing or malformed)."""
+    state = (value or {}).get("state", "DECRYPTED")
+    if state not in ("ENCRYPTED", "DECRYPTED"):
+        raise bad("Invalid value for %s.state: %s." % (field, state))
+    if state == "DECRYPTED":
+        return {"state": "DECRYPTED", "currentState": "CURRENT_STATE_DECRYPTED"}
+    problem = cmek_problem(app, value.get("keyName"), location, field + ".keyName", "cluster")
+    if problem:
+        raise bad(problem)
+    return {"state": "ENCRYPTED", "keyName": value["keyName"], "currentState": "CURRENT_STATE_ENCRYPTED"}
 
 
 class Container:
@@ -133,6 +147,8 @@ class Container:
         wic = cluster.get("workloadIdentityConfig")
         if wic and wic.get("workloadPool") != "%s.svc.id.goog" % self.app.project:
             raise bad("Workload pool must be %s.svc.id.goog." % self.app.project)
+        encryption = check_encryption(self.app, cluster.get("databaseEncryption"), location,
+                                      "cluster.databaseEncryption")
         endpoint = str(master_net.network_address + 2)
         pcc.update({"masterIpv4CidrBlock": master, "privateEndpoint": endpoint,
                     "publicEndpoint": "34.118.250.%d" % (len(self.clusters) + 10), "peeringName": "gke-%s-peer" % name})
@@ -147,7 +163,7 @@ class Container:
             "endpoint": pcc["publicEndpoint"] if not pcc.get("enablePrivateEndpoint") else endpoint,
             "privateClusterConfig": pcc, "releaseChannel": {"channel": channel},
             "masterAuth": {"clusterCaCertificate": self.ca()}, "id": self.sandbox.store.next_id(),
-            "ipAllocationPolicy": dict(ipa, useIpAliases=True),
+            "ipAllocationPolicy": dict(ipa, useIpAliases=True), "databaseEncryption": encryption,
         })
         self.clusters[key] = row
 
@@ -174,9 +190,12 @@ class Container:
         value = update[field]
         mapping = {"desiredReleaseChannel": "releaseChannel",
                    "desiredMasterAuthorizedNetworksConfig": "masterAuthorizedNetworksConfig",
-                   "desiredWorkloadIdentityConfig": "workloadIdentityConfig"}
+                   "desiredWorkloadIdentityConfig": "workloadIdentityConfig",
+                   "desiredDatabaseEncryption": "databaseEncryption"}
         if field not in mapping:
             raise ApiError(501, "the sandbox does not implement ClusterUpdate.%s" % field, status="UNIMPLEMENTED")
+        if field == "desiredDatabaseEncryption":
+            value = check_encryption(self.app, value, p["locationsId"], "update.desiredDatabaseEncryption")
 
         def done():
             row[mapping[field]] = value

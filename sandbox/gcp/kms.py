@@ -372,6 +372,24 @@ def key_exists(sandbox, name):
     return key is not None and versions.get(key.get("_primary"), {}).get("state") == "ENABLED"
 
 
+KEY_RE = re.compile(r"^projects/([^/]+)/locations/([^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$")
+
+
+def cmek_problem(app, key, location, field, what):
+    """Why a CMEK key cannot protect a resource in `location` (None when it can): GCP wants the key's name in full,
+    the key in the resource's own region, and an enabled primary version."""
+    m = KEY_RE.match(key or "")
+    if not m:
+        return "Invalid value for %s: %s. It must be projects/*/locations/*/keyRings/*/cryptoKeys/*." % (field, key)
+    if m.group(2) != location:
+        return ("The Cloud KMS key %s is in location %s, but the %s is in %s: a CMEK key must be in the same "
+                "region as the resource it protects." % (key, m.group(2), what, location))
+    project = app.project if m.group(1) == app.project_number else m.group(1)
+    if not key_exists(app.sandbox, "projects/%s/%s" % (project, key.split("/", 2)[2])):
+        return "The Cloud KMS key %s does not exist or has no enabled primary version." % key
+    return None
+
+
 def register(app):
     kms = Kms(app)
     app.kms = kms

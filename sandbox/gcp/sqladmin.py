@@ -1,5 +1,9 @@
 """sqladmin v1: instances, databases and users, backed by the sandbox's real PostgreSQL.
 
+MySQL instances (MYSQL_8_0, MYSQL_8_4) are control-plane objects only: the machine has no MySQL server, so their
+databases and users are records with MySQL's defaults (utf8mb4; users keyed by name and host) and their private IP
+maps to nothing.
+
 An instance gets a private IP from its network's Private Service Access range; that address is mapped to the
 loopback PostgreSQL, never dialled. Databases and users are created for real; passwords are never stored here.
 """
@@ -15,16 +19,28 @@ import uuid
 from ..web import ApiError
 from .app import now_rfc3339
 from .compute_common import unlink
+from .kms import cmek_problem
 from .servicenetworking import psa_ranges
 
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]{0,96}[a-z0-9])?$")
 TIER_RE = re.compile(r"^(db-f1-micro|db-g1-small|db-custom-\d+-\d+|db-perf-optimized-N-\d+)$")
-VERSIONS = ("POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16", "POSTGRES_17")
+VERSIONS = ("POSTGRES_13", "POSTGRES_14", "POSTGRES_15", "POSTGRES_16", "POSTGRES_17", "MYSQL_8_0", "MYSQL_8_4")
 ROOT = "https://sqladmin.googleapis.com/v1/"
 
 
 def bad(message, reason="invalid"):
     return ApiError(400, message, reason=reason)
+
+
+def is_mysql(row):
+    return row["databaseVersion"].startswith("MYSQL_")
+
+
+def user_key(key, row, name, host):
+    # A MySQL user is a name at a host: 'app'@'%' and 'app'@'10.0.0.1' are two users.
+    if is_mysql(row):
+        return "%s/users/%s@%s" % (key, name, host or "")
+    return "%s/users/%s" % (key, name)
 
 
 class SqlAdmin:
@@ -169,9 +185,17 @@ class SqlAdmin:
                            reason="instanceAlreadyExists")
         version = body.get("databaseVersion", "POSTGRES_16")
         if version not in VERSIONS:
-            raise bad("Invalid request: Invalid database version %s for this sandbox (PostgreSQL only)." % version)
+            raise bad("Invalid request: Invalid database version %s for this sandbox (PostgreSQL, or MySQL without a "
+                      "server)." % version)
         settings = dict(body.get("settings") or {})
         self._validate_settings(settings, creating=True)
+        region = body.get("region", "us-central1")
+        dec = body.get("diskEncryptionConfiguration") or {}
+        if dec.get("kmsKeyName"):
+            problem = cmek_problem(self.app, dec["kmsKeyName"], region, "diskEncryptionConfiguration.kmsKeyName",
+                                   "Cloud SQL instance")
+            if problem:
+                raise bad(problem)
         ipc = dict(settings.get("ipConfiguration") or {})
         ipv4 = ipc.get("ipv4Enabled", True)
         addresses = []
@@ -198,7 +222,6 @@ class SqlAdmin:
         settings.setdefault("backupConfiguration", {"enabled": False})
         settings["settingsVersion"] = "1"
         settings["kind"] = "sql#settings"
-        region = body.get("region", "us-central1")
         row = {
             "kind": "sql#instance", "name": name, "project": p["project"], "region": region,
             "databaseVersion": version, "databaseInstalledVersion": version + "_0", "backendType": "SECOND_GEN",
@@ -209,7 +232,14 @@ class SqlAdmin:
                              "instance": name},
             "serviceAccountEmailAddress": "p%s-sandbox@gcp-sa-cloud-sql.iam.gserviceaccount.com" % self.app.project_number,
         }
+        if dec.get("kmsKeyName"):
+            row["diskEncryptionConfiguration"] = {"kind": "sql#diskEncryptionConfiguration",
+                                                  "kmsKeyName": dec["kmsKeyName"]}
         self.instances[key] = row
+        if is_mysql(row):
+            # No MySQL server on the machine: the instance is a record only.
+            return self.operation(p["project"], name, "CREATE", "sqladmin.instance.create",
+                                  lambda: row.__setitem__("state", "RUNNABLE"))
         self.start_server(key)
 
         def done():
@@ -242,6 +272,10 @@ class SqlAdmin:
                            reason="staleData")
         if body.get("databaseVersion") and body["databaseVersion"] != row["databaseVersion"]:
             raise bad("Invalid request: changing databaseVersion needs a major version upgrade.")
+        dec = body.get("diskEncryptionConfiguration")
+        current_key = (row.get("diskEncryptionConfiguration") or {}).get("kmsKeyName")
+        if dec is not None and dec.get("kmsKeyName") != current_key:
+            raise bad("Invalid request: the disk encryption key of an instance cannot be changed after it is created.")
         self._validate_settings(settings, creating=False)
         ipc = settings.get("ipConfiguration") or {}
         if ipc.get("privateNetwork") and unlink(ipc["privateNetwork"]).rsplit("/", 1)[-1] != \
@@ -323,15 +357,20 @@ class SqlAdmin:
             raise ApiError(409, "Operation failed because another operation was already in progress.",
                            reason="operationInProgress")
 
+        mysql = is_mysql(row)
+        charset, collation = ("utf8mb4", "utf8mb4_0900_ai_ci") if mysql else ("UTF8", "en_US.UTF8")
+
         def done():
-            pg = self.pg_of(key)
-            if not pg.sql("SELECT 1 FROM pg_database WHERE datname = %s" % pg.literal(name)).strip():
-                pg.sql("CREATE DATABASE %s ENCODING 'UTF8'" % pg.ident(name))
+            if not mysql:
+                pg = self.pg_of(key)
+                if not pg.sql("SELECT 1 FROM pg_database WHERE datname = %s" % pg.literal(name)).strip():
+                    pg.sql("CREATE DATABASE %s ENCODING 'UTF8'" % pg.ident(name))
             self.databases[dkey] = {"kind": "sql#database", "name": name, "instance": p["instance"],
-                                    "project": p["project"], "charset": body.get("charset", "UTF8"),
-                                    "collation": body.get("collation", "en_US.UTF8"), "selfLink": ROOT + dkey,
+                                    "project": p["project"], "charset": body.get("charset") or charset,
+                                    "collation": body.get("collation") or collation, "selfLink": ROOT + dkey,
                                     "etag": uuid.uuid4().hex}
-            self._grant_all(key)
+            if not mysql:
+                self._grant_all(key)
 
         return self.operation(p["project"], p["instance"], "CREATE_DATABASE", "sqladmin.database", done)
 
@@ -347,14 +386,15 @@ class SqlAdmin:
         return {"kind": "sql#databasesList", "items": [r for k, r in sorted(self.databases.items()) if k.startswith(key + "/")]}
 
     def db_delete(self, req, p):
-        key, _row = self.instance(p)
+        key, row = self.instance(p)
         dkey = "%s/databases/%s" % (key, p["database"])
         if dkey not in self.databases:
             raise ApiError(404, "Not Found", reason="notFound")
 
         def done():
-            pg = self.pg_of(key)
-            pg.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg.ident(p["database"]))
+            if not is_mysql(row):
+                pg = self.pg_of(key)
+                pg.sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg.ident(p["database"]))
             self.databases.pop(dkey, None)
 
         return self.operation(p["project"], p["instance"], "DELETE_DATABASE", "sqladmin.database", done)
@@ -365,30 +405,38 @@ class SqlAdmin:
         name = body.get("name") or ""
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_.-]{0,62}$", name) or name in ("postgres", "cloudsqlsuperuser"):
             raise bad("Invalid request: user name (%s)." % name)
-        ukey = "%s/users/%s" % (key, name)
+        mysql = is_mysql(row)
+        host = body.get("host") or ""
+        if mysql and (not host or name in ("root", "mysql.sys", "cloudsqlsuperuser")):
+            raise bad("Invalid request: a MySQL user needs a host ('%%' for any) and must not be a reserved name (%s)."
+                      % name)
+        ukey = user_key(key, row, name, host)
         if ukey in self.users:
             raise ApiError(409, "User %s already exists." % name, reason="alreadyExists")
         password = body.get("password") or ""
 
         def done():
-            pg = self.pg_of(key)
-            pg.sql("CREATE ROLE %s LOGIN CREATEDB PASSWORD %s" % (pg.ident(name), pg.literal(password)))
+            if not mysql:
+                pg = self.pg_of(key)
+                pg.sql("CREATE ROLE %s LOGIN CREATEDB PASSWORD %s" % (pg.ident(name), pg.literal(password)))
             self.users[ukey] = {"kind": "sql#user", "name": name, "instance": p["instance"], "project": p["project"],
-                                "type": body.get("type", "BUILT_IN"), "host": "", "etag": uuid.uuid4().hex}
-            self._grant_all(key)
+                                "type": body.get("type", "BUILT_IN"), "host": host if mysql else "",
+                                "etag": uuid.uuid4().hex}
+            if not mysql:
+                self._grant_all(key)
 
         return self.operation(p["project"], p["instance"], "CREATE_USER", "sqladmin.user", done)
 
     def user_update(self, req, p):
-        key, _row = self.instance(p)
+        key, row = self.instance(p)
         name = req.query.get("name") or ""
-        ukey = "%s/users/%s" % (key, name)
+        ukey = user_key(key, row, name, req.query.get("host"))
         if ukey not in self.users:
             raise ApiError(404, "User %s does not exist." % name, reason="notFound")
         password = req.json.get("password")
 
         def done():
-            if password is not None:
+            if password is not None and not is_mysql(row):
                 pg = self.pg_of(key)
                 pg.sql("ALTER ROLE %s PASSWORD %s" % (pg.ident(name), pg.literal(password)))
             self.users[ukey]["etag"] = uuid.uuid4().hex
@@ -396,8 +444,8 @@ class SqlAdmin:
         return self.operation(p["project"], p["instance"], "UPDATE_USER", "sqladmin.user", done)
 
     def user_get(self, req, p):
-        key, _row = self.instance(p)
-        ukey = "%s/users/%s" % (key, p["name"])
+        key, row = self.instance(p)
+        ukey = user_key(key, row, p["name"], req.query.get("host"))
         if ukey not in self.users:
             raise ApiError(404, "User %s does not exist." % p["name"], reason="notFound")
         return self.users[ukey]
@@ -407,14 +455,15 @@ class SqlAdmin:
         return {"kind": "sql#usersList", "items": [r for k, r in sorted(self.users.items()) if k.startswith(key + "/")]}
 
     def user_delete(self, req, p):
-        key, _row = self.instance(p)
+        key, row = self.instance(p)
         name = req.query.get("name") or ""
-        ukey = "%s/users/%s" % (key, name)
+        ukey = user_key(key, row, name, req.query.get("host"))
         if ukey not in self.users:
             raise ApiError(404, "User %s does not exist." % name, reason="notFound")
 
         def done():
-            self._drop_role(key, name)
+            if not is_mysql(row):
+                self._drop_role(key, name)
             self.users.pop(ukey, None)
 
         return self.operation(p["project"], p["instance"], "DELETE_USER", "sqladmin.user", done)
