@@ -27,9 +27,15 @@ options:
     type: str
     required: true
   namespace_id:
-    description: The namespace's ID (C(ns-...)), as M(skyforge.prefect_platform.aws_service_discovery_namespace) returns it.
+    description:
+      - The namespace's ID (C(ns-...)), as M(skyforge.prefect_platform.aws_service_discovery_namespace) returns it.
+      - One of O(namespace_id) and O(namespace) is required.
     type: str
-    required: true
+  namespace:
+    description:
+      - The namespace's name, looked up among the private DNS namespaces, instead of O(namespace_id).
+      - With O(state=absent) a namespace that does not exist means there is no service to delete.
+    type: str
   description:
     description: A description of the service.
     type: str
@@ -122,7 +128,25 @@ class Service(AwsResource):
     kind = "service"
     immutable = ("DnsConfig.RoutingPolicy", "HealthCheckCustomConfig", "NamespaceId")
 
+    def __init__(self, module):
+        super(Service, self).__init__(module)
+        if not self.params.get("namespace_id"):
+            self.params["namespace_id"] = self._namespace_id(self.params["namespace"])
+
+    def _namespace_id(self, name):
+        items = self.module.paginate("servicediscovery", "list_namespaces", "Namespaces",
+                                     Filters=[{"Name": "TYPE", "Values": ["DNS_PRIVATE"], "Condition": "EQ"}])
+        for item in items:
+            if item.get("Name") == name and item.get("Type") == "DNS_PRIVATE":
+                return item["Id"]
+        if self.params["state"] == "present":
+            self.module.fail_json(msg="Cloud Map namespace %s does not exist. Fix: create it first "
+                                      "(skyforge.prefect_platform.aws_service_discovery_namespace)." % name)
+        return None
+
     def get(self):
+        if not self.params["namespace_id"]:
+            return None
         items = self.module.paginate("servicediscovery", "list_services", "Services", Filters=[
             {"Name": "NAMESPACE_ID", "Values": [self.params["namespace_id"]], "Condition": "EQ"}])
         for item in items:
@@ -189,7 +213,8 @@ class Service(AwsResource):
 def main():
     module = AwsModule(argument_spec=dict(
         name=dict(type="str", required=True),
-        namespace_id=dict(type="str", required=True),
+        namespace_id=dict(type="str"),
+        namespace=dict(type="str"),
         description=dict(type="str"),
         dns_record_type=dict(type="str", choices=["A", "AAAA", "SRV"], default="A"),
         dns_ttl=dict(type="int", default=10),
@@ -197,7 +222,7 @@ def main():
         custom_health_check=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-    ))
+    ), required_one_of=[["namespace_id", "namespace"]], mutually_exclusive=[["namespace_id", "namespace"]])
     module.ensure(Service(module))
 
 

@@ -62,9 +62,15 @@ def test_service_converges_updates_ttl_and_refuses_an_immutable_change(module_ru
                          check=True)
     assert twin["changed"] is True
 
-    gone = module_runner("aws_service_discovery_service", dict(args, state="absent"))
+    by_name = dict(aws_args, name="worker", namespace="sd-two.internal")
+    assert module_runner("aws_service_discovery_service", dict(by_name, dns_ttl=30))["changed"] is False
+    gone = module_runner("aws_service_discovery_service", dict(by_name, state="absent"))
     assert gone["changed"] is True
     assert module_runner("aws_service_discovery_service", dict(args, state="absent"))["changed"] is False
+    missing = dict(aws_args, name="worker", namespace="sd-missing.internal")
+    assert module_runner("aws_service_discovery_service", dict(missing, state="absent"))["changed"] is False
+    refused = module_runner("aws_service_discovery_service", missing, expect_fail=True)
+    assert "sd-missing.internal does not exist" in refused["msg"]
     for name in ("sd-two.internal", "sd-three.internal"):
         module_runner("aws_service_discovery_namespace", dict(aws_args, name=name, state="absent"))
 
