@@ -16,6 +16,15 @@ SECRET_ACCESS_KEY = "skyforge-sandbox-dummy-secret"  # not a secret: moto accept
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+def _faithful_moto():
+    """Where moto 5.2.5 answers differently from AWS in a way the modules see, make it answer as AWS does."""
+    from moto.ec2 import utils as ec2_utils
+
+    # DescribeTags names a NAT gateway's resource type "natgateway" (moto: "nat-gateway"), and amazon.aws reads a
+    # NAT gateway's tags filtered by it: with moto's name every run would add the tags again.
+    ec2_utils.EC2_PREFIX_TO_RESOURCE["nat"] = "natgateway"
+
+
 class AwsStandIn:
     """moto's ThreadedMotoServer on 127.0.0.1; `port` 0 picks an ephemeral one."""
 
@@ -26,6 +35,7 @@ class AwsStandIn:
         self.url = None
 
     def start(self):
+        _faithful_moto()
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
