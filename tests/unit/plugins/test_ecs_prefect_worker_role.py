@@ -90,15 +90,24 @@ def test_converge_twice_then_teardown_twice(aws_standin, tmp_path):
     (_ok, changed, _failed), out = _play(aws_standin, tmp_path, check=True)
     assert changed == 0, changed_tasks(out)
 
+    # A change the module alone would miss (cpu; a container's secrets) registers one new revision, once.
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_cpu="512",
+                                         ecs_prefect_worker_memory="1024")
+    assert "Task definition of the worker" in changed_tasks(out)
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_cpu="512",
+                                         ecs_prefect_worker_memory="1024")
+    assert changed == 0, changed_tasks(out)
+
     # One task definition revision, a Fargate service in the private subnet without a public IP.
-    revisions = ecs.list_task_definitions(familyPrefix=NAME)["taskDefinitionArns"]
-    assert len(revisions) == 1, revisions
+    revisions = ecs.list_task_definitions(familyPrefix=NAME, status="ACTIVE")["taskDefinitionArns"]
+    assert [r.rsplit(":", 1)[1] for r in revisions] == ["2"], revisions
     service = ecs.describe_services(cluster=NAME, services=[NAME])["services"][0]
     vpc = _vpcs(ec2)[0]["VpcId"]
     private = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [NAME + "-private"]}])["Subnets"][0]
     awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
     assert service["launchType"] == "FARGATE" and service["desiredCount"] == 1
     assert awsvpc["subnets"] == [private["SubnetId"]] and awsvpc["assignPublicIp"] == "DISABLED"
+    assert service["taskDefinition"] == revisions[0]
     assert service["serviceRegistries"][0]["registryArn"].startswith("arn:aws:servicediscovery:")
 
     # The private subnet leaves through the NAT gateway, which sits on the tagged Elastic IP.
@@ -128,6 +137,7 @@ def test_converge_twice_then_teardown_twice(aws_standin, tmp_path):
     reads = [s for s in policy["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]]
     assert len(reads) == 1 and reads[0]["Resource"] == [secret["ARN"]]
     assert taskdef["executionRoleArn"].endswith(":role/%s-execution" % NAME)
+    assert (taskdef["cpu"], taskdef["memory"]) == ("512", "1024")
 
     (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_state="absent")
     assert changed > 5
