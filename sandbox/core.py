@@ -188,6 +188,7 @@ class Sandbox:
         # The AWS stand-in (moto) runs only when asked for: SKYFORGE_SANDBOX_AWS=1 or with_aws=True.
         self.with_aws = with_aws if with_aws is not None else os.environ.get("SKYFORGE_SANDBOX_AWS", "0") == "1"
         self.aws = None
+        self.aws_tasks = None  # ECS services' tasks run as local processes
         os.makedirs(self.config.state_dir, exist_ok=True)
         self.store = Store()
         self.faults = FaultInjector(rate=self.config.fault_rate)
@@ -249,7 +250,10 @@ class Sandbox:
         if self.with_aws:
             from .aws import AwsStandIn
 
+            from .aws.ecs_tasks import EcsTaskRunner
+
             self.aws = AwsStandIn(self.config.port(len(families.FAMILIES))).start()
+            self.aws_tasks = EcsTaskRunner(self.aws, self.config.state_dir).start()
         self.write_endpoints()
         return self
 
@@ -271,6 +275,8 @@ class Sandbox:
                     pass
         for server in self.servers.values():
             server.stop()
+        if self.aws_tasks is not None:
+            self.aws_tasks.stop()
         if self.aws is not None:
             self.aws.stop()
         self.ops.stop()

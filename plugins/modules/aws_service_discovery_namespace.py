@@ -62,7 +62,9 @@ namespace:
   type: dict
   contains:
     Id:
-      description: The namespace ID (C(ns-...)), which O(skyforge.prefect_platform.aws_service_discovery_service#module:namespace_id) takes.
+      description:
+        - The namespace ID (C(ns-...)), which
+          O(skyforge.prefect_platform.aws_service_discovery_service#module:namespace_id) takes.
       type: str
       sample: ns-e1example0000000
     Arn:

@@ -11,6 +11,8 @@ import yaml
 from tests.unit.conftest import REPO
 from tests.unit.idempotence import changed_tasks, recap
 
+# Run by this interpreter: the venv's script may name another one (a copied venv keeps its shebang).
+PLAYBOOK_CLI = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 NAME = "ecs-test-worker"
 NAMESPACE = "ecs-test.internal"
 
@@ -40,7 +42,7 @@ def _vars(aws_standin, tmp_path, **extra):
 
 
 def _play(aws_standin, tmp_path, check=False, **extra):
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+    argv = [sys.executable, PLAYBOOK_CLI, "-i", "localhost,", "-c", "local",
             os.path.join(REPO, "playbooks", "ecs_worker.yml"), "-e", "@" + _vars(aws_standin, tmp_path, **extra)]
     if check:
         argv.append("--check")
@@ -59,7 +61,7 @@ def _vpcs(ec2):
 
 
 def test_bad_input_fails_before_any_api_call(aws_standin, tmp_path):
-    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+    argv = [sys.executable, PLAYBOOK_CLI, "-i", "localhost,", "-c", "local",
             os.path.join(REPO, "playbooks", "ecs_worker.yml"),
             "-e", "@" + _vars(aws_standin, tmp_path, ecs_prefect_worker_private_subnet_cidr="10.91.1.0/24",
                               skyforge_aws_auth={"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:9"})]
