@@ -8,6 +8,7 @@ import sys
 
 import yaml
 
+from sandbox.aws.ecs_tasks import EcsTaskRunner
 from tests.unit.conftest import REPO
 from tests.unit.idempotence import changed_tasks, recap
 
@@ -109,7 +110,7 @@ def test_converge_twice_then_teardown_twice(aws_standin, tmp_path):
     awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
     assert service["launchType"] == "FARGATE" and service["desiredCount"] == 1
     assert awsvpc["subnets"] == [private["SubnetId"]] and awsvpc["assignPublicIp"] == "DISABLED"
-    assert service["taskDefinition"] == revisions[0]
+    assert service["taskDefinition"].split("/")[-1] == revisions[0].split("/")[-1] == NAME + ":2"
     assert service["serviceRegistries"][0]["registryArn"].startswith("arn:aws:servicediscovery:")
 
     # The private subnet leaves through the NAT gateway, which sits on the tagged Elastic IP.
@@ -140,6 +141,11 @@ def test_converge_twice_then_teardown_twice(aws_standin, tmp_path):
     assert len(reads) == 1 and reads[0]["Resource"] == [secret["ARN"]]
     assert taskdef["executionRoleArn"].endswith(":role/%s-execution" % NAME)
     assert (taskdef["cpu"], taskdef["memory"]) == ("512", "1024")
+    # What ECS checks before the container starts (execution role trust, GetSecretValue on the secret, its keys)
+    # passes, and the worker gets its credentials (the sandbox's ECS runs it: tests/unit/sandbox/test_aws_ecs_tasks.py).
+    env = EcsTaskRunner(aws_standin, str(tmp_path)).container_env(taskdef)
+    assert env["PREFECT_API_AUTH_STRING"] == "admin:pw-not-shown"
+    assert json.loads(env["PREFECT_CLIENT_CUSTOM_HEADERS"])["CF-Access-Client-Id"] == "cid.access"
 
     (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_state="absent")
     assert changed > 5

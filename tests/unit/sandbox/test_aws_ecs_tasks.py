@@ -59,7 +59,8 @@ def test_service_task_runs_a_worker_that_is_online(aws_standin, prefect, module_
     try:
         assert good in runner.tasks
         assert denied not in runner.tasks
-        assert "not authorized to perform secretsmanager:GetSecretValue on %s" % secret in runner.stopped_reasons[denied]
+        refusal = runner.stopped_reasons[denied]
+        assert "not authorized to perform secretsmanager:GetSecretValue on %s" % secret in refusal
 
         info = module_runner("prefect_work_pool_info", dict(api, name="ecs-pool", wait_for_online=1, timeout=180))
         assert info["online"] >= 1 and "ecs-worker-ok" in [w["name"] for w in info["workers"]], info["workers"]
