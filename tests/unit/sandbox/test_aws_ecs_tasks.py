@@ -6,7 +6,7 @@ import json
 import time
 
 from sandbox.aws.ecs_tasks import EcsTaskRunner
-from tests.unit.plugins.modules.test_prefect import AUTH, prefect  # noqa: F401 - the server fixture
+from tests.unit.plugins.modules.test_prefect import AUTH, prefect  # noqa: F401  # pylint: disable=unused-import
 
 TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
