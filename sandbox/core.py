@@ -183,8 +183,12 @@ class Operations:
 
 
 class Sandbox:
-    def __init__(self, config=None, with_postgres=True):
+    def __init__(self, config=None, with_postgres=True, with_aws=None):
         self.config = config or Config()
+        # The AWS stand-in (moto) runs only when asked for: SKYFORGE_SANDBOX_AWS=1 or with_aws=True.
+        self.with_aws = with_aws if with_aws is not None else os.environ.get("SKYFORGE_SANDBOX_AWS", "0") == "1"
+        self.aws = None
+        self.aws_tasks = None  # ECS services' tasks run as local processes
         os.makedirs(self.config.state_dir, exist_ok=True)
         self.store = Store()
         self.faults = FaultInjector(rate=self.config.fault_rate)
@@ -243,6 +247,13 @@ class Sandbox:
         for app in self.apps.values():
             if hasattr(app, "started"):
                 app.started()
+        if self.with_aws:
+            from .aws import AwsStandIn
+
+            from .aws.ecs_tasks import EcsTaskRunner
+
+            self.aws = AwsStandIn(self.config.port(len(families.FAMILIES))).start()
+            self.aws_tasks = EcsTaskRunner(self.aws, self.config.state_dir).start()
         self.write_endpoints()
         return self
 
@@ -264,6 +275,10 @@ class Sandbox:
                     pass
         for server in self.servers.values():
             server.stop()
+        if self.aws_tasks is not None:
+            self.aws_tasks.stop()
+        if self.aws is not None:
+            self.aws.stop()
         self.ops.stop()
 
     def free_port(self):
@@ -334,6 +349,8 @@ class Sandbox:
         for app in self.apps.values():
             if hasattr(app, "endpoint_info"):
                 out.update(app.endpoint_info())
+        if self.aws is not None:
+            out.update(self.aws.endpoint_info())
         return out
 
     def write_endpoints(self):

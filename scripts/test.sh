@@ -93,8 +93,12 @@ stage_ee() {
   ansible-builder create -f execution-environment.yml -c "$out/context" || return 1
   compgen -G "$ctx/collections/skyforge-prefect_platform-*.tar.gz" >/dev/null \
     || { echo "ee: the collection tarball is not in the build context"; return 1; }
-  # The image's galaxy stage: the tarball beside kubernetes.core (here the copy the ansible package ships).
+  # The image's galaxy stage: the tarball beside its dependencies kubernetes.core, amazon.aws and community.aws
+  # (here the copies the ansible package ships; community.aws alone of its namespace).
   ln -s "$ANSIBLE_BUNDLED/ansible_collections/kubernetes" "$out/collections/ansible_collections/kubernetes"
+  ln -s "$ANSIBLE_BUNDLED/ansible_collections/amazon" "$out/collections/ansible_collections/amazon"
+  mkdir -p "$out/collections/ansible_collections/community"
+  ln -s "$ANSIBLE_BUNDLED/ansible_collections/community/aws" "$out/collections/ansible_collections/community/aws"
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-galaxy collection install --offline \
     "$ctx"/collections/skyforge-prefect_platform-*.tar.gz -p "$out/collections" >/dev/null || return 1
   # Its builder stage: every collection's Python requirements merged with ours, by ansible-builder's own script.

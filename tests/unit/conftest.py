@@ -109,3 +109,21 @@ def run_module(name, args, check=False, diff=True, env=None, expect_fail=False):
 @pytest.fixture
 def module_runner():
     return run_module
+
+
+@pytest.fixture(scope="session")
+def aws_standin():
+    """The AWS stand-in (moto's server on loopback) alone, without the rest of the sandbox."""
+    from sandbox.aws import AwsStandIn
+
+    standin = AwsStandIn().start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def aws_args(aws_standin):
+    """Module arguments that point one of this collection's AWS modules at the stand-in."""
+    info = aws_standin.endpoint_info()
+    return {"region": info["aws_region"], "endpoint_url": info["aws_endpoint_url"],
+            "access_key": info["aws_access_key_id"], "secret_key": info["aws_secret_access_key"], "retries": 2}
