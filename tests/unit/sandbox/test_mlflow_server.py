@@ -16,6 +16,7 @@ from sandbox.images import ImageError, installed, local_argv
 from .test_gcp_ml_artifacts import storage_client
 from .gcp_helpers import enable
 from .test_workloads import wait_for
+from tests.unit.conftest import REPO
 
 pytest.importorskip("mlflow")
 
@@ -79,46 +80,32 @@ def platform(sandbox, tmp_path_factory):
 
 
 def put(api, resource, body):
+    body["metadata"].setdefault("uid", "uid-%s-%s" % (resource, body["metadata"]["name"]))
+    body["metadata"].setdefault("generation", 1)
     api.put_object(resource, body["metadata"].get("namespace"), body)
     if resource in ("deployments",):
         api.watchers[-1](api, "ADDED", resource, {})
 
 
 def mlflow_objects(email):
-    """What the role applies (roles/mlflow_server/templates), in the order it applies them."""
-    labels = {"app.kubernetes.io/name": "mlflow", "app.kubernetes.io/instance": "mlflow-server"}
+    """What the role applies, in its order: roles/mlflow_server/templates/objects.yaml.j2 and the Secret."""
+    import jinja2
+    import yaml
+
     uri = "postgresql+psycopg2://mlflow:tracking-pw@%s:5432/mlflow?sslmode=require" % DB_IP
-    return [
-        ("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}),
-        ("serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
-            "name": "mlflow-server", "namespace": NS, "annotations": {"iam.gke.io/gcp-service-account": email}}}),
-        ("secrets", {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                     "metadata": {"name": "mlflow-server-db", "namespace": NS},
-                     "data": {"backend-store-uri": base64.b64encode(uri.encode()).decode()}}),
-        ("services", {"apiVersion": "v1", "kind": "Service",
-                      "metadata": {"name": "mlflow-server", "namespace": NS, "uid": "svc-mlflow"},
-                      "spec": {"type": "ClusterIP", "selector": labels,
-                               "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}),
-        ("deployments", {
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "mlflow-server", "namespace": NS, "labels": labels, "generation": 1,
-                         "uid": "uid-mlflow"},
-            "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-                "metadata": {"labels": labels},
-                "spec": {"serviceAccountName": "mlflow-server", "containers": [{
-                    "name": "mlflow", "image": IMAGE,
-                    "command": ["mlflow", "server"],
-                    "args": ["--host", "0.0.0.0", "--port", "5000", "--workers", "1",
-                             "--allowed-hosts", ",".join(HOSTS),
-                             "--serve-artifacts", "--artifacts-destination", "gs://%s/mlflow" % BUCKET],
-                    "workingDir": "/home/mlflow",
-                    "env": [{"name": "MLFLOW_BACKEND_STORE_URI", "valueFrom": {"secretKeyRef": {
-                        "name": "mlflow-server-db", "key": "backend-store-uri"}}}],
-                    "ports": [{"name": "http", "containerPort": 5000}],
-                    "volumeMounts": [{"name": "home", "mountPath": "/home/mlflow"}],
-                    "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 1}}],
-                    "volumes": [{"name": "home", "emptyDir": {}}]}}}}),
-    ]
+    with open(os.path.join(REPO, "roles", "mlflow_server", "templates", "objects.yaml.j2")) as fh:
+        text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(fh.read()).render(
+            mlflow_server_name="mlflow-server", mlflow_server_namespace=NS, mlflow_server_gsa_email=email,
+            mlflow_server_replicas=1, mlflow_server_image=IMAGE, mlflow_server_bucket=BUCKET,
+            mlflow_server_artifacts_prefix="mlflow", mlflow_server_db_secret="mlflow-server-database",
+            mlflow_server_cpu="500m", mlflow_server_memory="1Gi")
+    docs = list(yaml.safe_load_all(text))
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": "mlflow-server-database", "namespace": NS},
+              "data": {"backend-store-uri": base64.b64encode(uri.encode()).decode()}}
+    plural = {"Namespace": "namespaces", "ServiceAccount": "serviceaccounts", "Secret": "secrets",
+              "Service": "services", "Deployment": "deployments"}
+    return [(plural[d["kind"]], d) for d in docs[:2] + [secret] + docs[2:]]
 
 
 def pod_log(sandbox, api):
