@@ -64,7 +64,8 @@ def check_mlflow_image(image, argv, env=None):
     if m.group("full"):
         missing = [name for name in MLFLOW_FULL if not installed(name)]
         if missing:
-            raise ImageError("image %r needs %s, which the sandbox does not have installed" % (image, ", ".join(missing)))
+            raise ImageError("image %r needs %s, which the sandbox does not have installed"
+                             % (image, ", ".join(missing)))
         return
     text = " ".join(list(argv) + [str(v) for v in (env or {}).values()])
     if re.search(r"(?:^|[\s=])postgres(?:ql)?(?:\+psycopg2)?://", text):

@@ -53,7 +53,8 @@ def platform(sandbox, tmp_path_factory):
 
     project = sandbox.config.project
     enable(sandbox, "storage.googleapis.com")
-    storage_client(sandbox).buckets().insert(project=project, body={"name": BUCKET, "location": "europe-west1"}).execute()
+    storage_client(sandbox).buckets().insert(project=project,
+                                             body={"name": BUCKET, "location": "europe-west1"}).execute()
     email = "mlflow-server@%s.iam.gserviceaccount.com" % project
     resource = "projects/%s/serviceAccounts/%s" % (project, email)
     sandbox.store.table("iam.serviceAccounts")[resource] = {"name": resource, "email": email, "projectId": project}
