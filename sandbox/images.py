@@ -1,10 +1,14 @@
-"""Container images the sandbox can run: Prefect's official images, mapped to the Prefect installed beside it.
+"""Container images the sandbox can run: Prefect's and MLflow's official images, mapped to what is installed beside it.
 
 A pod (Kubernetes stand-in) or a task (Cloud Run executions) names an image; nothing is pulled. The sandbox runs the
 container's command as a local process in this interpreter's environment, so it accepts only images whose contents
 it really has: `prefecthq/prefect` tags that match the installed Prefect and Python, with the integrations the tag's
 flavour (or `EXTRA_PIP_PACKAGES`) asks for installed. Anything else is refused with the reason, as a kubelet reports
 an image it cannot pull.
+
+MLflow's images (`ghcr.io/mlflow/mlflow:v<version>`, no ENTRYPOINT: the pod sets `mlflow server ...`) map to the
+installed MLflow. The plain image holds MLflow alone, so a server on it with a PostgreSQL backend store or gs://
+artifacts is refused as the real one fails (no psycopg2, no google-cloud-storage); the `-full` image has both.
 """
 
 from __future__ import annotations
@@ -23,6 +27,12 @@ IMAGE_ENTRYPOINT = ["/usr/bin/tini", "-g", "--", "/opt/prefect/entrypoint.sh"]
 WRAPPERS = ("/usr/bin/tini", "tini", "/opt/prefect/entrypoint.sh")
 
 
+MLFLOW_REPOSITORIES = ("ghcr.io/mlflow/mlflow",)
+MLFLOW_TAG = re.compile(r"^v(?P<version>\d+\.\d+\.\d+)(?P<full>-full)?$")
+# What the -full image adds that a platform server needs (distribution names, checked as installed here).
+MLFLOW_FULL = ("psycopg2-binary", "google-cloud-storage")
+
+
 class ImageError(Exception):
     """The image cannot run here; the message says why and what to use instead (ErrImagePull's reason)."""
 
@@ -36,6 +46,34 @@ def installed(dist):
 
 def _requirement_name(spec):
     return re.split(r"[<>=!~\[; ]", spec.strip(), maxsplit=1)[0]
+
+
+def check_mlflow_image(image, argv, env=None):
+    """Validate an MLflow image tag against the installed MLflow and what the plain image lacks for argv and env."""
+    mlflow = installed("mlflow")
+    example = "ghcr.io/mlflow/mlflow:v%s-full" % mlflow
+    tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else "latest"
+    m = MLFLOW_TAG.match(tag)
+    if not mlflow:
+        raise ImageError("image %r: MLflow is not installed in the sandbox; add it to its requirements" % image)
+    if not m:
+        raise ImageError("image %r: tag %r is not an MLflow release tag; use %s" % (image, tag, example))
+    if m.group("version") != mlflow:
+        raise ImageError("image %r: MLflow %s is installed here, not %s; use %s"
+                         % (image, mlflow, m.group("version"), example))
+    if m.group("full"):
+        missing = [name for name in MLFLOW_FULL if not installed(name)]
+        if missing:
+            raise ImageError("image %r needs %s, which the sandbox does not have installed"
+                             % (image, ", ".join(missing)))
+        return
+    text = " ".join(list(argv) + [str(v) for v in (env or {}).values()])
+    if re.search(r"(?:^|[\s=])postgres(?:ql)?(?:\+psycopg2)?://", text):
+        raise ImageError("image %r has no psycopg2, so its server cannot open a PostgreSQL backend store; use %s"
+                         % (image, example))
+    if "gs://" in text:
+        raise ImageError("image %r has no google-cloud-storage, so its server cannot reach gs:// artifacts; use %s"
+                         % (image, example))
 
 
 def check_image(image, env=None):
@@ -83,9 +121,15 @@ def local_argv(image, command=None, args=None, env=None):
     The image's tini + entrypoint.sh wrapper is dropped (its only job, installing EXTRA_PIP_PACKAGES, is checked by
     check_image instead), and `prefect`/`python` resolve to this interpreter's environment.
     """
-    check_image(image, env)
-    argv = list(command) if command else list(IMAGE_ENTRYPOINT)
-    argv += list(args or [])
+    name = image or ""
+    if (name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name) in MLFLOW_REPOSITORIES:
+        # The image has no ENTRYPOINT and its CMD is the base image's python3.
+        argv = (list(command) if command else ([] if args else ["python3"])) + list(args or [])
+        check_mlflow_image(image, argv, env)
+    else:
+        check_image(image, env)
+        argv = list(command) if command else list(IMAGE_ENTRYPOINT)
+        argv += list(args or [])
     while argv and argv[0] in WRAPPERS:
         argv.pop(0)
         if argv[:2] == ["-g", "--"]:
