@@ -117,8 +117,8 @@ def pod_log(sandbox, api):
     return "(no log)"
 
 
-def test_a_real_mlflow_client_logs_a_run_with_an_artifact_through_the_server_into_the_bucket(sandbox, platform,
-                                                                                           tmp_path, monkeypatch):
+def test_a_real_mlflow_client_logs_a_run_with_an_artifact_through_the_server_into_the_bucket(
+        sandbox, platform, tmp_path, monkeypatch):
     import socket
 
     from mlflow.tracking import MlflowClient
