@@ -231,8 +231,10 @@ def test_a_secret_key_the_chart_reads_under_another_name_fails_the_pod_with_the_
     api.put_object("deployments", NS, server_deployment("prefect-auth", "prefect-db", installed("prefect")))
     api.watchers[-1](api, "ADDED", "deployments", {})
     message = "couldn't find key auth-string in Secret %s/prefect-auth" % NS
-    state = wait_for(lambda: statuses(api, "prefect-server"), what="waiting",
-                     until=lambda s: s and "waiting" in s[0]["state"])[0]["state"]["waiting"]
+    # ContainerCreating comes first (the kubelet has not looked at the Secret yet); the config error follows.
+    state = wait_for(lambda: statuses(api, "prefect-server"), what="the kubelet's verdict", timeout=90,
+                     until=lambda s: s and s[0]["state"].get("waiting", {}).get("reason") not in (
+                         None, "ContainerCreating"))[0]["state"]["waiting"]
     assert state == {"reason": "CreateContainerConfigError", "message": message}
     pod = pods_of(api, "prefect-server")[0]["metadata"]["name"]
     assert any(e["reason"] == "Failed" and e["message"] == "Error: " + message and e["type"] == "Warning"
@@ -248,9 +250,11 @@ def test_a_secret_key_the_chart_reads_under_another_name_fails_the_pod_with_the_
 
 
 def test_an_image_of_another_prefect_version_is_refused_with_the_reason(api):
+    if api.get_object("deployments", NS, "prefect-server"):
+        remove(api, "deployments", "prefect-server")  # what an earlier failed test left
     api.put_object("deployments", NS, server_deployment("prefect-auth", "prefect-db", "2.19.0-python3.11"))
     api.watchers[-1](api, "ADDED", "deployments", {})
-    waiting = wait_for(lambda: statuses(api, "prefect-server"), what="image refused",
+    waiting = wait_for(lambda: statuses(api, "prefect-server"), what="image refused", timeout=90,
                        until=lambda s: s and s[0]["state"].get("waiting", {}).get("reason") in (
                            "ErrImagePull", "ImagePullBackOff"))[0]["state"]["waiting"]
     pod = pods_of(api, "prefect-server")[0]["metadata"]["name"]
