@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import http.client
 import json
 import os
@@ -285,9 +286,19 @@ class GcpResource(Resource):
     version = "v1"
     settle_field = "status"
     settling = ()
+    # Fields a read leaves out while they hold their default (proto3 JSON): what a missing one means, so a
+    # compare with what was asked sees the default rather than a difference.
+    read_defaults = {}
 
     def client(self):
         return self.module.client(self.api, self.version)
+
+    def fill_defaults(self, current):
+        """The read with each missing read_defaults field filled in (a copy of its default); None stays None."""
+        if current is not None:
+            for field, default in self.read_defaults.items():
+                current.setdefault(field, copy.deepcopy(default))
+        return current
 
     def label(self):
         return "%s %s" % (self.kind, self.name)

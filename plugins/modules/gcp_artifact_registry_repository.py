@@ -194,6 +194,7 @@ class Repository(GcpResource):
     api = "artifactregistry"
     kind = "repository"
     immutable = ("format", "kmsKeyName")
+    read_defaults = {"labels": {}, "description": "", "cleanupPolicies": {}, "cleanupPolicyDryRun": False}
 
     @property
     def path(self):
@@ -206,14 +207,9 @@ class Repository(GcpResource):
         return "Artifact Registry repository %s" % self.name
 
     def get(self):
-        current = self.module.get(self._repos().get(name=self.path), resource=self.label())
-        if current is not None:
-            # Proto3 JSON leaves fields at their default out of a read.
-            for field, default in (("labels", {}), ("description", ""), ("cleanupPolicies", {}),
-                                   ("cleanupPolicyDryRun", False)):
-                current.setdefault(field, default)
-            if current.get("format") == "DOCKER":
-                current.setdefault("dockerConfig", {}).setdefault("immutableTags", False)
+        current = self.fill_defaults(self.module.get(self._repos().get(name=self.path), resource=self.label()))
+        if current is not None and current.get("format") == "DOCKER":
+            current.setdefault("dockerConfig", {}).setdefault("immutableTags", False)
         return current
 
     def desired(self):

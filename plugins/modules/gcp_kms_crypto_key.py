@@ -152,6 +152,7 @@ class CryptoKey(GcpResource):
     api = "cloudkms"
     kind = "crypto_key"
     immutable = ("purpose", "versionTemplate", "destroyScheduledDuration")
+    read_defaults = {"labels": {}}
 
     @property
     def path(self):
@@ -169,10 +170,7 @@ class CryptoKey(GcpResource):
         return "KMS key %s" % self.name
 
     def get(self):
-        current = self.module.get(self._keys().get(name=self.path), resource=self.label())
-        if current is not None:
-            current.setdefault("labels", {})
-        return current
+        return self.fill_defaults(self.module.get(self._keys().get(name=self.path), resource=self.label()))
 
     def rotation(self):
         value = self.params["rotation_period"]

@@ -176,6 +176,7 @@ class MemorystoreInstance(GcpResource):
     # Started earlier with wait=false (or by a concurrent run): the next call that waits settles it first.
     settle_field = "state"
     settling = SETTLING
+    read_defaults = DEFAULTS
 
     @property
     def path(self):
@@ -188,11 +189,7 @@ class MemorystoreInstance(GcpResource):
         return "Memorystore instance %s" % self.name
 
     def read(self):
-        current = self.module.get(self._instances().get(name=self.path), resource=self.label())
-        if current is not None:
-            for key, value in DEFAULTS.items():
-                current.setdefault(key, value)
-        return current
+        return self.fill_defaults(self.module.get(self._instances().get(name=self.path), resource=self.label()))
 
     def get(self):
         current = self.read()

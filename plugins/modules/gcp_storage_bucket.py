@@ -168,6 +168,8 @@ class Bucket(GcpResource):
     api = "storage"
     kind = "bucket"
     immutable = ("location",)
+    # Left out of a read when empty or off: what the comparison takes them as.
+    read_defaults = {"labels": {}, "lifecycle": {"rule": []}, "versioning": {"enabled": False}, "encryption": {}}
 
     def _buckets(self):
         return self.client().buckets()
@@ -183,13 +185,7 @@ class Bucket(GcpResource):
                                       resource=self.label()) or {}
             if listing.get("items"):
                 self.not_empty()
-        if current is not None:
-            # Left out of a read when empty or off: what the comparison takes them as.
-            current.setdefault("labels", {})
-            current.setdefault("lifecycle", {"rule": []})
-            current.setdefault("versioning", {"enabled": False})
-            current.setdefault("encryption", {})
-        return current
+        return self.fill_defaults(current)
 
     def desired(self):
         p = self.params
