@@ -237,6 +237,14 @@ class GcpApp(App):
                           "metadata": {"service": service, "consumer": "projects/%s" % self.project_number}}],
             )
 
+    def project_id(self, project):
+        """A path's project as its ID: clients may name the project by number."""
+        return self.project if project == self.project_number else project
+
+    def location_name(self, p):
+        """projects/<id>/locations/<location> of a request's path parameters."""
+        return "projects/%s/locations/%s" % (self.project_id(p["projectsId"]), p["locationsId"])
+
     def service_enabled(self, service):
         return bool(self.enabled.get("projects/%s/services/%s" % (self.project_number, service)))
 

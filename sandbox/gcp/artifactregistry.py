@@ -39,11 +39,8 @@ class ArtifactRegistry:
         self.ops = {}
         self.lock = threading.RLock()
 
-    def _project(self, project):
-        return self.app.project if project == self.app.project_number else project
-
     def _location(self, p):
-        return "projects/%s/locations/%s" % (self._project(p["projectsId"]), p["locationsId"])
+        return self.app.location_name(p)
 
     def _name(self, p):
         return "%s/repositories/%s" % (self._location(p), p["repositoriesId"])
@@ -107,7 +104,7 @@ class ArtifactRegistry:
             raise bad("Invalid kms_key_name '%s': expected projects/*/locations/*/keyRings/*/cryptoKeys/*." % key)
         if m.group(2) != location:
             raise bad("The KMS key %s must be in the repository's location %s." % (key, location))
-        project = self._project(m.group(1))
+        project = self.app.project_id(m.group(1))
         if not key_exists(self.sandbox, "projects/%s/%s" % (project, key.split("/", 2)[2])):
             raise bad("The KMS key %s does not exist or has no enabled primary version." % key,
                       status="FAILED_PRECONDITION")
@@ -147,7 +144,7 @@ class ArtifactRegistry:
             stamp = now_rfc3339()
             row = dict(body, name=name, mode="STANDARD_REPOSITORY", createTime=stamp, updateTime=stamp,
                        registryUri="%s-%s.pkg.dev/%s/%s" % (p["locationsId"], HOSTS.get(body["format"], "generic"),
-                                                            self._project(p["projectsId"]), repo_id),
+                                                            self.app.project_id(p["projectsId"]), repo_id),
                        sizeBytes="0", _pending=True)
             self.repos[name] = row
 

@@ -64,11 +64,8 @@ class Kms:
         self.ops = {}
         self.lock = threading.RLock()
 
-    def _project(self, project):
-        return self.app.project if project == self.app.project_number else project
-
     def _location(self, p):
-        return "projects/%s/locations/%s" % (self._project(p["projectsId"]), p["locationsId"])
+        return self.app.location_name(p)
 
     def _ring_name(self, p):
         return "%s/keyRings/%s" % (self._location(p), p["keyRingsId"])
@@ -384,7 +381,7 @@ def cmek_problem(app, key, location, field, what):
     if m.group(2) != location:
         return ("The Cloud KMS key %s is in location %s, but the %s is in %s: a CMEK key must be in the same "
                 "region as the resource it protects." % (key, m.group(2), what, location))
-    project = app.project if m.group(1) == app.project_number else m.group(1)
+    project = app.project_id(m.group(1))
     if not key_exists(app.sandbox, "projects/%s/%s" % (project, key.split("/", 2)[2])):
         return "The Cloud KMS key %s does not exist or has no enabled primary version." % key
     return None

@@ -52,12 +52,8 @@ class Memorystore:
         self.lock = threading.RLock()
 
     # ---- helpers ------------------------------------------------------------------------
-    def _project(self, project):
-        return self.app.project if project == self.app.project_number else project
-
     def _key(self, p):
-        project = self._project(p["projectsId"])
-        return "projects/%s/locations/%s/instances/%s" % (project, p["locationsId"], p["instancesId"])
+        return "%s/instances/%s" % (self.app.location_name(p), p["instancesId"])
 
     def instance(self, p):
         key = self._key(p)
@@ -181,7 +177,7 @@ class Memorystore:
             raise bad("Read replicas are not available in the sandbox.", status="UNIMPLEMENTED")
 
     def create(self, req, p):
-        project = self._project(p["projectsId"])
+        project = self.app.project_id(p["projectsId"])
         region = p["locationsId"]
         if not REGION_RE.match(region):
             raise bad("Location '%s' is not a region." % region)
@@ -273,7 +269,7 @@ class Memorystore:
         return {k: v for k, v in row.items() if not k.startswith("_") and v not in (False, "", [], {}, None)}
 
     def list(self, req, p):
-        project = self._project(p["projectsId"])
+        project = self.app.project_id(p["projectsId"])
         location = p["locationsId"]
         rows = [self._public(r) for k, r in sorted(self.instances.items())
                 if k.startswith("projects/%s/locations/" % project)

@@ -178,7 +178,7 @@ class Storage:
                 raise bad("Cloud KMS key location %s is not compatible with bucket location %s: the key must be in "
                           "the bucket's location." % (m.group(1), location))
             project = key.split("/")[1]
-            project = self.app.project if project == self.app.project_number else project
+            project = self.app.project_id(project)
             if not key_exists(self.sandbox, "projects/%s/%s" % (project, key.split("/", 2)[2])):
                 raise bad("Cloud KMS key %s does not exist or has no enabled primary version." % key)
 
