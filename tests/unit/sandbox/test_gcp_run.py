@@ -272,8 +272,8 @@ def test_the_prefect_worker_pool_job_body_is_accepted(sandbox, run, world, proje
                                                                body=no_secret))
 
 
-def test_gcp_run_job_deletes_what_one_identity_created_and_nothing_else(sandbox, run, world, project, gcp_args,
-                                                                         module_runner):
+def test_gcp_run_job_deletes_what_one_identity_created_and_nothing_else(
+        sandbox, run, world, project, gcp_args, module_runner):
     jobs = run.projects().locations().jobs()
     for job_id in ("left-a", "left-b", "someone-elses"):
         wait_lro(run.projects().locations(), jobs.create(parent=parent(project), jobId=job_id,
