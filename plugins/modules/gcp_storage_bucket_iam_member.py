@@ -19,7 +19,7 @@ description:
     changed the policy in between, the write is refused and the module reads again and retries.
   - Bucket policies take Cloud Storage roles only, for example C(roles/storage.objectAdmin) or
     C(roles/storage.objectViewer) (or a custom role).
-  - With O(state=absent), a bucket that does not exist (any more) holds no binding: nothing to do.
+  - With O(state=absent), a bucket that does not exist (any more) holds no binding, so there is nothing to do.
   - The caller needs C(storage.buckets.getIamPolicy) and C(storage.buckets.setIamPolicy) on the bucket
     (C(roles/storage.admin)).
 author:
