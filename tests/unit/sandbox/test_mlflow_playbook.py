@@ -57,6 +57,12 @@ def test_mlflow_playbook_converges_proves_is_idempotent_and_tears_down(sandbox, 
     assert changed > 0 and "Would create, once the cluster and the Cloud SQL instance exist" in out, out[-3000:]
     assert not deployer_writes(sandbox, start), "check mode wrote: %r" % deployer_writes(sandbox, start)[:10]
 
+    # What an earlier version of the role granted: object access on the whole project, which the run revokes.
+    from sandbox.gcp.iam import get_policy
+
+    owner = [{"role": "roles/owner", "members": ["serviceAccount:%s" % sandbox.apps["gcp"].auth.deployer_email]}]
+    get_policy(sandbox, "projects/%s" % project, owner)["bindings"].append(
+        {"role": "roles/storage.objectAdmin", "members": [member]})
     changed, out = play(sandbox, tmp_path, "mlflow.yml")
     assert changed > 0
     kube = sandbox.apps["kube"]
