@@ -64,6 +64,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432,
 # userinfo may hold a '/' (Jinja's urlencode leaves it), so it runs to the first '@' (an '@' in a path is rare).
 AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<user>[^@\s?#]*@)?"
                        r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(?::(?P<port>\d+))?")
+# A query parameter whose value is an absolute path (up to the next parameter or fragment).
+URL_QUERY_PATH = re.compile(r"([?&][^=&#\s]+=)(/[^&#\s]*)")
 ENV_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
 MAX_BACKOFF = 300.0
 
@@ -238,7 +240,7 @@ class Container:
             hosts |= used
             if value in BIND_ALL:
                 value = self.pod.ip
-            out[key] = self.pod.host_path(value, only_mounted=True)
+            out[key] = self.pod.host_paths_in_url(self.pod.host_path(value, only_mounted=True))
         # GKE's pod network: Google APIs through the googleapis front (proxy + CA) and a metadata server that issues
         # the tokens of the pod's Kubernetes service account under Workload Identity, as GKE's does. What the
         # container sets itself wins, as an env entry would over the node's defaults.
@@ -560,6 +562,13 @@ class Pod:
         if only_mounted:
             return value
         return os.path.join(self.dir, "rootfs", value.lstrip("/"))
+
+    def host_paths_in_url(self, value):
+        """A URL's query values that are mounted container paths (`rediss://...?ssl_ca_certs=/etc/ca/ca.pem`), mapped
+        to where they live here; unmounted paths stay, so a file the pod was not given is still missing."""
+        if not isinstance(value, str) or "://" not in value or "?" not in value:
+            return value
+        return URL_QUERY_PATH.sub(lambda m: m.group(1) + self.host_path(m.group(2), only_mounted=True), value)
 
     def network_env(self):
         """The Google side of the pod network, for this pod's Kubernetes service account (`Sandbox.network_env`)."""
