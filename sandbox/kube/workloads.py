@@ -29,7 +29,8 @@ HTTP to a proxy on a closed loopback port, so it fails fast. Every pod also gets
 (`Sandbox.network_env` for its Kubernetes service account): the googleapis CA bundle and a metadata server that issues
 the annotated Google service account's tokens under Workload Identity. Container paths under a volume's
 mountPath (and the workingDir) live in the pod's directory under the sandbox state dir, with the container logs
-(`<container>.log`, kept for `kubectl logs`).
+(`<container>.log`, kept for `kubectl logs`); an env value that is such a path, or a URL whose query names one
+(`rediss://...?ssl_ca_certs=/etc/prefect-redis/ca.pem`), is given where the file is here.
 """
 
 from __future__ import annotations
