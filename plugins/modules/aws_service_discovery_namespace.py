@@ -89,6 +89,7 @@ changes:
 import uuid
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.aws import AwsModule, AwsResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 PRIVATE = "DNS_PRIVATE"
 
@@ -163,6 +164,7 @@ class Namespace(AwsResource):
         return dict((k, resource[k]) for k in keep if k in resource)
 
 
+@one_exit
 def main():
     module = AwsModule(argument_spec=dict(
         name=dict(type="str", required=True),

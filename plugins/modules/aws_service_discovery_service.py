@@ -122,6 +122,7 @@ changes:
 import uuid
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.aws import AwsModule, AwsResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 class Service(AwsResource):
@@ -210,6 +211,7 @@ class Service(AwsResource):
         return dict((k, resource[k]) for k in keep if resource.get(k) is not None)
 
 
+@one_exit
 def main():
     module = AwsModule(argument_spec=dict(
         name=dict(type="str", required=True),

@@ -110,6 +110,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_identity_provider,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 
@@ -231,6 +232,7 @@ class Application(CloudflareResource):
                   account_id=self.module.account_id)
 
 
+@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(

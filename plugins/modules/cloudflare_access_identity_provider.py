@@ -120,6 +120,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_identity_provider,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 # The config fields of each type in the API description (client_id and client_secret are options of their own).
 FIELDS = {
@@ -254,6 +255,7 @@ def check_input(module):
             module.fail_json(msg="config.%s must be a list" % key)
 
 
+@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(

@@ -121,6 +121,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     find_policy,
     find_service_token,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 # Group rules of an identity provider's users: the module's key -> (the API's key, the provider type it needs,
 # the API's field for the group, the module's field for it).
@@ -283,6 +284,7 @@ def check_input(module):
                     module.fail_json(msg="%s: ip=%s is not an address or CIDR" % (where, item["ip"]))
 
 
+@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(

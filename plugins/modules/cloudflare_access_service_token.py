@@ -79,6 +79,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_service_token,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 class ServiceToken(CloudflareResource):
@@ -123,6 +124,7 @@ class ServiceToken(CloudflareResource):
         return out
 
 
+@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(

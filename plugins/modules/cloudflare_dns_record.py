@@ -105,6 +105,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareModule,
     CloudflareResource,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 def fqdn(name, zone):
@@ -237,6 +238,7 @@ def check_input(module):
         module.fail_json(msg="ttl=%d is out of range: use 1 (automatic) or 30 to 86400 seconds" % p["ttl"])
 
 
+@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(

@@ -55,8 +55,10 @@ etag:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudflare import CloudflareModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
+@one_exit
 def main():
     module = CloudflareModule(argument_spec=dict(), needs_token=False)
     out = module.call(module.client.ips.list, extra_headers=module.public_headers(), action="read",

@@ -87,6 +87,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_list,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 class ZeroTrustList(CloudflareResource):
@@ -182,6 +183,7 @@ class ZeroTrustList(CloudflareResource):
                   account_id=self.module.account_id)
 
 
+@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(

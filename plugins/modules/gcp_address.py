@@ -88,6 +88,7 @@ ip:
   type: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
@@ -124,6 +125,7 @@ class Address(ComputeResource):
         return super(Address, self).changes(wanted, current)
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -152,6 +152,7 @@ changes:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import location_path
 
@@ -260,6 +261,7 @@ class Repository(GcpResource):
         self._wait(op)
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -126,6 +126,7 @@ changes:
 
 import ipaddress
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
@@ -196,6 +197,7 @@ class Firewall(ComputeResource):
         return self._run(self._coll().update(body=desired, **self._args(firewall=self.name)), "update")
 
 
+@one_exit
 def main():
     rule = dict(protocol=dict(type="str", required=True), ports=dict(type="list", elements="str"))
     module = GcpModule(

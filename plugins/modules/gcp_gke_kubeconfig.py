@@ -93,10 +93,17 @@ import json
 import os
 import tempfile
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import WaitTimeout, one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_container import GkeCluster
 
-# The states a cluster passes through on its way to RUNNING.
-SETTLING = ("PROVISIONING", "RECONCILING")
+
+class KubeCluster(GkeCluster):
+    """The cluster this kubeconfig points at (the option is `cluster`, not `name`)."""
+
+    @property
+    def name(self):
+        return self.params["cluster"]
 
 
 def _without_token(config):
@@ -108,16 +115,17 @@ def _without_token(config):
     return out
 
 
-def read_when_running(module, name, label):
-    """The cluster, once it is RUNNING (at once in check mode, or when it is in a state that will not pass)."""
-    def read():
-        return module.get(module.client("container").projects().locations().clusters().get(name=name), resource=label)
+def read_when_running(module):
+    """The cluster, settled by the cluster resource's settle step (not in check mode); one still settling after
+    wait_timeout is returned as read, and refused below with what to do."""
+    resource = KubeCluster(module)
+    try:
+        return module.settled(resource, resource.get())
+    except WaitTimeout as exc:
+        return exc.last
 
-    if module.check_mode:
-        return read()
-    return module.wait_while(read, lambda c: c.get("status") in SETTLING, first=2.0, maximum=15.0)
 
-
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -130,7 +138,6 @@ def main():
         ),
     )
     p = module.params
-    name = "projects/%s/locations/%s/clusters/%s" % (p["project"], p["location"], p["cluster"])
     label = "cluster %s" % p["cluster"]
     given = p["cluster_resource"] or None
     if given and (given.get("name", p["cluster"]) != p["cluster"] or given.get("location", p["location"]) != p["location"]):
@@ -140,14 +147,14 @@ def main():
     if given and given.get("status") == "RUNNING" and given.get("endpoint"):
         cluster = given
     else:
-        cluster = read_when_running(module, name, label)
+        cluster = read_when_running(module)
     context = "gke_%s_%s_%s" % (p["project"], p["location"], p["cluster"])
     if cluster is None:
         if module.check_mode:
             module.exit_json(changed=True, path=p["path"], context=context, server="(cluster not created yet)")
         module.fail_json(msg="%s does not exist in %s. Fix: create it first (gke_autopilot role)." % (label, p["location"]))
     if cluster.get("status") != "RUNNING" and not module.check_mode:
-        waited = " after waiting %ss (wait_timeout)" % p["wait_timeout"] if cluster.get("status") in SETTLING else ""
+        waited = " after waiting %ss (wait_timeout)" % p["wait_timeout"] if cluster.get("status") in KubeCluster.settling else ""
         module.fail_json(msg="%s is %s, not RUNNING%s. Fix: %s." % (
             label, cluster.get("status"), waited,
             "raise wait_timeout, or look at the cluster's operations in the console" if waited

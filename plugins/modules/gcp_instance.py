@@ -119,6 +119,7 @@ external_ip:
   type: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import (
     COMPUTE_ROOT,
@@ -243,6 +244,7 @@ def ips(instance):
     return out
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

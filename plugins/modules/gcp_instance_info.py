@@ -63,9 +63,11 @@ external_ip:
   type: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(name=dict(type="str", required=True), zone=dict(type="str", required=True)),

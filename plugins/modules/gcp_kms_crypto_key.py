@@ -126,6 +126,7 @@ import re
 import time
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     crypto_key_path,
@@ -301,6 +302,7 @@ class CryptoKey(GcpResource):
                               diff=diff_dict(before, after))
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

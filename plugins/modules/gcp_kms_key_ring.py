@@ -59,6 +59,7 @@ key_ring:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import key_ring_path, location_path
 
@@ -108,6 +109,7 @@ class KeyRing(GcpResource):
         self.module.wait("cloudkms", op, resource=self.label())
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -154,6 +154,7 @@ import base64
 import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import crc32c, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     location_path,
@@ -325,6 +326,7 @@ def outputs(instance):
     return out
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -65,6 +65,7 @@ changes:
   elements: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
@@ -90,6 +91,7 @@ class Network(ComputeResource):
         return self._run(self._coll().patch(body=body, **self._args(network=self.name)), "patch")
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -66,6 +66,7 @@ changed_services:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpMember, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import project_path, service_path
 
@@ -128,6 +129,7 @@ class Services(GcpMember):
         return dict(enabled=after["enabled"], changed_services=changes)
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -97,6 +97,7 @@ changes:
 import uuid
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import differs
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import (
     basename,
     CONFLICT,
@@ -202,6 +203,7 @@ class Nat(GcpMember):
         return {"nat": after or {}, "router": parent or {}}
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

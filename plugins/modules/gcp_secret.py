@@ -101,6 +101,7 @@ import re
 import secrets
 import string
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import crc32c, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     project_path,
@@ -217,6 +218,7 @@ class Secret(GcpResource):
         return out
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

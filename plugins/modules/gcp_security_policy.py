@@ -128,6 +128,7 @@ rule_operations:
 
 import ipaddress
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
@@ -299,6 +300,7 @@ class SecurityPolicy(ComputeResource):
         return self.module.adopt_duplicate(exc, self.get, matches) is not None
 
 
+@one_exit
 def main():
     rule = dict(
         priority=dict(type="int", required=True),

@@ -60,6 +60,7 @@ email:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 
 
@@ -98,6 +99,7 @@ class ServiceAccount(GcpResource):
         self.module.execute(self.accounts().delete(name=self.path()), "delete", "service account %s" % self.email)
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

@@ -65,6 +65,7 @@ changes:
   elements: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import check_name
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import network_path
@@ -123,6 +124,7 @@ class Connection(GcpResource):
                           "deleteConnection")
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

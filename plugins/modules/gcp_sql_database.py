@@ -54,6 +54,7 @@ database:
   type: dict
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 
 
@@ -89,6 +90,7 @@ class SqlDatabase(GcpResource):
         self.module.wait("sqladmin", op, resource=self.label())
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

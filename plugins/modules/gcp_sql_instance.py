@@ -153,6 +153,7 @@ changes:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 
 KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
@@ -272,6 +273,7 @@ def private_ip(instance):
     return {}
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

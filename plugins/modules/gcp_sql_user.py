@@ -83,6 +83,7 @@ user:
 
 import base64
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import (
     CONFLICT,
     GcpApiError,
@@ -193,6 +194,7 @@ class User(GcpMember):
         return {"user": dict((k, v) for k, v in after.items() if k != "password") if after else {}}
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

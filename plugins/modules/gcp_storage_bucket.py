@@ -145,6 +145,7 @@ changes:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import bucket_name_problem
 
@@ -257,6 +258,7 @@ class Bucket(GcpResource):
                                   "or keep the bucket." % (self.label(), self.name), status=status)
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

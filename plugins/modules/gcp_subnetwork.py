@@ -95,6 +95,7 @@ changes:
 
 import ipaddress
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
@@ -157,6 +158,7 @@ class Subnetwork(ComputeResource):
                                   "Fix: run again when no other change is in flight." % self.name)
 
 
+@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(

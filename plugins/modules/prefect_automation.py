@@ -104,6 +104,7 @@ changes:
 
 import json
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 MANAGED = ("description", "enabled", "tags", "trigger", "actions", "actions_on_resolve")
@@ -198,6 +199,7 @@ class Automation(PrefectResource):
         return dict((k, view.get(k)) for k in MANAGED) if view else None
 
 
+@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(

@@ -91,6 +91,7 @@ changes:
 
 from ansible.module_utils.six.moves.urllib.parse import quote
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 FIELDS = ("entrypoint", "work_pool_name", "work_queue_name", "pull_steps", "job_variables", "parameters", "tags",
@@ -134,6 +135,7 @@ class Deployment(PrefectResource):
         return dict((k, view.get(k)) for k in self.desired()) if view else None
 
 
+@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(

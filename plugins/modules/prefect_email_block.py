@@ -108,6 +108,7 @@ import re
 
 from ansible.module_utils.six.moves.urllib.parse import quote, unquote, urlsplit, parse_qs
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 BLOCK_TYPE = "slack-webhook"
@@ -206,6 +207,7 @@ class EmailBlock(PrefectResource):
         self.module.request("DELETE", "/block_documents/%s" % current["id"], allow=(404,))
 
 
+@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(

@@ -106,6 +106,7 @@ changes:
 import copy
 import json
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 MANAGED = ("type", "description", "base_job_template", "concurrency_limit", "is_paused")
@@ -195,6 +196,7 @@ class WorkPool(PrefectResource):
         return dict((k, view.get(k)) for k in MANAGED) if view else None
 
 
+@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(

@@ -62,9 +62,11 @@ online:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
 
 
+@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(

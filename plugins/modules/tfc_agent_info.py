@@ -63,9 +63,11 @@ agent_pool_id:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(

@@ -66,6 +66,7 @@ changes:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     TfcResource,
@@ -160,6 +161,7 @@ class AgentPool(TfcResource):
                allow_404=True)
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(

@@ -87,6 +87,7 @@ changes:
   elements: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule, TfcResource
 
 try:
@@ -164,6 +165,7 @@ class AgentTokens(TfcResource):
                     created=create, revoked=[t.id for t in revoked])
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(

@@ -233,6 +233,7 @@ import json
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.dependency_graph import dependency_cycles
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     mask_only_sensitive,
@@ -509,6 +510,7 @@ class Graph:
         self.m.exit_json(**out)
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(

@@ -68,9 +68,11 @@ has_state:
   type: bool
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(workspace=dict(type="str"), workspace_id=dict(type="str")),

@@ -110,6 +110,7 @@ changes:
   elements: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     WorkspaceVariable,
@@ -117,6 +118,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc impo
 )
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(

@@ -95,6 +95,7 @@ changes:
   elements: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_workspaces import (
     Workspace,
@@ -103,6 +104,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_work
 )
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(

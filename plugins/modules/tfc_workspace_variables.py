@@ -148,6 +148,7 @@ workspace_id:
   type: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     mask_only_sensitive,
@@ -166,6 +167,7 @@ VARIABLE = dict(
 )
 
 
+@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
