@@ -60,11 +60,10 @@ class AwsResource(Resource):
 
 
 class AwsModule(EnsureMixin, AnsibleModule):
+    common_args = AWS_ARGS
+
     def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(AWS_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(AwsModule, self).__init__(argument_spec=spec, **kwargs)
+        super(AwsModule, self).__init__(argument_spec, **kwargs)
         if BOTO3_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR)
         if not self.params.get("region"):

@@ -141,23 +141,12 @@ class CloudflareResource(Resource):
                                 **kwargs)
 
 
-class CloudflareModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, needs_token=True, needs_account=False, **kwargs):
-        spec = dict(CLOUDFLARE_COMMON_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(CloudflareModule, self).__init__(argument_spec=spec, **kwargs)
-        if not HAS_CLOUDFLARE:
-            self.fail_json(msg=missing_required_lib("cloudflare"), exception=CLOUDFLARE_IMP_ERR)
-        if needs_token and not self.params["api_token"]:
-            self.fail_json(msg="api_token is required: set it, or CLOUDFLARE_API_TOKEN, to an API token with the "
-                           "permissions in docs/permissions.md")
-        if needs_account and not self.params["account_id"]:
-            self.fail_json(msg="account_id is required: set it, or CLOUDFLARE_ACCOUNT_ID, to the 32-character id of "
-                           "the account (dashboard > Overview > Account ID)")
-        self.retry = RetryPolicy(retries=self.params["retries"])
-        self._client = None
-        self._zones = {}
+class CloudflareClient:
+    """The official SDK with our retries (its own are off), one-line errors and the zone look-up; call() raises
+    ApiError. The module mixes it in and sets retry (a RetryPolicy) from its parameters."""
+
+    retry = None
+    _client = None
 
     @property
     def client(self):
@@ -237,7 +226,25 @@ class CloudflareModule(EnsureMixin, AnsibleModule):
             self._zones[name] = matches[0]["id"]
         return self._zones[name]
 
-    # ---- the declarative resource loop -----------------------------------------------
+
+class CloudflareModule(CloudflareClient, EnsureMixin, AnsibleModule):
+    """The Cloudflare family's module: the client above and the runner (EnsureMixin)."""
+
+    common_args = CLOUDFLARE_COMMON_ARGS
+
+    def __init__(self, argument_spec=None, needs_token=True, needs_account=False, **kwargs):
+        super(CloudflareModule, self).__init__(argument_spec, **kwargs)
+        if not HAS_CLOUDFLARE:
+            self.fail_json(msg=missing_required_lib("cloudflare"), exception=CLOUDFLARE_IMP_ERR)
+        if needs_token and not self.params["api_token"]:
+            self.fail_json(msg="api_token is required: set it, or CLOUDFLARE_API_TOKEN, to an API token with the "
+                           "permissions in docs/permissions.md")
+        if needs_account and not self.params["account_id"]:
+            self.fail_json(msg="account_id is required: set it, or CLOUDFLARE_ACCOUNT_ID, to the 32-character id of "
+                           "the account (dashboard > Overview > Account ID)")
+        self.retry = RetryPolicy(retries=self.params["retries"])
+        self._client = None
+        self._zones = {}
 
 
 # ---- look-ups several modules share ----------------------------------------------------------

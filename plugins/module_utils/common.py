@@ -163,16 +163,19 @@ class Waiter:
     """How one family waits: the timeout and its option's name, and the poll intervals. Every wait of the family
     (an operation, a run, a settling resource) goes through until(), i.e. wait_for()."""
 
-    def __init__(self, timeout, option="timeout", first=0.5, maximum=10.0):
+    def __init__(self, timeout, option="timeout", first=0.5, maximum=10.0, clock=time.monotonic, sleep=time.sleep):
         self.timeout = timeout
         self.option = option
         self.first = first
         self.maximum = maximum
+        self._clock = clock
+        self._sleep = sleep
 
     def until(self, read, done, what, hint=None, initial=_UNREAD, timeout=None):
         """read() until done(value); WaitTimeout (naming `what` and the option to raise) after the timeout."""
         return wait_for(read, done, self.timeout if timeout is None else timeout, what, option=self.option,
-                        hint=hint, first=self.first, maximum=self.maximum, initial=initial)
+                        hint=hint, first=self.first, maximum=self.maximum, initial=initial, clock=self._clock,
+                        sleep=self._sleep)
 
     def settle(self, read, settling):
         """read() until settling(value) is false or the value is gone (None); the last read, which is still
@@ -284,8 +287,14 @@ class EnsureMixin(object):
     # and brought to it): a family whose "already exists" cannot tell our first attempt from another writer sets it.
     duplicate_must_match = False
 
-    def __init__(self, *args, **kwargs):
-        super(EnsureMixin, self).__init__(*args, **kwargs)
+    # The options every module of the family takes (its base sets them); a module adds its own.
+    common_args = {}
+
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(self.common_args)
+        spec.update(argument_spec or {})
+        kwargs.setdefault("supports_check_mode", True)
+        super(EnsureMixin, self).__init__(argument_spec=spec, **kwargs)
         # The one exit (errors.one_exit) fails through the module of this run.
         register(self)
 

@@ -488,11 +488,10 @@ class GcpModule(EnsureMixin, AnsibleModule):
     """The GCP family's module: a GcpClient (auth, endpoints, retries), a Waiter for operations and settling
     resources, and the runner (EnsureMixin) with GCP's retry of failed operations and duplicate rules."""
 
+    common_args = GCP_COMMON_ARGS
+
     def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(GCP_COMMON_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(GcpModule, self).__init__(argument_spec=spec, **kwargs)
+        super(GcpModule, self).__init__(argument_spec, **kwargs)
         # Operation waits can last their whole timeout: never let one outlive a killed ansible-playbook.
         die_with_parent()
         if not HAS_GOOGLE:

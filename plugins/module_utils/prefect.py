@@ -73,14 +73,14 @@ class PrefectResource(Resource):
         return body if status == 200 else None
 
 
-class PrefectModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(PREFECT_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(PrefectModule, self).__init__(argument_spec=spec, **kwargs)
-        self.api_url = self.params["api_url"].rstrip("/")
-        self.retry = RetryPolicy(retries=self.params["retries"])
+class PrefectClient:
+    """The REST API: basic auth, Access headers, the endpoint and retries; request() raises ApiError.
+
+    The module mixes it in and sets api_url and retry (a RetryPolicy) from its parameters.
+    """
+
+    api_url = None
+    retry = None
 
     def headers(self):
         out = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -121,3 +121,14 @@ class PrefectModule(EnsureMixin, AnsibleModule):
             return False, None
 
         return self.retry.call(once, classify)
+
+
+class PrefectModule(PrefectClient, EnsureMixin, AnsibleModule):
+    """The Prefect family's module: the client above and the runner (EnsureMixin)."""
+
+    common_args = PREFECT_ARGS
+
+    def __init__(self, argument_spec=None, **kwargs):
+        super(PrefectModule, self).__init__(argument_spec, **kwargs)
+        self.api_url = self.params["api_url"].rstrip("/")
+        self.retry = RetryPolicy(retries=self.params["retries"])

@@ -120,30 +120,19 @@ class TfcResource(Resource):
     compare_on_view = True
 
 
-class TfcModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, needs_organization=True, **kwargs):
-        spec = dict(TFC_COMMON_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(TfcModule, self).__init__(argument_spec=spec, **kwargs)
-        # A run's apply can take its whole timeout: never let it outlive a killed ansible-playbook.
-        die_with_parent()
-        if not HAS_PYTFE:
-            self.fail_json(msg=missing_required_lib("pytfe"), exception=PYTFE_IMP_ERR)
-        if not self.params["token"]:
-            self.fail_json(msg="token is required: set token, or the TFE_TOKEN environment variable, to an HCP "
-                               "Terraform user or team API token")
-        if needs_organization and not self.params["organization"]:
-            self.fail_json(msg="organization is required: set organization, or TFE_ORGANIZATION")
-        self.address = (self.params["address"] or DEFAULT_ADDRESS).rstrip("/")
-        self.retry = RetryPolicy(retries=self.params["retries"])
-        self._client = None
+class TfcClient:
+    """pytfe with our retries (its own are off) and the rate-limit header it drops, thin JSON:API calls through the
+    same transport, uploads; call() raises ApiError. The module mixes it in and sets address and retry (a
+    RetryPolicy) from its parameters."""
+
+    address = None
+    retry = None
+    _client = None
 
     @property
     def organization(self):
         return self.params["organization"]
 
-    # ---- the client ------------------------------------------------------------------------
     @property
     def client(self):
         if self._client is None:
@@ -220,6 +209,28 @@ class TfcModule(EnsureMixin, AnsibleModule):
             raise ApiError("upload failed", family="tfc", status=resp.status_code, detail=resp.text.strip()[:300])
 
         return self.call(put, action="upload configuration to", resource=resource, allow=(409,))
+
+
+class TfcModule(TfcClient, EnsureMixin, AnsibleModule):
+    """The HCP Terraform family's module: the client above, the look-ups every module needs and the runner
+    (EnsureMixin)."""
+
+    common_args = TFC_COMMON_ARGS
+
+    def __init__(self, argument_spec=None, needs_organization=True, **kwargs):
+        super(TfcModule, self).__init__(argument_spec, **kwargs)
+        # A run's apply can take its whole timeout: never let it outlive a killed ansible-playbook.
+        die_with_parent()
+        if not HAS_PYTFE:
+            self.fail_json(msg=missing_required_lib("pytfe"), exception=PYTFE_IMP_ERR)
+        if not self.params["token"]:
+            self.fail_json(msg="token is required: set token, or the TFE_TOKEN environment variable, to an HCP "
+                               "Terraform user or team API token")
+        if needs_organization and not self.params["organization"]:
+            self.fail_json(msg="organization is required: set organization, or TFE_ORGANIZATION")
+        self.address = (self.params["address"] or DEFAULT_ADDRESS).rstrip("/")
+        self.retry = RetryPolicy(retries=self.params["retries"])
+        self._client = None
 
     # ---- lookups every module needs ------------------------------------------------------------
     def workspace(self, name, allow_missing=True):

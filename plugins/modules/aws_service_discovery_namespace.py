@@ -164,7 +164,6 @@ class Namespace(AwsResource):
         return dict((k, resource[k]) for k in keep if k in resource)
 
 
-@one_exit
 def main():
     module = AwsModule(argument_spec=dict(
         name=dict(type="str", required=True),
@@ -178,4 +177,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -211,7 +211,6 @@ class Service(AwsResource):
         return dict((k, resource[k]) for k in keep if resource.get(k) is not None)
 
 
-@one_exit
 def main():
     module = AwsModule(argument_spec=dict(
         name=dict(type="str", required=True),
@@ -229,4 +228,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

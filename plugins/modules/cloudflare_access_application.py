@@ -232,7 +232,6 @@ class Application(CloudflareResource):
                   account_id=self.module.account_id)
 
 
-@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(
@@ -263,4 +262,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

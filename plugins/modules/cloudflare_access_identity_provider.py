@@ -255,7 +255,6 @@ def check_input(module):
             module.fail_json(msg="config.%s must be a list" % key)
 
 
-@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(
@@ -281,4 +280,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

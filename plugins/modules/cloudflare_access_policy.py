@@ -284,7 +284,6 @@ def check_input(module):
                     module.fail_json(msg="%s: ip=%s is not an address or CIDR" % (where, item["ip"]))
 
 
-@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(
@@ -304,4 +303,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

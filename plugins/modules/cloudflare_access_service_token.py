@@ -124,7 +124,6 @@ class ServiceToken(CloudflareResource):
         return out
 
 
-@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(
@@ -167,4 +166,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

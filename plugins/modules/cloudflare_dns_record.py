@@ -238,7 +238,6 @@ def check_input(module):
         module.fail_json(msg="ttl=%d is out of range: use 1 (automatic) or 30 to 86400 seconds" % p["ttl"])
 
 
-@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(
@@ -260,4 +259,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

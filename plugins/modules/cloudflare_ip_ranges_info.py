@@ -58,7 +58,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
-@one_exit
 def main():
     module = CloudflareModule(argument_spec=dict(), needs_token=False)
     out = module.call(module.client.ips.list, extra_headers=module.public_headers(), action="read",
@@ -71,4 +70,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

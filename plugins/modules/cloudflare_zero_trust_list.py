@@ -183,7 +183,6 @@ class ZeroTrustList(CloudflareResource):
                   account_id=self.module.account_id)
 
 
-@one_exit
 def main():
     module = CloudflareModule(
         argument_spec=dict(
@@ -214,4 +213,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -125,7 +125,6 @@ class Address(ComputeResource):
         return super(Address, self).changes(wanted, current)
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -154,4 +153,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -261,7 +261,6 @@ class Repository(GcpResource):
         self._wait(op)
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -330,4 +329,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -192,7 +192,6 @@ def endpoint(cluster):
     return {"endpoint": cluster["endpoint"]} if cluster and cluster.get("endpoint") else {}
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -240,4 +239,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

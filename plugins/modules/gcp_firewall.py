@@ -197,7 +197,6 @@ class Firewall(ComputeResource):
         return self._run(self._coll().update(body=desired, **self._args(firewall=self.name)), "update")
 
 
-@one_exit
 def main():
     rule = dict(protocol=dict(type="str", required=True), ports=dict(type="list", elements="str"))
     module = GcpModule(
@@ -235,4 +234,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

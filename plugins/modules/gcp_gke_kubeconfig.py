@@ -125,7 +125,6 @@ def read_when_running(module):
         return exc.last
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -202,4 +201,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -221,7 +221,6 @@ class Bindings(GcpMember):
         return result
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -242,4 +241,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

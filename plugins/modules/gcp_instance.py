@@ -244,7 +244,6 @@ def ips(instance):
     return out
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -273,4 +272,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -67,7 +67,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors i
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(name=dict(type="str", required=True), zone=dict(type="str", required=True)),
@@ -87,4 +86,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -302,7 +302,6 @@ class CryptoKey(GcpResource):
                               diff=diff_dict(before, after))
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -344,4 +343,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

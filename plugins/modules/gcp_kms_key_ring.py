@@ -109,7 +109,6 @@ class KeyRing(GcpResource):
         self.module.wait("cloudkms", op, resource=self.label())
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -125,4 +124,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

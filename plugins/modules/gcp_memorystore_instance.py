@@ -326,7 +326,6 @@ def outputs(instance):
     return out
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -367,4 +366,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

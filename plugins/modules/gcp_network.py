@@ -91,7 +91,6 @@ class Network(ComputeResource):
         return self._run(self._coll().patch(body=body, **self._args(network=self.name)), "patch")
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -109,4 +108,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -129,7 +129,6 @@ class Services(GcpMember):
         return dict(enabled=after["enabled"], changed_services=changes)
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -148,4 +147,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

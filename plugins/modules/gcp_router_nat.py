@@ -203,7 +203,6 @@ class Nat(GcpMember):
         return {"nat": after or {}, "router": parent or {}}
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -229,4 +228,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

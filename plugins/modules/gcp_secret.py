@@ -218,7 +218,6 @@ class Secret(GcpResource):
         return out
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -248,4 +247,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

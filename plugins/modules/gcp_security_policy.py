@@ -300,7 +300,6 @@ class SecurityPolicy(ComputeResource):
         return self.module.adopt_duplicate(exc, self.get, matches) is not None
 
 
-@one_exit
 def main():
     rule = dict(
         priority=dict(type="int", required=True),
@@ -341,4 +340,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -99,7 +99,6 @@ class ServiceAccount(GcpResource):
         self.module.execute(self.accounts().delete(name=self.path()), "delete", "service account %s" % self.email)
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -117,4 +116,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -124,7 +124,6 @@ class Connection(GcpResource):
                           "deleteConnection")
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -144,4 +143,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

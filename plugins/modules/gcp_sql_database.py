@@ -90,7 +90,6 @@ class SqlDatabase(GcpResource):
         self.module.wait("sqladmin", op, resource=self.label())
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -104,4 +103,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

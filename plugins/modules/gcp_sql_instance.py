@@ -273,7 +273,6 @@ def private_ip(instance):
     return {}
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -326,4 +325,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

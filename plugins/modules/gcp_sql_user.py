@@ -194,7 +194,6 @@ class User(GcpMember):
         return {"user": dict((k, v) for k, v in after.items() if k != "password") if after else {}}
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -213,4 +212,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

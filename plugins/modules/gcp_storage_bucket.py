@@ -258,7 +258,6 @@ class Bucket(GcpResource):
                                   "or keep the bucket." % (self.label(), self.name), status=status)
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -313,4 +312,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

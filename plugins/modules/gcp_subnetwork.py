@@ -158,7 +158,6 @@ class Subnetwork(ComputeResource):
                                   "Fix: run again when no other change is in flight." % self.name)
 
 
-@one_exit
 def main():
     module = GcpModule(
         argument_spec=dict(
@@ -199,4 +198,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -199,7 +199,6 @@ class Automation(PrefectResource):
         return dict((k, view.get(k)) for k in MANAGED) if view else None
 
 
-@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(
@@ -217,4 +216,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

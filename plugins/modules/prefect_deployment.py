@@ -135,7 +135,6 @@ class Deployment(PrefectResource):
         return dict((k, view.get(k)) for k in self.desired()) if view else None
 
 
-@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(
@@ -157,4 +156,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -207,7 +207,6 @@ class EmailBlock(PrefectResource):
         self.module.request("DELETE", "/block_documents/%s" % current["id"], allow=(404,))
 
 
-@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(
@@ -227,4 +226,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

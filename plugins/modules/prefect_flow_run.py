@@ -81,7 +81,6 @@ def slim(run):
             "work_pool_name": run.get("work_pool_name")}
 
 
-@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(
@@ -122,4 +121,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

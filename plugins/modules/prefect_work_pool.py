@@ -196,7 +196,6 @@ class WorkPool(PrefectResource):
         return dict((k, view.get(k)) for k in MANAGED) if view else None
 
 
-@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(
@@ -215,4 +214,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

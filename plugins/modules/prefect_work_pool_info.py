@@ -66,7 +66,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors i
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
 
 
-@one_exit
 def main():
     module = PrefectModule(
         argument_spec=dict(
@@ -107,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

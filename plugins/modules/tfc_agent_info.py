@@ -67,7 +67,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors i
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -114,4 +113,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -161,7 +161,6 @@ class AgentPool(TfcResource):
                allow_404=True)
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -181,4 +180,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -165,7 +165,6 @@ class AgentTokens(TfcResource):
                     created=create, revoked=[t.id for t in revoked])
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -195,4 +194,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

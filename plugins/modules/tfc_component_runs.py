@@ -510,7 +510,6 @@ class Graph:
         self.m.exit_json(**out)
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -562,4 +561,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

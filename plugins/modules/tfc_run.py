@@ -118,7 +118,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_runs
 )
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -188,4 +187,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -118,7 +118,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc impo
 )
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -157,4 +156,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

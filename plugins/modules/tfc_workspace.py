@@ -104,7 +104,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_work
 )
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -128,4 +127,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -167,7 +167,6 @@ VARIABLE = dict(
 )
 
 
-@one_exit
 def main():
     module = TfcModule(
         argument_spec=dict(
@@ -200,4 +199,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()
