@@ -15,8 +15,7 @@ import signal
 import threading
 import time
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (  # noqa: F401 - re-exported
-    ApiError,
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
     InputError,
     SkyforgeError,
     WaitTimeout,

@@ -209,9 +209,9 @@ def http_error(api, action, resource, err, project=None, method_id=None, attempt
             context.update(permission=permission, role=role,
                            inferred="" if named else ", the permission this call needs")
     kind = ExpectedError if expected else ApiError
-    return kind("GCP %s: %s %s failed: HTTP %s %s: %s" % (service, action, resource, status, payload.get("status", ""),
-                                                         message.rstrip(".")),
-                fix_for("gcp", status, reason, **context), family="gcp", status=status, action=action,
+    what = "GCP %s: %s %s failed: HTTP %s %s: %s" % (
+        service, action, resource, status, payload.get("status", ""), message.rstrip("."))
+    return kind(what, fix_for("gcp", status, reason, **context), family="gcp", status=status, action=action,
                 resource=resource, reason=reason, attempts=attempts)
 
 
@@ -224,9 +224,9 @@ def operation_error(api, op, resource, error):
     """The OperationFailed of an operation that ended in error: the next step, not just the error."""
     codes = [e.get("code") for e in ((op.get("error") or {}).get("errors") or []) if isinstance(e, dict)]
     in_use = "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" in codes or "already being used by" in error
-    return OperationFailed("GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"),
-                                                                     resource, error.rstrip(".")),
-                           fix_for("gcp", reason="RESOURCE_IN_USE" if in_use else "OPERATION"), operation=op,
+    what = "GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource,
+                                                      error.rstrip("."))
+    return OperationFailed(what, fix_for("gcp", reason="RESOURCE_IN_USE" if in_use else "OPERATION"), operation=op,
                            family="gcp", resource=resource)
 
 
@@ -402,7 +402,8 @@ class GcpClient:
                 return None
             raise http_error(self._api_of(request), action, resource or request.uri.split("?")[0], err,
                              self.params.get("project"), method_id=getattr(request, "methodId", None),
-                             attempts=self.retry.attempts - sent, expected=(allow_409 and status == 409) or status in allow)
+                             attempts=self.retry.attempts - sent,
+                             expected=(allow_409 and status == 409) or status in allow)
         except (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as exc:
             raise ApiError("GCP %s: %s %s failed after %d attempts: %s" % (self._api_of(request), action, resource,
                                                                            self.retry.attempts, exc),

@@ -56,8 +56,8 @@ class Refusing(common.Resource):
         return {"name": self.name}
 
     def create(self, desired):
-        raise gcp.http_error("storage", "create", "bucket flows", gcp_error(403, "Permission 'storage.buckets.create' "
-                                                                           "denied on resource"), project="p1")
+        denied = gcp_error(403, "Permission 'storage.buckets.create' denied on resource")
+        raise gcp.http_error("storage", "create", "bucket flows", denied, project="p1")
 
 
 def gcp_error(status, message, reason=None):
