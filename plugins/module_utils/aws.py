@@ -19,9 +19,9 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
     EnsureMixin,
     Resource,
-    WaitTimeout,
-    wait_for,
+    Waiter,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import ApiError
 
 BOTO3_IMPORT_ERROR = None
 try:
@@ -60,11 +60,10 @@ class AwsResource(Resource):
 
 
 class AwsModule(EnsureMixin, AnsibleModule):
+    common_args = AWS_ARGS
+
     def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(AWS_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(AwsModule, self).__init__(argument_spec=spec, **kwargs)
+        super(AwsModule, self).__init__(argument_spec, **kwargs)
         if BOTO3_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR)
         if not self.params.get("region"):
@@ -95,21 +94,18 @@ class AwsModule(EnsureMixin, AnsibleModule):
             if code in allow:
                 return None
             message = exc.response.get("Error", {}).get("Message") or str(exc)
-            self.fail_json(msg="%s %s failed (%s): %s" % (service, operation, code, message),
-                           error_code=code)
+            raise ApiError("%s %s failed (%s): %s" % (service, operation, code, message), family="aws",
+                           action=operation, resource=service, reason=code, error_code=code)
         except BotoCoreError as exc:
-            self.fail_json(msg="%s %s failed: %s. Fix: check region, endpoint_url and the network path to AWS."
-                               % (service, operation, exc))
+            raise ApiError("%s %s failed: %s" % (service, operation, exc),
+                           "check region, endpoint_url and the network path to AWS", family="aws")
 
     def paginate(self, service, operation, key, **params):
         try:
             pages = self.client(service).get_paginator(operation).paginate(**params)
             return [item for page in pages for item in page.get(key, [])]
         except (ClientError, BotoCoreError) as exc:
-            self.fail_json(msg="%s %s failed: %s" % (service, operation, exc), error_code=error_code(exc))
+            raise ApiError("%s %s failed: %s" % (service, operation, exc), family="aws", error_code=error_code(exc))
 
     def wait(self, read, done, timeout, what, option="wait_timeout"):
-        try:
-            return wait_for(read, done, timeout, what, option=option, first=0.2, maximum=5.0)
-        except WaitTimeout as exc:
-            self.fail_json(msg=exc.msg)
+        return Waiter(timeout, option, first=0.2, maximum=5.0).until(read, done, what)

@@ -24,6 +24,12 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     RETRYABLE_STATUS,
     RetryPolicy,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
+    ApiError,
+    ExpectedError,
+    InputError,
+    fix_for,
+)
 
 CLOUDFLARE_IMP_ERR = None
 try:
@@ -54,11 +60,8 @@ PERMISSIONS = {
 }
 
 
-class CloudflareApiError(Exception):
-    def __init__(self, message, status=None, code=None):
-        super(CloudflareApiError, self).__init__(message)
-        self.status = status
-        self.code = code
+# The error a caller catches for a status it allowed (the one error type; the family's old name).
+CloudflareApiError = ExpectedError
 
 
 def error_detail(err):
@@ -72,29 +75,20 @@ def error_detail(err):
     return None, str(getattr(err, "message", err)).splitlines()[0][:300]
 
 
-def explain(err, action, resource, area=None):
-    """One line: what failed, what Cloudflare said, what to do."""
+def api_error(err, action, resource, area=None, expected=False):
+    """The ApiError of a failed call: what failed, what Cloudflare said, and the fix from the table."""
     status = getattr(err, "status_code", None)
     code, detail = error_detail(err)
     perm = PERMISSIONS.get(area)
-    if status == 403:
-        fix = ("the API token lacks a permission: add '%s' to the token (docs/permissions.md lists them all), and "
-               "check account_id is the account the token belongs to" % perm) if perm else \
-            "the API token lacks a permission for this call (docs/permissions.md lists them)"
-    elif status == 401 or (status == 400 and code in (6003, 6111, 9106, 9109)):
-        fix = "the API token was rejected: set api_token (or CLOUDFLARE_API_TOKEN) to a current 40-character token"
-    elif status == 404:
-        fix = "check the name or id and account_id; create what it depends on first"
-    elif status == 409:
-        fix = ("a resource with the same identity already exists, most likely created a moment ago by a concurrent "
-               "run of this site: let the other run finish, then run again (the re-run adopts it)")
-    elif status == 400:
-        fix = "the request was refused as invalid: fix the module arguments named in the message"
-    elif status == 429:
-        fix = "rate limited even after retries; run with fewer forks or retry later"
-    else:
-        fix = "retry later; if it persists check https://www.cloudflarestatus.com"
-    return "Cloudflare: %s %s failed: HTTP %s: %s. Fix: %s." % (action, resource, status, detail.rstrip("."), fix)
+    reason = None
+    if status == 403 and perm:
+        reason = "PERMISSION"
+    elif status == 400 and code in (6003, 6111, 9106, 9109):
+        reason = 401  # a malformed token: the same fix as a rejected one
+    kind = ExpectedError if expected else ApiError
+    return kind("Cloudflare: %s %s failed: HTTP %s: %s" % (action, resource, status, detail.rstrip(".")),
+                fix_for("cloudflare", status, reason, permission=perm), family="cloudflare", status=status,
+                action=action, resource=resource, reason=code)
 
 
 def _classify(exc):
@@ -147,23 +141,12 @@ class CloudflareResource(Resource):
                                 **kwargs)
 
 
-class CloudflareModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, needs_token=True, needs_account=False, **kwargs):
-        spec = dict(CLOUDFLARE_COMMON_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(CloudflareModule, self).__init__(argument_spec=spec, **kwargs)
-        if not HAS_CLOUDFLARE:
-            self.fail_json(msg=missing_required_lib("cloudflare"), exception=CLOUDFLARE_IMP_ERR)
-        if needs_token and not self.params["api_token"]:
-            self.fail_json(msg="api_token is required: set it, or CLOUDFLARE_API_TOKEN, to an API token with the "
-                           "permissions in docs/permissions.md")
-        if needs_account and not self.params["account_id"]:
-            self.fail_json(msg="account_id is required: set it, or CLOUDFLARE_ACCOUNT_ID, to the 32-character id of "
-                           "the account (dashboard > Overview > Account ID)")
-        self.retry = RetryPolicy(retries=self.params["retries"])
-        self._client = None
-        self._zones = {}
+class CloudflareClient:
+    """The official SDK with our retries (its own are off), one-line errors and the zone look-up; call() raises
+    ApiError. The module mixes it in and sets retry (a RetryPolicy) from its parameters."""
+
+    retry = None
+    _client = None
 
     @property
     def client(self):
@@ -186,7 +169,7 @@ class CloudflareModule(EnsureMixin, AnsibleModule):
 
     # ---- calls ------------------------------------------------------------------------
     def call(self, fn, *args, **kwargs):
-        """fn(*args, **kwargs) with retries; statuses in `allow` raise CloudflareApiError, others fail the module."""
+        """fn(*args, **kwargs) with retries; an error raises ApiError (ExpectedError for the statuses in `allow`)."""
         action = kwargs.pop("action", "call")
         resource = kwargs.pop("resource", "")
         area = kwargs.pop("area", None)
@@ -194,15 +177,12 @@ class CloudflareModule(EnsureMixin, AnsibleModule):
         try:
             return self.retry.call(lambda: fn(*args, **kwargs), _classify)
         except cloudflare.APIStatusError as err:
-            if err.status_code in allow:
-                code, detail = error_detail(err)
-                raise CloudflareApiError(detail, status=err.status_code, code=code)
-            self.fail_json(msg=explain(err, action, resource, area), status=err.status_code)
+            raise api_error(err, action, resource, area, expected=err.status_code in allow)
         except (cloudflare.APIConnectionError, cloudflare.APITimeoutError) as err:
-            self.fail_json(
-                msg="Cloudflare: %s %s failed after %d attempts: %s. Fix: check network access to %s."
-                % (action, resource, self.retry.attempts, str(err).splitlines()[0], self.client.base_url)
-            )
+            raise ApiError("Cloudflare: %s %s failed after %d attempts: %s" % (
+                action, resource, self.retry.attempts, str(err).splitlines()[0]),
+                fix_for("cloudflare", reason="UNREACHABLE", base_url=self.client.base_url), family="cloudflare",
+                action=action, resource=resource)
 
     def raw(self, method, path, body=None, params=None, **kwargs):
         """A call the SDK has no method for (or types differently from the API), through the same client."""
@@ -240,13 +220,31 @@ class CloudflareModule(EnsureMixin, AnsibleModule):
                                   area="zone", **params)
             matches = [z for z in zones if z.get("name", "").lower() == name]
             if not matches:
-                self.fail_json(msg="Cloudflare zone %s was not found: check the zone name, and that the API token has "
-                               "'%s' on it%s" % (name, PERMISSIONS["zone"],
-                                                 " in account %s" % self.account_id if self.account_id else ""))
+                raise InputError("Cloudflare zone %s was not found: check the zone name, and that the API token has "
+                                 "'%s' on it%s" % (name, PERMISSIONS["zone"],
+                                                   " in account %s" % self.account_id if self.account_id else ""))
             self._zones[name] = matches[0]["id"]
         return self._zones[name]
 
-    # ---- the declarative resource loop -----------------------------------------------
+
+class CloudflareModule(CloudflareClient, EnsureMixin, AnsibleModule):
+    """The Cloudflare family's module: the client above and the runner (EnsureMixin)."""
+
+    common_args = CLOUDFLARE_COMMON_ARGS
+
+    def __init__(self, argument_spec=None, needs_token=True, needs_account=False, **kwargs):
+        super(CloudflareModule, self).__init__(argument_spec, **kwargs)
+        if not HAS_CLOUDFLARE:
+            self.fail_json(msg=missing_required_lib("cloudflare"), exception=CLOUDFLARE_IMP_ERR)
+        if needs_token and not self.params["api_token"]:
+            self.fail_json(msg="api_token is required: set it, or CLOUDFLARE_API_TOKEN, to an API token with the "
+                           "permissions in docs/permissions.md")
+        if needs_account and not self.params["account_id"]:
+            self.fail_json(msg="account_id is required: set it, or CLOUDFLARE_ACCOUNT_ID, to the 32-character id of "
+                           "the account (dashboard > Overview > Account ID)")
+        self.retry = RetryPolicy(retries=self.params["retries"])
+        self._client = None
+        self._zones = {}
 
 
 # ---- look-ups several modules share ----------------------------------------------------------

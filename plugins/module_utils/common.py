@@ -15,6 +15,14 @@ import signal
 import threading
 import time
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
+    InputError,
+    SkyforgeError,
+    WaitTimeout,
+    fail,
+    register,
+)
+
 REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
 
@@ -126,16 +134,6 @@ def poll_after(elapsed, first=0.5, maximum=10.0, share=0.1):
     return min(maximum, max(first, share * elapsed))
 
 
-class WaitTimeout(Exception):
-    """A wait_for() that ran out of time. `last` is the last value read, for a caller that reports it."""
-
-    def __init__(self, msg, last=None, timeout=None):
-        super(WaitTimeout, self).__init__(msg)
-        self.msg = msg
-        self.last = last
-        self.timeout = timeout
-
-
 _UNREAD = object()
 
 
@@ -152,11 +150,39 @@ def wait_for(read, done, timeout, what, option="timeout", hint=None, first=0.5, 
     while not done(value):
         if deadline.expired:
             label = what(value) if callable(what) else what
-            raise WaitTimeout("timed out after %ds waiting for %s. Fix: raise %s%s." % (
-                timeout, label, option, "; %s" % hint.rstrip(".") if hint else ""), last=value, timeout=timeout)
+            raise WaitTimeout("timed out after %ds waiting for %s" % (timeout, label),
+                              "raise %s%s" % (option, "; %s" % hint.rstrip(".") if hint else ""), last=value,
+                              timeout=timeout)
         sleep(min(poll_after(deadline.elapsed, first, maximum), max(0.05, deadline.remaining())))
         value = read()
     return value
+
+
+class Waiter:
+    """How one family waits: the timeout and its option's name, and the poll intervals. Every wait of the family
+    (an operation, a run, a settling resource) goes through until(), i.e. wait_for()."""
+
+    def __init__(self, timeout, option="timeout", first=0.5, maximum=10.0, clock=time.monotonic, sleep=time.sleep):
+        self.timeout = timeout
+        self.option = option
+        self.first = first
+        self.maximum = maximum
+        self._clock = clock
+        self._sleep = sleep
+
+    def until(self, read, done, what, hint=None, initial=_UNREAD, timeout=None):
+        """read() until done(value); WaitTimeout (naming `what` and the option to raise) after the timeout."""
+        return wait_for(read, done, self.timeout if timeout is None else timeout, what, option=self.option,
+                        hint=hint, first=self.first, maximum=self.maximum, initial=initial, clock=self._clock,
+                        sleep=self._sleep)
+
+    def settle(self, read, settling):
+        """read() until settling(value) is false or the value is gone (None); the last read, which is still
+        settling when the wait timed out (the caller says what that means)."""
+        try:
+            return self.until(read, lambda value: value is None or not settling(value), "a settling resource")
+        except WaitTimeout as exc:
+            return exc.last
 
 
 def strip_none(value):
@@ -260,6 +286,17 @@ class EnsureMixin(object):
     # and brought to it): a family whose "already exists" cannot tell our first attempt from another writer sets it.
     duplicate_must_match = False
 
+    # The options every module of the family takes (its base sets them); a module adds its own.
+    common_args = {}
+
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(self.common_args)
+        spec.update(argument_spec or {})
+        kwargs.setdefault("supports_check_mode", True)
+        super(EnsureMixin, self).__init__(argument_spec=spec, **kwargs)
+        # The one exit (errors.one_exit) fails through the module of this run.
+        register(self)
+
     def is_own_duplicate(self, exc):
         """True when a create was refused as a duplicate after our own earlier attempt of it may have got through."""
         return False
@@ -279,8 +316,12 @@ class EnsureMixin(object):
         return current
 
     def ensure(self, resource, state=None, extra=None):
-        """Converge and exit with the result: the whole module for a plain declaration."""
-        self.exit_json(**self.converge(resource, state, extra))
+        """Converge and exit with the result: the whole module for a plain declaration, and its one exit."""
+        try:
+            result = self.converge(resource, state, extra)
+        except SkyforgeError as err:
+            fail(self, err)
+        self.exit_json(**result)
 
     def converge(self, resource, state=None, extra=None):
         """Drive a Resource or Member to its state and return the module result; a module with a step after the
@@ -319,11 +360,11 @@ class EnsureMixin(object):
                 changes = resource.changes(desired, before if on_view else current)
                 blocked = _blocked(changes, resource.immutable)
                 if blocked:
-                    self.fail_json(
-                        msg="%s: %s cannot be changed in place (current %s). Fix: keep the current value, or delete "
-                        "the resource (state=absent) and create it again."
+                    raise InputError(
+                        "%s: %s cannot be changed in place (current %s)"
                         % (label, ", ".join(blocked), json.dumps(_values(before if on_view else current, blocked),
-                                                                 sort_keys=True, default=str)))
+                                                                 sort_keys=True, default=str)),
+                        "keep the current value, or delete the resource (state=absent) and create it again")
                 after = before
                 if changes:
                     result["changed"] = True
@@ -348,7 +389,10 @@ class EnsureMixin(object):
 
     def settle_only(self, resource, extra=None):
         """Change nothing: wait for the resource to settle and exit with it (a role's finish step)."""
-        current = self.settled(resource, resource.get())
+        try:
+            current = self.settled(resource, resource.get())
+        except SkyforgeError as err:
+            fail(self, err)
         result = {"changed": False, resource.kind: redact(resource.view(current), resource.secret_keys) if current
                   else {}}
         self.exit_json(**_with_extra(result, extra, current))
@@ -414,8 +458,9 @@ class EnsureMixin(object):
         except Exception as exc:  # pylint: disable=broad-except
             if not member.is_conflict(exc):
                 raise
-            self.fail_json(msg="%s kept changing under us (%d conflicting writes). Fix: run again when other changes "
-                               "to it have settled." % (member.parent_label(), policy.attempts))
+            raise SkyforgeError("%s kept changing under us (%d conflicting writes)" % (member.parent_label(),
+                                                                                       policy.attempts),
+                                "run again when other changes to it have settled")
         result = dict(changed=bool(changes), diff=member.diff(before, after))
         if changes and member.report_changes:
             result["changes"] = changes

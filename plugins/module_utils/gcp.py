@@ -29,8 +29,16 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     Resource,
     RETRYABLE_STATUS,
     RetryPolicy,
-    wait_for,
+    Waiter,
     WaitTimeout,
+    poll_after,
+)
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
+    ApiError,
+    ExpectedError,
+    InputError,
+    OperationFailed,
+    fix_for,
 )
 
 GOOGLE_IMP_ERR = None
@@ -96,24 +104,8 @@ GCP_COMMON_ARGS = dict(
 )
 
 
-class GcpApiError(Exception):
-    """A status the caller asked to handle; str() is the one-line error to fail with when it does not."""
-
-    def __init__(self, message, status=None, reason=None, attempts=1):
-        super(GcpApiError, self).__init__(message)
-        self.status = status
-        self.reason = reason
-        # How many times the request was sent: more than once, an earlier attempt may have got through.
-        self.attempts = attempts
-
-
-class GcpOperationFailed(Exception):
-    """An operation ended in error while ensure() may still try again."""
-
-    def __init__(self, message, operation):
-        super(GcpOperationFailed, self).__init__(message)
-        self.operation = operation
-
+# The error a caller catches for a status it allowed (the one error type; the family's old name).
+GcpApiError = ExpectedError
 
 # A create or update whose operation ended in error is sent again this many times more, when the resource shows that
 # it did not take effect (a failed operation changes nothing; the next attempt usually succeeds).
@@ -192,8 +184,9 @@ def denied_permission(payload, method_id=None):
     return None, False
 
 
-def explain_http_error(api, action, resource, err, project=None, method_id=None):
-    """One line: which API, which resource, what went wrong, what to do."""
+def http_error(api, action, resource, err, project=None, method_id=None, attempts=1, expected=False):
+    """The ApiError of a failed call: which API, which resource, what went wrong, and the fix from the table
+    (an ExpectedError when the caller handles its status)."""
     status = http_status(err)
     payload = _error_payload(err)
     message = payload.get("message") or str(err)
@@ -202,58 +195,39 @@ def explain_http_error(api, action, resource, err, project=None, method_id=None)
         if isinstance(detail, dict) and detail.get("reason"):
             reasons.append(detail.get("reason"))
     service = API_SERVICE.get(api, "%s.googleapis.com" % api)
-    where = " on project %s" % project if project else ""
+    context = dict(service=service, where=" on project %s" % project if project else "")
+    reason = None
     if status == 403 and (
         "SERVICE_DISABLED" in reasons or "accessNotConfigured" in reasons or "has not been used" in message
     ):
-        fix = "enable %s%s (skyforge.prefect_platform.gcp_project_services), then retry" % (service, where)
+        reason = "SERVICE_DISABLED"
     elif status == 403:
         permission, named = denied_permission(payload, method_id)
         role = role_for_permission(permission) if permission else None
-        if permission and role:
-            fix = "grant the deploying identity %s%s, which holds %s%s (docs/permissions.md lists the roles)" % (
-                role, where, permission, "" if named else ", the permission this call needs")
-        elif permission:
-            fix = "grant the deploying identity a role with %s%s (docs/permissions.md lists the roles)" % (
-                permission, where)
-        else:
-            fix = "grant the deploying identity the missing permission%s (docs/permissions.md lists the roles)" % where
-    elif status == 401:
-        fix = "the credentials were rejected: check auth_kind, service_account_file or access_token"
-    elif status == 404:
-        fix = "check the name, project and location; create what it depends on first"
-    elif status == 409:
-        # What the operator sees after a race with another run of the same site: not a naming mistake.
-        fix = ("it already exists or an operation on it is still running, most likely because a concurrent run "
-               "created it a moment ago: wait for the other run to finish, then run again (the re-run adopts it)")
-    elif status == 412:
-        fix = "the resource changed while we updated it (stale fingerprint/etag); run again"
-    elif status == 400:
-        fix = "the request was refused as invalid: fix the module arguments named in the message"
-    elif status == 429:
-        fix = "quota or rate limit exhausted after retries; raise the quota or run with fewer forks"
-    else:
-        fix = "retry later; if it persists, check the GCP status page"
-    return "GCP %s: %s %s failed: HTTP %s %s: %s. Fix: %s." % (
-        service,
-        action,
-        resource,
-        status,
-        payload.get("status", ""),
-        message.rstrip("."),
-        fix,
-    )
+        if permission:
+            reason = "PERMISSION_ROLE" if role else "PERMISSION"
+            context.update(permission=permission, role=role,
+                           inferred="" if named else ", the permission this call needs")
+    kind = ExpectedError if expected else ApiError
+    what = "GCP %s: %s %s failed: HTTP %s %s: %s" % (
+        service, action, resource, status, payload.get("status", ""), message.rstrip("."))
+    return kind(what, fix_for("gcp", status, reason, **context), family="gcp", status=status, action=action,
+                resource=resource, reason=reason, attempts=attempts)
 
 
-def operation_fix(op, error):
-    """What to do about an operation that ended in error: the next step, not just the error."""
+def explain_http_error(api, action, resource, err, project=None, method_id=None):
+    """The one line http_error() fails with."""
+    return http_error(api, action, resource, err, project, method_id).msg
+
+
+def operation_error(api, op, resource, error):
+    """The OperationFailed of an operation that ended in error: the next step, not just the error."""
     codes = [e.get("code") for e in ((op.get("error") or {}).get("errors") or []) if isinstance(e, dict)]
-    if "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" in codes or "already being used by" in error:
-        return ("remove what still uses it (the resource named after 'being used by') first; teardown.yml removes "
-                "the platform's own users before the network, so anything else there was created outside it. "
-                "Then run again")
-    return ("an operation that fails is usually transient: run the playbook again, it resumes where it stopped "
-            "(if the same operation keeps failing, check the GCP status page and the project's quotas)")
+    in_use = "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE" in codes or "already being used by" in error
+    what = "GCP %s: operation %s on %s failed: %s" % (API_SERVICE.get(api, api), op.get("name"), resource,
+                                                      error.rstrip("."))
+    return OperationFailed(what, fix_for("gcp", reason="RESOURCE_IN_USE" if in_use else "OPERATION"), operation=op,
+                           family="gcp", resource=resource)
 
 
 def _classify(exc):
@@ -309,8 +283,9 @@ class GcpResource(Resource):
     def settle(self, current):
         current = self.module.wait_while(self.get, self.is_settling)
         if self.is_settling(current):
-            self.module.fail_json(msg="%s is still %s after %ds. Fix: raise wait_timeout and run again."
-                                      % (self.label(), current.get(self.settle_field), self.params["wait_timeout"]))
+            raise WaitTimeout("%s is still %s after %ds" % (self.label(), current.get(self.settle_field),
+                                                            self.params["wait_timeout"]),
+                              "raise wait_timeout and run again", last=current)
         return current
 
 
@@ -328,35 +303,26 @@ class GcpMember(Member):
         return self.module.client(self.api, self.version)
 
     def is_conflict(self, exc):
-        return isinstance(exc, GcpApiError) and exc.status in CONFLICT
+        return isinstance(exc, ExpectedError) and exc.status in CONFLICT
 
 
-class GcpModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(GCP_COMMON_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(GcpModule, self).__init__(argument_spec=spec, **kwargs)
-        # Operation waits can last their whole timeout: never let one outlive a killed ansible-playbook.
-        die_with_parent()
-        if not HAS_GOOGLE:
-            self.fail_json(
-                msg=missing_required_lib("google-api-python-client and google-auth"), exception=GOOGLE_IMP_ERR
-            )
+class GcpClient:
+    """Auth, endpoints and retries: one googleapiclient service per API, and execute() that raises ApiError."""
+
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
         self._clients = {}
         self._http = None
-        self.retry = RetryPolicy(retries=self.params["retries"])
-        self.operations_waited = 0
-        self._raise_operation_errors = False
+        self.retry = RetryPolicy(retries=params["retries"])
 
-    # ---- auth and clients -------------------------------------------------------------
     def credentials(self):
         p = self.params
         scopes = p["scopes"]
         try:
             if p["auth_kind"] == "accesstoken":
                 if not p["access_token"]:
-                    self.fail_json(msg="auth_kind=accesstoken needs access_token (or GCP_ACCESS_TOKEN)")
+                    raise InputError("auth_kind=accesstoken needs access_token (or GCP_ACCESS_TOKEN)")
                 return google.oauth2.credentials.Credentials(p["access_token"])
             if p["auth_kind"] == "serviceaccount":
                 if p["service_account_contents"]:
@@ -365,23 +331,19 @@ class GcpModule(EnsureMixin, AnsibleModule):
                 elif p["service_account_file"]:
                     path = p["service_account_file"]
                     if not os.path.exists(path):
-                        self.fail_json(msg="service_account_file %s does not exist: point it at a key JSON" % path)
+                        raise InputError("service_account_file %s does not exist: point it at a key JSON" % path)
                     with open(path) as fh:
                         info = json.load(fh)
                 else:
-                    self.fail_json(
-                        msg="auth_kind=serviceaccount needs service_account_file or service_account_contents"
-                    )
+                    raise InputError("auth_kind=serviceaccount needs service_account_file or service_account_contents")
                 return google.oauth2.service_account.Credentials.from_service_account_info(info, scopes=scopes)
             creds, _project = google.auth.default(scopes=scopes)
             return creds
         except (ValueError, KeyError) as exc:
-            self.fail_json(msg="GCP credentials are unusable (%s): check the key JSON" % exc)
+            raise InputError("GCP credentials are unusable (%s): check the key JSON" % exc)
         except google.auth.exceptions.DefaultCredentialsError as exc:
-            self.fail_json(
-                msg="no application default credentials (%s): set auth_kind and service_account_file, "
-                "or run where ADC is configured" % str(exc).splitlines()[0]
-            )
+            raise InputError("no application default credentials (%s): set auth_kind and service_account_file, "
+                             "or run where ADC is configured" % str(exc).splitlines()[0])
 
     def http(self):
         if self._http is None:
@@ -425,12 +387,11 @@ class GcpModule(EnsureMixin, AnsibleModule):
                 )
         return self._clients[key]
 
-    # ---- calls ----------------------------------------------------------------------
     def execute(self, request, action="call", resource="", allow_404=False, allow_409=False, allow=()):
-        """Execute a googleapiclient request with retries; map errors to one clear line.
+        """Execute a googleapiclient request with retries; an error is an ApiError with its one clear line.
 
-        Statuses in `allow` (and 409 with allow_409) raise GcpApiError for the caller to handle: a retried
-        create whose first attempt got through answers 409, a retried patch answers 412.
+        allow_404 turns a 404 into None. Statuses in `allow` (and 409 with allow_409) are the ones the caller
+        handles: a retried create whose first attempt got through answers 409, a retried patch answers 412.
         """
         sent = self.retry.attempts
         try:
@@ -439,23 +400,20 @@ class GcpModule(EnsureMixin, AnsibleModule):
             status = http_status(err)
             if allow_404 and status == 404:
                 return None
-            msg = explain_http_error(self._api_of(request), action, resource or request.uri.split("?")[0], err,
-                                     self.params.get("project"), method_id=getattr(request, "methodId", None))
-            if (allow_409 and status == 409) or status in allow:
-                raise GcpApiError(msg, status=status, attempts=self.retry.attempts - sent)
-            self.fail_json(msg=msg, status=status)
+            raise http_error(self._api_of(request), action, resource or request.uri.split("?")[0], err,
+                             self.params.get("project"), method_id=getattr(request, "methodId", None),
+                             attempts=self.retry.attempts - sent,
+                             expected=(allow_409 and status == 409) or status in allow)
         except (ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as exc:
-            self.fail_json(
-                msg="GCP %s: %s %s failed after %d attempts: %s. Fix: check network access to the API endpoint."
-                % (self._api_of(request), action, resource, self.retry.attempts, exc)
-            )
+            raise ApiError("GCP %s: %s %s failed after %d attempts: %s" % (self._api_of(request), action, resource,
+                                                                           self.retry.attempts, exc),
+                           fix_for("gcp", reason="UNREACHABLE"), family="gcp", action=action, resource=resource)
         except google.auth.exceptions.RefreshError as exc:
             if getattr(exc, "retryable", False):
-                self.fail_json(
-                    msg="GCP token endpoint kept failing after %d attempts (%s). Fix: retry later; check the "
-                    "OAuth2 endpoint is reachable." % (self.retry.attempts, str(exc).splitlines()[0][:200])
-                )
-            self.fail_json(msg="GCP credentials could not get a token (%s): check the service account key" % exc)
+                raise ApiError("GCP token endpoint kept failing after %d attempts (%s)"
+                               % (self.retry.attempts, str(exc).splitlines()[0][:200]),
+                               fix_for("gcp", reason="TOKEN_UNREACHABLE"), family="gcp")
+            raise InputError("GCP credentials could not get a token (%s): check the service account key" % exc)
 
     @staticmethod
     def _api_of(request):
@@ -480,65 +438,8 @@ class GcpModule(EnsureMixin, AnsibleModule):
                     return None
         return self.execute(request, action="get", resource=resource, allow_404=True)
 
-    # ---- long-running operations -----------------------------------------------------
-    def wait_while(self, read, settling, first=0.5, maximum=10.0):
-        """Read a resource until settling(resource) is false, it is gone (None) or wait_timeout passes; return the
-        last read. For resources that settle without an operation to wait on (one started by an earlier run, or by a
-        task with wait=false): a result that is still settling means the wait timed out."""
-        try:
-            return wait_for(read, lambda current: current is None or not settling(current),
-                            self.params["wait_timeout"], "a settling resource", first=first, maximum=maximum)
-        except WaitTimeout as exc:
-            return exc.last
-
-    def wait(self, api, op, resource="", timeout=None):
-        """Wait for any operation kind these APIs return; fail with the operation's error."""
-        if not isinstance(op, dict):
-            return op
-        timeout = timeout or self.params["wait_timeout"]
-        started = op
-        try:
-            op = wait_for(lambda: self.execute(self._op_request(api, started), action="poll operation",
-                                               resource=started.get("name", "")),
-                          lambda polled: self._op_done(api, polled), timeout,
-                          "operation %s on %s" % (op.get("name"), resource or "?"), option="wait_timeout",
-                          hint="the operation may still finish, and a re-run will pick it up",
-                          first=self.params["poll_interval"], maximum=self.params["poll_max_interval"], initial=op)
-        except WaitTimeout as exc:
-            self.fail_json(msg="GCP %s: %s" % (API_SERVICE.get(api, api), exc.msg), operation=exc.last)
-        self.operations_waited += 1
-        error = self._op_error(api, op)
-        if error:
-            msg = "GCP %s: operation %s on %s failed: %s. Fix: %s." % (
-                API_SERVICE.get(api, api), op.get("name"), resource, error.rstrip("."), operation_fix(op, error))
-            if self._raise_operation_errors:
-                raise GcpOperationFailed(msg, op)
-            self.fail_json(msg=msg, operation=op)
-        return op
-
-    def _again(self, action, still_needed):
-        """Run action(); when its operation fails and still_needed() says nothing took effect, run it again."""
-        for attempt in range(OPERATION_ATTEMPTS):
-            self._raise_operation_errors = True
-            try:
-                return action()
-            except GcpOperationFailed as exc:
-                self._raise_operation_errors = False
-                if attempt + 1 >= OPERATION_ATTEMPTS or not still_needed():
-                    if attempt + 1 >= OPERATION_ATTEMPTS:
-                        self.fail_json(msg="%s (after %d attempts)" % (exc, OPERATION_ATTEMPTS), operation=exc.operation)
-                    return None
-                time.sleep(min(self.params["poll_max_interval"], self.params["poll_interval"] * 1.5 ** attempt))
-            finally:
-                self._raise_operation_errors = False
-
-    @staticmethod
-    def _op_done(api, op):
-        if "done" in op or api in ("servicenetworking", "serviceusage", "run", "secretmanager", "iam"):
-            return bool(op.get("done"))
-        return op.get("status") == "DONE"
-
-    def _op_request(self, api, op):
+    def operation_request(self, api, op):
+        """The request that reads an operation again, for every operation kind these APIs return."""
         name = op.get("name")
         if api == "compute":
             project = self.params["project"]
@@ -565,33 +466,112 @@ class GcpModule(EnsureMixin, AnsibleModule):
             return self.client(api, version).projects().locations().operations().get(name=name)
         raise ValueError("no operation poller for %s" % api)
 
-    @staticmethod
-    def _op_error(api, op):
-        err = op.get("error")
-        if isinstance(err, dict):
-            if err.get("errors"):
-                return "; ".join("%s: %s" % (e.get("code", ""), e.get("message", "")) for e in err["errors"])
-            if err.get("message"):
-                return err["message"]
-        if api == "container" and op.get("statusMessage") and op.get("status") == "DONE" and op.get("error"):
-            return op["statusMessage"]
-        return None
+
+def _op_done(api, op):
+    if "done" in op or api in ("servicenetworking", "serviceusage", "run", "secretmanager", "iam"):
+        return bool(op.get("done"))
+    return op.get("status") == "DONE"
+
+
+def _op_error(api, op):
+    err = op.get("error")
+    if isinstance(err, dict):
+        if err.get("errors"):
+            return "; ".join("%s: %s" % (e.get("code", ""), e.get("message", "")) for e in err["errors"])
+        if err.get("message"):
+            return err["message"]
+    if api == "container" and op.get("statusMessage") and op.get("status") == "DONE" and op.get("error"):
+        return op["statusMessage"]
+    return None
+
+
+class GcpModule(EnsureMixin, AnsibleModule):
+    """The GCP family's module: a GcpClient (auth, endpoints, retries), a Waiter for operations and settling
+    resources, and the runner (EnsureMixin) with GCP's retry of failed operations and duplicate rules."""
+
+    common_args = GCP_COMMON_ARGS
+
+    def __init__(self, argument_spec=None, **kwargs):
+        super(GcpModule, self).__init__(argument_spec, **kwargs)
+        # Operation waits can last their whole timeout: never let one outlive a killed ansible-playbook.
+        die_with_parent()
+        if not HAS_GOOGLE:
+            self.fail_json(
+                msg=missing_required_lib("google-api-python-client and google-auth"), exception=GOOGLE_IMP_ERR
+            )
+        self.gcp = GcpClient(self.params, self.check_mode)
+        self.waiter = Waiter(self.params["wait_timeout"], "wait_timeout", self.params["poll_interval"],
+                             self.params["poll_max_interval"])
+        self.operations_waited = 0
+
+    # ---- the client's calls, as every module and resource makes them ---------------------
+    @property
+    def retry(self):
+        return self.gcp.retry
+
+    def credentials(self):
+        return self.gcp.credentials()
+
+    def client(self, api, version="v1"):
+        return self.gcp.client(api, version)
+
+    def execute(self, request, action="call", resource="", allow_404=False, allow_409=False, allow=()):
+        return self.gcp.execute(request, action, resource, allow_404=allow_404, allow_409=allow_409, allow=allow)
+
+    def get(self, request, resource=""):
+        return self.gcp.get(request, resource)
+
+    # ---- long-running operations -----------------------------------------------------
+    def wait_while(self, read, settling):
+        """Read a resource until settling(resource) is false, it is gone (None) or wait_timeout passes; return the
+        last read. For resources that settle without an operation to wait on (one started by an earlier run, or by a
+        task with wait=false): a result that is still settling means the wait timed out."""
+        return self.waiter.settle(read, settling)
+
+    def wait(self, api, op, resource="", timeout=None):
+        """Wait for any operation kind these APIs return; OperationFailed when it ends in error."""
+        if not isinstance(op, dict):
+            return op
+        started = op
+        try:
+            op = self.waiter.until(lambda: self.execute(self.gcp.operation_request(api, started),
+                                                        action="poll operation", resource=started.get("name", "")),
+                                   lambda polled: _op_done(api, polled),
+                                   "operation %s on %s" % (op.get("name"), resource or "?"),
+                                   hint="the operation may still finish, and a re-run will pick it up", initial=op,
+                                   timeout=timeout)
+        except WaitTimeout as exc:
+            raise WaitTimeout("GCP %s: %s" % (API_SERVICE.get(api, api), exc.what), exc.fix, last=exc.last,
+                              timeout=exc.timeout, operation=exc.last)
+        self.operations_waited += 1
+        error = _op_error(api, op)
+        if error:
+            raise operation_error(api, op, resource, error)
+        return op
 
     # ---- the declarative resource loop -----------------------------------------------
 
     def attempt(self, action, still_needed):
-        return self._again(action, still_needed)
+        """Run action(); when its operation fails and still_needed() says nothing took effect, run it again."""
+        started = time.monotonic()
+        for attempt in range(OPERATION_ATTEMPTS):
+            try:
+                return action()
+            except OperationFailed as exc:
+                if attempt + 1 >= OPERATION_ATTEMPTS:
+                    raise OperationFailed("%s (after %d attempts)" % (exc.msg, OPERATION_ATTEMPTS),
+                                          operation=exc.operation, family="gcp")
+                if not still_needed():
+                    return None
+                time.sleep(poll_after(time.monotonic() - started, self.waiter.first, self.waiter.maximum))
+        return None
 
     # A 409 does not say whose the object is: another run may have created it a moment ago.
     duplicate_must_match = True
 
     def is_own_duplicate(self, exc):
         # Compute refuses a rule priority that is taken with 400, everything else an existing name with 409.
-        return isinstance(exc, GcpApiError) and exc.status in (400, 409) and exc.attempts > 1
-
-    def create_failed(self, resource, exc):
-        if isinstance(exc, GcpApiError):
-            self.fail_json(msg=str(exc), status=exc.status)
+        return isinstance(exc, ExpectedError) and exc.status in (400, 409) and exc.attempts > 1
 
 
 def crc32c(data):

@@ -10,6 +10,7 @@ __metaclass__ = type
 import re
 import uuid
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import InputError
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpResource
 
 COMPUTE_ROOT = "https://www.googleapis.com/compute/v1/"
@@ -18,10 +19,8 @@ NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 def check_name(module, value, option="name"):
     if value is not None and not NAME_RE.match(value):
-        module.fail_json(
-            msg="%s=%r is not a valid GCP resource name: 1-63 characters, lowercase letters, digits and hyphens, "
-            "starting with a letter and not ending with a hyphen" % (option, value)
-        )
+        raise InputError("%s=%r is not a valid GCP resource name: 1-63 characters, lowercase letters, digits and "
+                         "hyphens, starting with a letter and not ending with a hyphen" % (option, value))
 
 
 class ComputeResource(GcpResource):

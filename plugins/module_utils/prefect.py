@@ -24,6 +24,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     RETRYABLE_STATUS,
     RetryPolicy,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import ApiError, fix_for
 
 PREFECT_ARGS = dict(
     api_url=dict(type="str", required=True, fallback=(env_fallback, ["PREFECT_API_URL"])),
@@ -36,32 +37,22 @@ PREFECT_ARGS = dict(
 )
 
 
-class PrefectApiError(Exception):
-    def __init__(self, message, status=None, body=None):
-        super(PrefectApiError, self).__init__(message)
-        self.status = status
-        self.body = body
+# What failed for each status, before the fix the table gives.
+_WHAT = {
+    401: "{where} was refused (401): the server's basic auth rejected the credentials",
+    403: "{where} was refused (403) before it reached Prefect: Cloudflare Access denied the caller",
+    404: "{where}: not found ({detail})",
+    422: "{where}: the server rejected the request body: {detail}",
+    None: "{where}: cannot reach the Prefect API ({detail})",
+}
 
 
-def explain(status, method, path, detail, api_url):
-    """One line that says what failed and what to do about it."""
+def api_error(status, method, path, detail, api_url):
+    """The ApiError of a failed request: what failed and what to do about it."""
     where = "%s %s%s" % (method, api_url.rstrip("/"), path)
-    if status == 401:
-        return "%s was refused (401): the server's basic auth rejected the credentials; set auth_string to the " \
-               "server's server.basicAuth string (user:password)" % where
-    if status == 403:
-        return "%s was refused (403) before it reached Prefect: Cloudflare Access denied the caller; pass " \
-               "access_client_id/access_client_secret of a service token that an Access policy allows. If the token " \
-               "stored in Secret Manager no longer matches Cloudflare's (its secret was lost or replaced), run the " \
-               "cloudflare_zero_trust role again with cloudflare_zero_trust_rotate_token=true, which issues and " \
-               "stores a new one" % where
-    if status == 404:
-        return "%s: not found (%s)" % (where, detail)
-    if status == 422:
-        return "%s: the server rejected the request body: %s" % (where, detail)
-    if status is None:
-        return "%s: cannot reach the Prefect API (%s); check api_url and that the server is running" % (where, detail)
-    return "%s failed with HTTP %s: %s" % (where, status, detail)
+    what = _WHAT.get(status, "{where} failed with HTTP %s: {detail}" % status).format(where=where, detail=detail)
+    return ApiError(what, fix_for("prefect", status, "UNREACHABLE" if status is None else None), family="prefect",
+                    status=status, action=method, resource=path)
 
 
 def _detail(raw):
@@ -82,14 +73,14 @@ class PrefectResource(Resource):
         return body if status == 200 else None
 
 
-class PrefectModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(PREFECT_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(PrefectModule, self).__init__(argument_spec=spec, **kwargs)
-        self.api_url = self.params["api_url"].rstrip("/")
-        self.retry = RetryPolicy(retries=self.params["retries"])
+class PrefectClient:
+    """The REST API: basic auth, Access headers, the endpoint and retries; request() raises ApiError.
+
+    The module mixes it in and sets api_url and retry (a RetryPolicy) from its parameters.
+    """
+
+    api_url = None
+    retry = None
 
     def headers(self):
         out = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -102,7 +93,7 @@ class PrefectModule(EnsureMixin, AnsibleModule):
         return out
 
     def request(self, method, path, body=None, allow=()):
-        """JSON in, JSON out; returns (status, body). Statuses in `allow` are returned instead of raised."""
+        """JSON in, JSON out; returns (status, body). Statuses in `allow` are returned, others raise ApiError."""
         data = json.dumps(body).encode("utf-8") if body is not None else None
         url = self.api_url + path
 
@@ -119,17 +110,25 @@ class PrefectModule(EnsureMixin, AnsibleModule):
                         return err.code, json.loads(raw) if raw else None
                     except ValueError:
                         return err.code, None
-                raise PrefectApiError(explain(err.code, method, path, _detail(raw), self.api_url), err.code, raw)
+                raise api_error(err.code, method, path, _detail(raw), self.api_url)
             except (URLError, socket.error, ValueError) as err:
                 reason = getattr(err, "reason", err)
-                raise PrefectApiError(explain(None, method, path, str(reason), self.api_url))
+                raise api_error(None, method, path, str(reason), self.api_url)
 
         def classify(exc):
-            if isinstance(exc, PrefectApiError):
+            if isinstance(exc, ApiError):
                 return exc.status is None or exc.status in RETRYABLE_STATUS, None
             return False, None
 
-        try:
-            return self.retry.call(once, classify)
-        except PrefectApiError as err:
-            self.fail_json(msg=str(err), status=err.status)
+        return self.retry.call(once, classify)
+
+
+class PrefectModule(PrefectClient, EnsureMixin, AnsibleModule):
+    """The Prefect family's module: the client above and the runner (EnsureMixin)."""
+
+    common_args = PREFECT_ARGS
+
+    def __init__(self, argument_spec=None, **kwargs):
+        super(PrefectModule, self).__init__(argument_spec, **kwargs)
+        self.api_url = self.params["api_url"].rstrip("/")
+        self.retry = RetryPolicy(retries=self.params["retries"])

@@ -27,6 +27,12 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     RetryPolicy,
     differs,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
+    ApiError,
+    ExpectedError,
+    InputError,
+    fix_for,
+)
 
 PYTFE_IMP_ERR = None
 try:
@@ -55,13 +61,8 @@ TFC_COMMON_ARGS = dict(
 )
 
 
-class TfcApiError(Exception):
-    """An API error a caller asked to handle itself (see `call(..., allow=...)`)."""
-
-    def __init__(self, message, status=None, detail=""):
-        super(TfcApiError, self).__init__(message)
-        self.status = status
-        self.detail = detail
+# The error a caller catches for a status it allowed (the one error type; the family's old name).
+TfcApiError = ExpectedError
 
 
 def error_status(exc):
@@ -83,7 +84,7 @@ def error_detail(exc):
 
 def classify(exc):
     """(retryable, seconds to wait) for an exception from pytfe or httpx."""
-    if isinstance(exc, TfcApiError):
+    if isinstance(exc, ApiError):
         status = exc.status
         headers = {}
     elif isinstance(exc, TFEError):
@@ -104,21 +105,13 @@ def classify(exc):
     return status in RETRYABLE_STATUS, None
 
 
-def fix_for(status, detail):
-    if status == 401:
-        return "the token was rejected: set token (or TFE_TOKEN) to a valid user or team API token"
-    if status == 403:
-        return "the token lacks permission for this; use a team or user token with access to the organization"
-    if status == 404:
-        return "check the organization, names and IDs (HCP Terraform answers 404 for things the token cannot see)"
-    if status == 409:
-        return "the resource is in a state that does not allow this (for example a run that is not awaiting " \
-               "confirmation); re-run to pick up the current state"
-    if status == 422:
-        return "fix the module arguments the message names"
-    if status == 429:
-        return "rate limit still exceeded after retries; run with fewer forks or raise retries"
-    return "retry later; if it persists check https://status.hashicorp.com"
+def api_error(action, resource, status, detail, expected=False):
+    """The ApiError of a failed call, with the fix from the table (an ExpectedError when the caller handles it)."""
+    detail = (detail or "").rstrip(".")
+    kind = ExpectedError if expected else ApiError
+    return kind("HCP Terraform: %s %s failed: HTTP %s: %s" % (action, resource, status if status is not None
+                                                              else "(no response)", detail),
+                fix_for("tfc", status), family="tfc", status=status, action=action, resource=resource, detail=detail)
 
 
 class TfcResource(Resource):
@@ -127,30 +120,19 @@ class TfcResource(Resource):
     compare_on_view = True
 
 
-class TfcModule(EnsureMixin, AnsibleModule):
-    def __init__(self, argument_spec=None, needs_organization=True, **kwargs):
-        spec = dict(TFC_COMMON_ARGS)
-        spec.update(argument_spec or {})
-        kwargs.setdefault("supports_check_mode", True)
-        super(TfcModule, self).__init__(argument_spec=spec, **kwargs)
-        # A run's apply can take its whole timeout: never let it outlive a killed ansible-playbook.
-        die_with_parent()
-        if not HAS_PYTFE:
-            self.fail_json(msg=missing_required_lib("pytfe"), exception=PYTFE_IMP_ERR)
-        if not self.params["token"]:
-            self.fail_json(msg="token is required: set token, or the TFE_TOKEN environment variable, to an HCP "
-                               "Terraform user or team API token")
-        if needs_organization and not self.params["organization"]:
-            self.fail_json(msg="organization is required: set organization, or TFE_ORGANIZATION")
-        self.address = (self.params["address"] or DEFAULT_ADDRESS).rstrip("/")
-        self.retry = RetryPolicy(retries=self.params["retries"])
-        self._client = None
+class TfcClient:
+    """pytfe with our retries (its own are off) and the rate-limit header it drops, thin JSON:API calls through the
+    same transport, uploads; call() raises ApiError. The module mixes it in and sets address and retry (a
+    RetryPolicy) from its parameters."""
+
+    address = None
+    retry = None
+    _client = None
 
     @property
     def organization(self):
         return self.params["organization"]
 
-    # ---- the client ------------------------------------------------------------------------
     @property
     def client(self):
         if self._client is None:
@@ -173,29 +155,23 @@ class TfcModule(EnsureMixin, AnsibleModule):
         return self._client
 
     def call(self, fn, action="call", resource="", allow_404=False, allow=()):
-        """Run fn() with retries; 404 -> None when allow_404; statuses in `allow` raise TfcApiError."""
+        """Run fn() with retries; 404 -> None when allow_404; an error raises ApiError (ExpectedError for the
+        statuses in `allow`)."""
         try:
             return self.retry.call(fn, classify)
-        except (TFEError, TfcApiError) as exc:
+        except (TFEError, ApiError) as exc:
             status = error_status(exc)
-            detail = exc.detail if isinstance(exc, TfcApiError) else error_detail(exc)
+            detail = exc.detail if isinstance(exc, ApiError) else error_detail(exc)
             if allow_404 and status == 404:
                 return None
-            if status in allow:
-                raise TfcApiError(str(exc), status=status, detail=detail)
-            self.fail(action, resource, status, detail)
+            raise api_error(action, resource, status, detail, expected=status in allow)
         except Exception as exc:  # pylint: disable=broad-except
             retryable, _wait = classify(exc)
             if retryable:
-                self.fail_json(msg="HCP Terraform: %s %s failed after %d attempts: %s. Fix: check that %s is "
-                                   "reachable." % (action, resource, self.retry.attempts, exc, self.address))
+                raise ApiError("HCP Terraform: %s %s failed after %d attempts: %s" % (
+                    action, resource, self.retry.attempts, exc), fix_for("tfc", reason="UNREACHABLE",
+                                                                         address=self.address), family="tfc")
             raise
-
-    def fail(self, action, resource, status, detail, **extra):
-        detail = (detail or "").rstrip(".")
-        self.fail_json(msg="HCP Terraform: %s %s failed: HTTP %s: %s. Fix: %s." % (
-            action, resource, status if status is not None else "(no response)", detail, fix_for(status, detail)),
-            status=status, **extra)
 
     def jsonapi(self, method, path, body=None, params=None, action="call", resource="", allow_404=False, allow=()):
         """A JSON:API request through pytfe's transport (same auth, headers and session)."""
@@ -230,9 +206,31 @@ class TfcModule(EnsureMixin, AnsibleModule):
             resp = sync.put(url, content=blob, headers={"Content-Type": "application/octet-stream"})
             if resp.status_code in (200, 201, 204):
                 return resp.status_code
-            raise TfcApiError("upload failed", status=resp.status_code, detail=resp.text.strip()[:300])
+            raise ApiError("upload failed", family="tfc", status=resp.status_code, detail=resp.text.strip()[:300])
 
         return self.call(put, action="upload configuration to", resource=resource, allow=(409,))
+
+
+class TfcModule(TfcClient, EnsureMixin, AnsibleModule):
+    """The HCP Terraform family's module: the client above, the look-ups every module needs and the runner
+    (EnsureMixin)."""
+
+    common_args = TFC_COMMON_ARGS
+
+    def __init__(self, argument_spec=None, needs_organization=True, **kwargs):
+        super(TfcModule, self).__init__(argument_spec, **kwargs)
+        # A run's apply can take its whole timeout: never let it outlive a killed ansible-playbook.
+        die_with_parent()
+        if not HAS_PYTFE:
+            self.fail_json(msg=missing_required_lib("pytfe"), exception=PYTFE_IMP_ERR)
+        if not self.params["token"]:
+            self.fail_json(msg="token is required: set token, or the TFE_TOKEN environment variable, to an HCP "
+                               "Terraform user or team API token")
+        if needs_organization and not self.params["organization"]:
+            self.fail_json(msg="organization is required: set organization, or TFE_ORGANIZATION")
+        self.address = (self.params["address"] or DEFAULT_ADDRESS).rstrip("/")
+        self.retry = RetryPolicy(retries=self.params["retries"])
+        self._client = None
 
     # ---- lookups every module needs ------------------------------------------------------------
     def workspace(self, name, allow_missing=True):
@@ -249,8 +247,8 @@ class TfcModule(EnsureMixin, AnsibleModule):
         return ws
 
     def missing_workspace(self, label):
-        self.fail_json(msg="HCP Terraform: workspace %s does not exist in organization %s. Fix: create it first "
-                           "(skyforge.prefect_platform.tfc_workspace)." % (label, self.organization))
+        raise InputError("HCP Terraform: workspace %s does not exist in organization %s" % (label, self.organization),
+                         "create it first (skyforge.prefect_platform.tfc_workspace)")
 
     def workspace_by_id(self, ws_id, allow_missing=True):
         doc = self.jsonapi("GET", "/api/v2/workspaces/%s" % ws_id, action="read workspace", resource=ws_id,
@@ -294,8 +292,8 @@ class TfcModule(EnsureMixin, AnsibleModule):
         return isinstance(exc, TfcApiError) and exc.status == 422 and "taken" in (exc.detail or "")
 
     def create_failed(self, resource, exc):
-        if isinstance(exc, TfcApiError):
-            self.fail("create %s" % resource.kind, resource.name, exc.status, exc.detail)
+        if isinstance(exc, ExpectedError):
+            raise api_error("create %s" % resource.kind, resource.name, exc.status, exc.detail)
 
 
 # ---- workspace variables: tfc_variable and tfc_workspace_variables share these ---------------------------------

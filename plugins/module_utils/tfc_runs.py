@@ -18,7 +18,8 @@ import os
 import re
 import tarfile
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Waiter, WaitTimeout
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import InputError, OperationFailed
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import rel_id, variables_digest
 
 try:
@@ -34,12 +35,11 @@ MARK = "skyforge:"
 DIGEST = re.compile(r"^[0-9a-f]{16}$")
 
 
-class RunFailed(Exception):
+class RunFailed(OperationFailed):
     """A run that ended badly; `msg` names the run, its status, the error from its log and its URL."""
 
     def __init__(self, msg, run=None):
-        super(RunFailed, self).__init__(msg)
-        self.msg = msg
+        super(RunFailed, self).__init__(msg, family="tfc", run=run)
         self.run = run
 
 
@@ -100,6 +100,7 @@ class Runner:
         self.p = opts if opts is not None else module.params
         self.given_digest = given_digest
         self.applied = set()
+        self.waiter = Waiter(self.p.get("timeout"), "timeout", first=0.2, maximum=5.0)
 
     def url(self, run_id):
         return "%s/app/%s/workspaces/%s/runs/%s" % (self.m.address, self.m.organization, self.name, run_id)
@@ -178,8 +179,7 @@ class Runner:
     def follow(self, run_id):
         """Follow the run until it is done (see step), raising RunFailed when it fails or times out."""
         try:
-            return wait_for(lambda: self.step(run_id), lambda step: step[0], self.p["timeout"], "run %s" % run_id,
-                            first=0.2, maximum=5.0)[1]
+            return self.waiter.until(lambda: self.step(run_id), lambda step: step[0], "run %s" % run_id)[1]
         except WaitTimeout as exc:
             raise self.timed_out(run_id, exc.last[1])
 
@@ -194,17 +194,18 @@ class Runner:
             doc = m.jsonapi("GET", "/api/v2/configuration-versions/%s" % cv.id, action="read configuration version",
                             resource=cv.id)["data"]["attributes"]
             if doc["status"] == "errored":
-                m.fail_json(msg="HCP Terraform: configuration version %s of %s is errored: %s. Fix: check config_dir "
-                                "holds a valid Terraform configuration."
-                                % (cv.id, self.name, doc.get("error-message") or "upload refused"))
+                raise InputError("HCP Terraform: configuration version %s of %s is errored: %s"
+                                 % (cv.id, self.name, doc.get("error-message") or "upload refused"),
+                                 "check config_dir holds a valid Terraform configuration")
             return doc
 
+        upload = Waiter(min(self.p["timeout"], 300), "timeout", first=0.1, maximum=2.0)
         try:
-            wait_for(read, lambda doc: doc["status"] == "uploaded", min(self.p["timeout"], 300),
-                     lambda doc: "configuration version %s of %s (still %s)" % (cv.id, self.name, doc["status"]),
-                     hint="or retry (HCP Terraform processes an upload in seconds)", first=0.1, maximum=2.0)
+            upload.until(read, lambda doc: doc["status"] == "uploaded",
+                         lambda doc: "configuration version %s of %s (still %s)" % (cv.id, self.name, doc["status"]),
+                         hint="or retry (HCP Terraform processes an upload in seconds)")
         except WaitTimeout as exc:
-            m.fail_json(msg="HCP Terraform: %s" % exc.msg)
+            raise WaitTimeout("HCP Terraform: %s" % exc.what, exc.fix, last=exc.last, timeout=exc.timeout)
         return cv.id
 
     def mark(self, config_sha, is_destroy=False):
@@ -239,5 +240,5 @@ def run_changed(view):
 
 def check_execution_mode(module, ws, name):
     if (ws["attributes"] or {}).get("execution-mode") == "local":
-        module.fail_json(msg="workspace %s uses local execution: runs cannot be queued in HCP Terraform. Fix: set "
-                             "execution_mode to remote or agent (tfc_workspace)." % name)
+        raise InputError("workspace %s uses local execution: runs cannot be queued in HCP Terraform" % name,
+                         "set execution_mode to remote or agent (tfc_workspace)")

@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import InputError
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcResource, rel_id
 
 try:
@@ -72,8 +73,8 @@ def pool_id(module, agent_pool, cache=None):
         pool = module.agent_pool_by_name(agent_pool)
         if pool is None:
             if not module.check_mode:
-                module.fail_json(msg="agent pool %s does not exist in organization %s. Fix: create it first "
-                                     "(skyforge.prefect_platform.tfc_agent_pool)." % (agent_pool, module.organization))
+                raise InputError("agent pool %s does not exist in organization %s" % (agent_pool, module.organization),
+                                 "create it first (skyforge.prefect_platform.tfc_agent_pool)")
             cache[agent_pool] = "(agent pool %s, created by an earlier task)" % agent_pool
         else:
             cache[agent_pool] = pool.id

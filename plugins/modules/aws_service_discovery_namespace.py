@@ -89,6 +89,7 @@ changes:
 import uuid
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.aws import AwsModule, AwsResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 PRIVATE = "DNS_PRIVATE"
 
@@ -176,4 +177,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

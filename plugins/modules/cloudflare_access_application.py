@@ -110,6 +110,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_identity_provider,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 
@@ -261,4 +262,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -120,6 +120,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_identity_provider,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 # The config fields of each type in the API description (client_id and client_secret are options of their own).
 FIELDS = {
@@ -279,4 +280,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -121,6 +121,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     find_policy,
     find_service_token,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 # Group rules of an identity provider's users: the module's key -> (the API's key, the provider type it needs,
 # the API's field for the group, the module's field for it).
@@ -302,4 +303,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -79,6 +79,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareResource,
     find_service_token,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 class ServiceToken(CloudflareResource):
@@ -165,4 +166,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

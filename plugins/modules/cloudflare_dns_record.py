@@ -105,6 +105,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareModule,
     CloudflareResource,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 def fqdn(name, zone):
@@ -258,4 +259,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

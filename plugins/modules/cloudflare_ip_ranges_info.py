@@ -55,6 +55,7 @@ etag:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudflare import CloudflareModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 def main():
@@ -69,4 +70,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -88,6 +88,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     find_list,
     list_items,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 
 
 class ZeroTrustList(CloudflareResource):
@@ -197,4 +198,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -152,6 +152,7 @@ changes:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import location_path
 
@@ -328,4 +329,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -127,7 +127,9 @@ changes:
 import ipaddress
 import re
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_container import GkeCluster
 
 UPDATABLE = {
     "releaseChannel": "desiredReleaseChannel",
@@ -138,21 +140,8 @@ UPDATABLE = {
 KEY_RE = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 
-class Cluster(GcpResource):
-    api = "container"
-    kind = "cluster"
+class Cluster(GkeCluster):
     immutable = ("network", "subnetwork", "autopilot", "ipAllocationPolicy", "privateClusterConfig", "maintenancePolicy")
-    # Created or updated earlier with wait=false: the next call that waits settles it first.
-    settling = ("PROVISIONING", "RECONCILING")
-
-    def path(self):
-        return "projects/%s/locations/%s/clusters/%s" % (self.params["project"], self.params["location"], self.name)
-
-    def clusters(self):
-        return self.client().projects().locations().clusters()
-
-    def get(self):
-        return self.module.get(self.clusters().get(name=self.path()), resource=self.label())
 
     def desired(self):
         p = self.params
@@ -250,4 +239,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -93,10 +93,22 @@ import json
 import os
 import tempfile
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
+    InputError,
+    SkyforgeError,
+    WaitTimeout,
+    one_exit,
+)
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_container import GkeCluster
 
-# The states a cluster passes through on its way to RUNNING.
-SETTLING = ("PROVISIONING", "RECONCILING")
+
+class KubeCluster(GkeCluster):
+    """The cluster this kubeconfig points at (the option is `cluster`, not `name`)."""
+
+    @property
+    def name(self):
+        return self.params["cluster"]
 
 
 def _without_token(config):
@@ -108,14 +120,77 @@ def _without_token(config):
     return out
 
 
-def read_when_running(module, name, label):
-    """The cluster, once it is RUNNING (at once in check mode, or when it is in a state that will not pass)."""
-    def read():
-        return module.get(module.client("container").projects().locations().clusters().get(name=name), resource=label)
+def cluster_to_use(module):
+    """The cluster the task returned when it is RUNNING with an endpoint, else the cluster read and settled by the
+    cluster resource's settle step (not in check mode); None when it does not exist."""
+    p = module.params
+    given = p["cluster_resource"] or None
+    if given and (given.get("name", p["cluster"]) != p["cluster"] or given.get("location", p["location"]) != p["location"]):
+        raise InputError("cluster_resource is cluster %s in %s, not %s in %s" % (
+            given.get("name"), given.get("location"), p["cluster"], p["location"]),
+            "pass the result of the task that manages %s" % p["cluster"])
+    if given and given.get("status") == "RUNNING" and given.get("endpoint"):
+        return given
+    resource = KubeCluster(module)
+    try:
+        cluster = module.settled(resource, resource.get())
+    except WaitTimeout as exc:
+        cluster = exc.last
+    if cluster is not None and cluster.get("status") != "RUNNING" and not module.check_mode:
+        settling = cluster.get("status") in resource.settling
+        raise SkyforgeError("%s is %s, not RUNNING%s" % (resource.label(), cluster.get("status"), " after waiting %ss "
+                                                         "(wait_timeout)" % p["wait_timeout"] if settling else ""),
+                            "raise wait_timeout, or look at the cluster's operations in the console" if settling
+                            else "look at the cluster's status message (gcloud container clusters describe), repair "
+                                 "or re-create it")
+    return cluster
 
-    if module.check_mode:
-        return read()
-    return module.wait_while(read, lambda c: c.get("status") in SETTLING, first=2.0, maximum=15.0)
+
+def kubeconfig(params, context, cluster):
+    """(the kubeconfig without its token, the API server URL)."""
+    endpoint = cluster.get("endpoint")
+    if params["use_private_endpoint"]:
+        endpoint = (cluster.get("privateClusterConfig") or {}).get("privateEndpoint", endpoint)
+    server = "https://%s" % endpoint
+    entry = {"server": server,
+             "certificate-authority-data": (cluster.get("masterAuth") or {}).get("clusterCaCertificate", "")}
+    if params["proxy_url"]:
+        entry["proxy-url"] = params["proxy_url"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": entry}],
+        "users": [{"name": context, "user": {}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+    }, server
+
+
+def read_existing(path):
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except ValueError:
+        return {"unreadable": True}
+
+
+def write_with_token(module, path, config):
+    """Write the kubeconfig with a fresh access token, mode 0600, replacing the file at once."""
+    import google.auth.transport.requests
+
+    creds = module.credentials()
+    creds.refresh(google.auth.transport.requests.Request())
+    config["users"][0]["user"]["token"] = creds.token
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kubeconfig-")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh, indent=2)
+    os.chmod(tmp, 0o600)
+    os.rename(tmp, path)
 
 
 def main():
@@ -130,69 +205,21 @@ def main():
         ),
     )
     p = module.params
-    name = "projects/%s/locations/%s/clusters/%s" % (p["project"], p["location"], p["cluster"])
-    label = "cluster %s" % p["cluster"]
-    given = p["cluster_resource"] or None
-    if given and (given.get("name", p["cluster"]) != p["cluster"] or given.get("location", p["location"]) != p["location"]):
-        module.fail_json(msg="cluster_resource is cluster %s in %s, not %s in %s. Fix: pass the result of the task that "
-                             "manages %s." % (given.get("name"), given.get("location"), p["cluster"], p["location"],
-                                              p["cluster"]))
-    if given and given.get("status") == "RUNNING" and given.get("endpoint"):
-        cluster = given
-    else:
-        cluster = read_when_running(module, name, label)
     context = "gke_%s_%s_%s" % (p["project"], p["location"], p["cluster"])
+    cluster = cluster_to_use(module)
     if cluster is None:
         if module.check_mode:
             module.exit_json(changed=True, path=p["path"], context=context, server="(cluster not created yet)")
-        module.fail_json(msg="%s does not exist in %s. Fix: create it first (gke_autopilot role)." % (label, p["location"]))
-    if cluster.get("status") != "RUNNING" and not module.check_mode:
-        waited = " after waiting %ss (wait_timeout)" % p["wait_timeout"] if cluster.get("status") in SETTLING else ""
-        module.fail_json(msg="%s is %s, not RUNNING%s. Fix: %s." % (
-            label, cluster.get("status"), waited,
-            "raise wait_timeout, or look at the cluster's operations in the console" if waited
-            else "look at the cluster's status message (gcloud container clusters describe), repair or re-create it"))
-    endpoint = cluster.get("endpoint")
-    if p["use_private_endpoint"]:
-        endpoint = (cluster.get("privateClusterConfig") or {}).get("privateEndpoint", endpoint)
-    server = "https://%s" % endpoint
-    cluster_entry = {"server": server,
-                     "certificate-authority-data": (cluster.get("masterAuth") or {}).get("clusterCaCertificate", "")}
-    if p["proxy_url"]:
-        cluster_entry["proxy-url"] = p["proxy_url"]
-    desired = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": context, "cluster": cluster_entry}],
-        "users": [{"name": context, "user": {}}],
-        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-        "current-context": context,
-    }
-    existing = None
-    if os.path.exists(p["path"]):
-        try:
-            with open(p["path"]) as fh:
-                existing = json.load(fh)
-        except ValueError:
-            existing = {"unreadable": True}
+        raise InputError("cluster %s does not exist in %s" % (p["cluster"], p["location"]),
+                         "create it first (gke_autopilot role)")
+    desired, server = kubeconfig(p, context, cluster)
+    existing = read_existing(p["path"])
     changed = _without_token(existing) != _without_token(desired)
     if not module.check_mode:
-        creds = module.credentials()
-        import google.auth.transport.requests
-
-        creds.refresh(google.auth.transport.requests.Request())
-        desired["users"][0]["user"]["token"] = creds.token
-        directory = os.path.dirname(os.path.abspath(p["path"]))
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".kubeconfig-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(desired, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, p["path"])
+        write_with_token(module, p["path"], desired)
     module.exit_json(changed=changed, path=p["path"], context=context, server=server,
                      diff={"before": _without_token(existing) or {}, "after": _without_token(desired)})
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

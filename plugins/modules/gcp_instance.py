@@ -119,6 +119,7 @@ external_ip:
   type: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import (
     COMPUTE_ROOT,
@@ -271,4 +272,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

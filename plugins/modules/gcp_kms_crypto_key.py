@@ -126,6 +126,7 @@ import re
 import time
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     crypto_key_path,
@@ -342,4 +343,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

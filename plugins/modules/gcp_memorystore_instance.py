@@ -154,6 +154,7 @@ import base64
 import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import crc32c, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     location_path,
@@ -365,4 +366,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

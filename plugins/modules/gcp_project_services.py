@@ -66,6 +66,7 @@ changed_services:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpMember, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import project_path, service_path
 
@@ -146,4 +147,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

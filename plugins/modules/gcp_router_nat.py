@@ -97,6 +97,7 @@ changes:
 import uuid
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import differs
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import (
     basename,
     CONFLICT,
@@ -227,4 +228,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -101,6 +101,7 @@ import re
 import secrets
 import string
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import crc32c, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     project_path,
@@ -246,4 +247,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -128,6 +128,7 @@ rule_operations:
 
 import ipaddress
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_compute import ComputeResource, check_name
 
@@ -339,4 +340,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

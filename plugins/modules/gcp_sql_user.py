@@ -83,6 +83,7 @@ user:
 
 import base64
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import (
     CONFLICT,
     GcpApiError,
@@ -211,4 +212,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

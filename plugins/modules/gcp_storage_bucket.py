@@ -145,6 +145,7 @@ changes:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpApiError, GcpModule, GcpResource
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import bucket_name_problem
 
@@ -311,4 +312,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

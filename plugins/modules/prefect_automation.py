@@ -104,6 +104,7 @@ changes:
 
 import json
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 MANAGED = ("description", "enabled", "tags", "trigger", "actions", "actions_on_resolve")
@@ -215,4 +216,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -91,6 +91,7 @@ changes:
 
 from ansible.module_utils.six.moves.urllib.parse import quote
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 FIELDS = ("entrypoint", "work_pool_name", "work_queue_name", "pull_steps", "job_variables", "parameters", "tags",
@@ -155,4 +156,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

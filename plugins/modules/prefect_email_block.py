@@ -108,6 +108,7 @@ import re
 
 from ansible.module_utils.six.moves.urllib.parse import quote, unquote, urlsplit, parse_qs
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 BLOCK_TYPE = "slack-webhook"
@@ -225,4 +226,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

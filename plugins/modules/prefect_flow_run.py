@@ -68,6 +68,7 @@ flow_run:
 from ansible.module_utils.six.moves.urllib.parse import quote
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -120,4 +121,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -106,6 +106,7 @@ changes:
 import copy
 import json
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule, PrefectResource
 
 MANAGED = ("type", "description", "base_job_template", "concurrency_limit", "is_paused")
@@ -213,4 +214,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -62,6 +62,7 @@ online:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect import PrefectModule
 
 
@@ -105,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -63,6 +63,7 @@ agent_pool_id:
 """
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import WaitTimeout, wait_for
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 
 
@@ -112,4 +113,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

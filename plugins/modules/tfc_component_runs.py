@@ -233,6 +233,7 @@ import json
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Deadline, wait_for
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.dependency_graph import dependency_cycles
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     mask_only_sensitive,
@@ -560,4 +561,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -106,9 +106,9 @@ skipped_reason:
 
 import os
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_runs import (
-    RunFailed,
     Runner,
     check_execution_mode,
     collect,
@@ -116,13 +116,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_runs
     digest,
     run_changed,
 )
-
-
-def follow(module, runner, run_id):
-    try:
-        return runner.follow(run_id)
-    except RunFailed as exc:
-        module.fail_json(msg=exc.msg, run=exc.run)
 
 
 def main():
@@ -174,7 +167,7 @@ def main():
                              skipped_reason="run %s already applied this configuration and these variables"
                              % effective["id"])
         if in_flight is not None and not module.check_mode:
-            done = follow(module, runner, in_flight["id"])
+            done = runner.follow(in_flight["id"])
             module.exit_json(changed=True, run=runner.view(done), config_sha256=config_sha, followed_existing=True)
     if ws is None:
         # Given both name and ID, the workspace is read only now that a run is due.
@@ -189,9 +182,9 @@ def main():
         module.exit_json(changed=True, config_sha256=config_sha, run=None,
                          diff={"before": {}, "after": {"config_sha256": config_sha, "workspace": name}})
     run_id = runner.queue(files, p["run_message"], mark, plan_only=p["plan_only"], is_destroy=p["is_destroy"])
-    view = runner.view(follow(module, runner, run_id))
+    view = runner.view(runner.follow(run_id))
     module.exit_json(changed=run_changed(view), run=view, config_sha256=config_sha)
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

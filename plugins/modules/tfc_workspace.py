@@ -95,6 +95,7 @@ changes:
   elements: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import TfcModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc_workspaces import (
     Workspace,
@@ -126,4 +127,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

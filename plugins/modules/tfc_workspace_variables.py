@@ -148,6 +148,7 @@ workspace_id:
   type: str
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.tfc import (
     TfcModule,
     mask_only_sensitive,
@@ -198,4 +199,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -73,7 +73,7 @@ def test_disabled_api_error_says_what_to_enable(sandbox, gcp_args, module_runner
             iam.projects().serviceAccounts().list(name="projects/%s" % gcp_args["project"]).execute()
     finally:
         app.enabled[key] = was
-    msg = gcp.explain_http_error("iam", "list", "service accounts", err.value, gcp_args["project"])
+    msg = gcp.http_error("iam", "list", "service accounts", err.value, gcp_args["project"]).msg
     assert "enable iam.googleapis.com on project %s" % gcp_args["project"] in msg
     assert "\n" not in msg
 
