@@ -74,6 +74,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     find_list,
     list_items,
 )
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import InputError, one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Member
 
 
@@ -107,9 +108,10 @@ class ListItem(Member):
         found = find_list(self.module, self.params["list"])
         if found is None:
             if self.params["state"] == "present":
-                self.module.fail_json(msg="Zero Trust list %s does not exist in account %s. Fix: create it first (the "
-                                          "platform's site.yml, cloudflare_zero_trust role), or set list to its name or "
-                                          "id." % (self.params["list"], self.module.account_id))
+                raise InputError("Zero Trust list %s does not exist in account %s" % (self.params["list"],
+                                                                                    self.module.account_id),
+                                 fix="create it first (the platform's site.yml, cloudflare_zero_trust role), or set "
+                                     "list to its name or id")
             return None
         found["items"] = list_items(self.module, found["id"], found["name"])
         return found
@@ -124,9 +126,9 @@ class ListItem(Member):
 
     def find(self, parent):
         if parent is not None and parent.get("type", "IP") == "IP" and ip_problem(self.params["value"]) is not None:
-            self.module.fail_json(msg="value: %s is not an IP address or CIDR, and list %s holds IP entries. Fix: use "
-                                      "for example 203.0.113.7 or 203.0.113.0/24, with no host bits set"
-                                      % (self.params["value"], parent["name"]))
+            raise InputError("value: %s is not an IP address or CIDR, and list %s holds IP entries"
+                             % (self.params["value"], parent["name"]),
+                             fix="use for example 203.0.113.7 or 203.0.113.0/24, with no host bits set")
         return next((i for i in (parent or {}).get("items", []) if i["value"] in self.forms()), None)
 
     def target(self, current, state):
@@ -176,4 +178,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

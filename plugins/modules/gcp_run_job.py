@@ -59,6 +59,7 @@ jobs:
   sample: ["tangerine-lemur-abc12"]
 """
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import Member
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import GcpModule
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import location_path
@@ -128,4 +129,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()

@@ -92,6 +92,7 @@ bindings:
 
 import re
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import CONFLICT, GcpMember, GcpModule
 
@@ -195,4 +196,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    one_exit(main)()
