@@ -9,10 +9,7 @@ __metaclass__ = type
 
 import copy
 import json
-import os
 import random
-import signal
-import threading
 import time
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
@@ -25,52 +22,6 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors i
 
 REDACTED = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
-
-
-def _parent_of(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def die_with_parent(levels=3, interval=1.0):
-    """End this module when the run that started it is gone (a SIGKILLed ansible-playbook runs no cleanup).
-
-    A long wait (an HCP Terraform run, an operation) would otherwise go on as an orphan for its whole timeout. The
-    module's parent is a shell, whose parent is the worker, whose parent is ansible-playbook: when any of them exits,
-    so does the module. Linux only (/proc); elsewhere nothing is watched.
-    """
-    chain = []
-    pid = os.getpid()
-    for _level in range(levels):
-        pid = _parent_of(pid)
-        if not pid or pid == 1:
-            break
-        chain.append(pid)
-    if not chain:
-        return None
-
-    def alive(pid):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-
-    def watch():
-        while True:
-            time.sleep(interval)
-            if not all(alive(p) for p in chain) or _parent_of(os.getpid()) != chain[0]:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)
-                os._exit(1)
-
-    thread = threading.Thread(target=watch, name="die-with-parent")
-    thread.daemon = True
-    thread.start()
-    return chain
 
 
 class RetryPolicy:

@@ -19,8 +19,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.process import die_with_parent
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import (
-    die_with_parent,
     EnsureMixin,
     Resource,
     RETRYABLE_STATUS,

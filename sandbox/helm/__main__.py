@@ -435,11 +435,11 @@ def watch_the_run(levels=4):
     """
     import importlib.util
 
-    path = os.path.join(_root(), "plugins", "module_utils", "common.py")
-    spec = importlib.util.spec_from_file_location("_skyforge_common", path)
-    common = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(common)
-    return common.die_with_parent(levels=levels)
+    path = os.path.join(_root(), "plugins", "module_utils", "process.py")
+    spec = importlib.util.spec_from_file_location("_skyforge_process", path)
+    process = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(process)
+    return process.die_with_parent(levels=levels)
 
 
 def main(argv):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.unit.conftest import REPO, specs_path
+from tests.unit.sandbox.kube_helpers import kube_cluster
 
 HELM = os.path.join(REPO, "sandbox", "helm", "bin", "helm")
 REPO_URL = "--repo=https://prefecthq.github.io/prefect-helm"
@@ -19,20 +20,7 @@ REPO_URL = "--repo=https://prefecthq.github.io/prefect-helm"
 
 @pytest.fixture(scope="module")
 def cluster(sandbox, tmp_path_factory):
-    kube = sandbox.apps["kube"]
-    key = "projects/p/locations/europe-west1/clusters/unit-%d" % int(time.time() * 1000)
-    info = kube.register_cluster(key, "172.16.9.2")
-    token = sandbox.apps["gcp"].auth.mint("deployer@p.iam.gserviceaccount.com")
-    kc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
-          "clusters": [{"name": "c", "cluster": {"server": "https://172.16.9.2",
-                                                 "certificate-authority-data": info["ca_certificate"],
-                                                 "proxy-url": sandbox.url("kube")}}],
-          "users": [{"name": "u", "user": {"token": token}}],
-          "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
-    path = tmp_path_factory.mktemp("kube") / "kubeconfig.json"
-    path.write_text(json.dumps(kc))
-    yield {"kubeconfig": str(path), "api": kube.clusters[key], "key": key, "kc": kc}
-    kube.unregister_cluster(key)
+    yield from kube_cluster(sandbox, tmp_path_factory, "unit", "172.16.9.2")
 
 
 @pytest.fixture(scope="module")

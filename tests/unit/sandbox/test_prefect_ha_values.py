@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.unit.conftest import REPO, specs_path
+from tests.unit.sandbox.kube_helpers import kube_cluster
 
 HELM = os.path.join(REPO, "sandbox", "helm", "bin", "helm")
 REPO_URL = "--repo=https://prefecthq.github.io/prefect-helm"
@@ -66,20 +67,7 @@ def role_pdb(release, namespace):
 
 @pytest.fixture(scope="module")
 def cluster(sandbox, tmp_path_factory):
-    kube = sandbox.apps["kube"]
-    key = "projects/p/locations/europe-west1/clusters/ha-%d" % int(time.time() * 1000)
-    info = kube.register_cluster(key, "172.16.9.3")
-    token = sandbox.apps["gcp"].auth.mint("deployer@p.iam.gserviceaccount.com")
-    kc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
-          "clusters": [{"name": "c", "cluster": {"server": "https://172.16.9.3",
-                                                 "certificate-authority-data": info["ca_certificate"],
-                                                 "proxy-url": sandbox.url("kube")}}],
-          "users": [{"name": "u", "user": {"token": token}}],
-          "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
-    path = tmp_path_factory.mktemp("kube-ha") / "kubeconfig.json"
-    path.write_text(json.dumps(kc))
-    yield {"kubeconfig": str(path), "api": kube.clusters[key]}
-    kube.unregister_cluster(key)
+    yield from kube_cluster(sandbox, tmp_path_factory, "ha", "172.16.9.3")
 
 
 def helm(cluster, *args, namespace):

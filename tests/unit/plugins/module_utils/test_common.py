@@ -114,7 +114,7 @@ def test_a_module_ends_when_the_run_that_started_it_is_killed(tmp_path):
 
     pidfile = tmp_path / "module.pid"
     module = ("import os, sys, time; sys.path.insert(0, %r); "
-              "from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import die_with_parent; "
+              "from ansible_collections.skyforge.prefect_platform.plugins.module_utils.process import die_with_parent; "
               "die_with_parent(interval=0.2); open(%r, 'w').write(str(os.getpid())); time.sleep(60)") % (
                   common.__file__.split("/ansible_collections/", maxsplit=1)[0], str(pidfile))
     # The stand-in for ansible-playbook starts a shell that starts the module, as the local connection does.
