@@ -30,10 +30,15 @@ def find_redis_server():
     return path
 
 
-def make_tls(directory, ip, label):
-    """A per-instance CA and a server certificate for `ip` signed by it; returns the CA's TlsCertificate fields."""
+def make_tls(directory, ip, label, served_at=()):
+    """A per-instance CA and a server certificate for `ip` signed by it; returns the CA's TlsCertificate fields.
+
+    `served_at`: the loopback addresses the sandbox serves `ip` from (its `map_address` target). A client that dials
+    the instance's address is sent there, so the certificate names them beside `ip`, as the real one names the address
+    the client dialled. The CA is the instance's own: no other server's certificate verifies against it.
+    """
     ca, ca_key = pki.new_ca("Memorystore for Redis CA %s" % label, 3650, organization="skyforge sandbox")
-    server, key = pki.issue(ca, ca_key, ip, ips=[ip])
+    server, key = pki.issue(ca, ca_key, ip, ips=[ip] + [a for a in served_at if a != ip])
     ca_pem = pki.pem(ca)
     pki.write_private(os.path.join(directory, "ca.pem"), ca_pem)
     pki.write_private(os.path.join(directory, "server.pem"), pki.pem(server))

@@ -58,14 +58,17 @@ def host_cidrs(values):
     return [v if "/" in v else "%s/%d" % (v, 128 if ":" in v else 32) for v in values or []]
 
 
-def described_items(cidrs, described, description, other_description):
-    """Zero Trust list items: each CIDR once, described by whether it is in `described`."""
+def described_items(cidrs, described, description, other_description, more=None):
+    """Zero Trust list items: each CIDR once, described by whether it is in `described` (or in one of the lists of
+    `more`, a mapping of description to CIDRs)."""
+    groups = [(description, described or [])] + sorted((more or {}).items())
     seen, out = set(), []
     for cidr in cidrs or []:
         if cidr in seen:
             continue
         seen.add(cidr)
-        out.append({"value": cidr, "description": description if cidr in (described or []) else other_description})
+        text = next((text for text, members in groups if cidr in (members or [])), other_description)
+        out.append({"value": cidr, "description": text})
     return out
 
 

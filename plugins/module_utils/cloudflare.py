@@ -278,6 +278,24 @@ def find_list(module, name_or_id, list_type=None):
     return None
 
 
+def list_items(module, list_id, name):
+    """The entries of a Zero Trust list, as [{value, description}], every page."""
+    out, page = [], 1
+    while True:
+        resp = module.raw("GET", "/accounts/%s/gateway/lists/%s/items" % (module.account_id, list_id),
+                          params={"page": page, "per_page": 100}, action="list items of", resource="list %s" % name,
+                          area="gateway")
+        batch = []
+        # The API nests the items one array deeper than the SDK types say: accept both.
+        for entry in resp.get("result") or []:
+            batch.extend(entry if isinstance(entry, list) else [entry])
+        out.extend(batch)
+        total = (resp.get("result_info") or {}).get("total_count")
+        if not batch or len(batch) < 100 or (total is not None and len(out) >= total):
+            return [dict((k, v) for k, v in i.items() if k in ("value", "description")) for i in out]
+        page += 1
+
+
 def _find_paged(module, path, name_or_id, resource, area):
     for item in module.read_list("/accounts/%s/%s" % (module.account_id, path), per_page=50, action="list",
                                  resource=resource, area=area):

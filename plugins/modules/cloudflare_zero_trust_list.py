@@ -86,6 +86,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.cloudfla
     CloudflareModule,
     CloudflareResource,
     find_list,
+    list_items,
 )
 
 
@@ -98,24 +99,8 @@ class ZeroTrustList(CloudflareResource):
         found = find_list(self.module, self.name)
         if found is None:
             return None
-        found["items"] = self.items(found["id"])
+        found["items"] = list_items(self.module, found["id"], self.name)
         return found
-
-    def items(self, list_id):
-        out, page = [], 1
-        while True:
-            resp = self.module.raw("GET", "/accounts/%s/gateway/lists/%s/items" % (self.module.account_id, list_id),
-                                   params={"page": page, "per_page": 100}, action="list items of",
-                                   resource="list %s" % self.name, area=self.area)
-            batch = []
-            # The API nests the items one array deeper than the SDK types say: accept both.
-            for entry in resp.get("result") or []:
-                batch.extend(entry if isinstance(entry, list) else [entry])
-            out.extend(batch)
-            total = (resp.get("result_info") or {}).get("total_count")
-            if not batch or len(batch) < 100 or (total is not None and len(out) >= total):
-                return [dict((k, v) for k, v in i.items() if k in ("value", "description")) for i in out]
-            page += 1
 
     def desired(self):
         p = self.params

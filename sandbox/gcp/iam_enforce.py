@@ -124,7 +124,8 @@ METHOD_PERMISSIONS = {
     # Cloud Storage (buckets.insert/patch/update check storage.buckets.create/update)
     **{"storage.buckets.%s" % verb: ("storage.buckets.%s" % perm,)
        for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("patch", "update"),
-                          ("update", "update"), ("delete", "delete"))},
+                          ("update", "update"), ("delete", "delete"), ("getIamPolicy", "getIamPolicy"),
+                          ("setIamPolicy", "setIamPolicy"))},
     **{"storage.objects.%s" % verb: ("storage.objects.%s" % perm,)
        for verb, perm in (("insert", "create"), ("get", "get"), ("list", "list"), ("delete", "delete"))},
     # Artifact Registry (its operations are read with the repository's get)

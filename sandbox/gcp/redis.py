@@ -31,6 +31,8 @@ CONFIGS = {"maxmemory-policy", "notify-keyspace-events", "timeout", "lfu-log-fac
            "activedefrag", "stream-node-max-bytes", "stream-node-max-entries", "maxmemory-clients"}
 # The default /29 blocks for DIRECT_PEERING when no reservedIpRange is given.
 DEFAULT_POOL = "10.196.0.0/16"
+# Where each instance's redis-server listens, and what its address is mapped to.
+LOOPBACK = "127.0.0.1"
 
 
 def bad(message, status="INVALID_ARGUMENT"):
@@ -250,14 +252,17 @@ class Memorystore:
         directory = os.path.join(self.sandbox.config.state_dir, "redis", hashlib.sha1(key.encode()).hexdigest()[:12])
         os.makedirs(directory, mode=0o700, exist_ok=True)
         tls = row["transitEncryptionMode"] == "SERVER_AUTHENTICATION"
-        if tls:
-            row["serverCaCerts"] = [make_tls(directory, row["host"], key.rsplit("/", 1)[-1])]
         server = RedisServer(directory, self.sandbox.free_port(), self.sandbox.config.state_dir,
                              "memorystore %s" % key)
+        if tls:
+            # Pods' env URLs name the host, and the kubelet stand-in rewrites them to the loopback endpoint mapped
+            # below: the certificate names that address too, so verification (hostname included) stays on.
+            row["serverCaCerts"] = [make_tls(directory, row["host"], key.rsplit("/", 1)[-1],
+                                             served_at=[LOOPBACK])]
         server.start(password=self.auth.get(key), tls=tls, maxmemory_gb=row["memorySizeGb"],
                      configs=row.get("redisConfigs"))
         self.servers[key] = server
-        self.sandbox.map_address(row["host"], row["port"], "127.0.0.1", server.port,
+        self.sandbox.map_address(row["host"], row["port"], LOOPBACK, server.port,
                                  "memorystore:%s" % key.rsplit("/", 1)[-1])
 
     def get(self, req, p):

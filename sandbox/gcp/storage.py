@@ -10,6 +10,12 @@ field or label); the location cannot change. Deleting a bucket that still holds 
 Objects come in through the media paths (`/upload/storage/v1/b/{bucket}/o`, uploadType media or multipart; the
 resumable protocol is not served) and go out with `alt=media` (also under `/download/storage/v1/...`). A versioned
 bucket keeps an overwritten or deleted object as a noncurrent generation.
+
+A bucket's IAM policy (`b/{bucket}/iam`) starts with the legacy bindings GCS gives a new bucket, takes only Cloud
+Storage roles, and refuses a write with a stale etag (412). A workload's token (a pod through Workload Identity, a
+Cloud Run task, a VM: a token the sandbox minted for its metadata server) reaches objects only with a role granting
+the object permission, bound to it on the bucket or on the project, as IAM decides it; the deployer is checked by
+iam_enforce.py.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import urllib.parse
 import zlib
 
 from ..web import ApiError, Response
+from .iam import _etag
 from .kms import key_exists
 
 COMPONENT_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$")
@@ -45,6 +52,29 @@ SERVER_FIELDS = {"id", "kind", "etag", "metageneration", "projectNumber", "selfL
 UNSERVED = {"autoclass", "customPlacementConfig", "retentionPolicy", "objectRetention", "hierarchicalNamespace",
             "ipFilter", "website", "logging", "cors", "acl", "defaultObjectAcl", "billing", "rpo", "softDeletePolicy",
             "defaultEventBasedHold"}
+# Object permissions of the roles a bucket or project binding can grant (a subset of each documented role).
+_OBJECT_RW = frozenset({"storage.objects.create", "storage.objects.delete", "storage.objects.get",
+                        "storage.objects.list", "storage.objects.update"})
+OBJECT_ROLES = {
+    "roles/storage.admin": _OBJECT_RW,
+    "roles/storage.objectAdmin": _OBJECT_RW,
+    "roles/storage.objectUser": _OBJECT_RW,
+    "roles/storage.objectCreator": frozenset({"storage.objects.create"}),
+    "roles/storage.objectViewer": frozenset({"storage.objects.get", "storage.objects.list"}),
+    "roles/storage.legacyBucketOwner": frozenset({"storage.objects.create", "storage.objects.delete",
+                                                  "storage.objects.list"}),
+    "roles/storage.legacyBucketWriter": frozenset({"storage.objects.create", "storage.objects.delete",
+                                                   "storage.objects.list"}),
+    "roles/storage.legacyBucketReader": frozenset({"storage.objects.list"}),
+    "roles/storage.legacyObjectOwner": frozenset({"storage.objects.get", "storage.objects.update"}),
+    "roles/storage.legacyObjectReader": frozenset({"storage.objects.get"}),
+    "roles/owner": _OBJECT_RW,
+    "roles/editor": _OBJECT_RW,
+}
+OBJECT_PERMISSION = {"objects.insert": "storage.objects.create", "objects.get": "storage.objects.get",
+                     "objects.list": "storage.objects.list", "objects.delete": "storage.objects.delete"}
+BUCKET_MEMBER_RE = re.compile(r"^((user|serviceAccount|group|domain|principal|principalSet):.+|allUsers|"
+                              r"allAuthenticatedUsers|(projectOwner|projectEditor|projectViewer):[a-z0-9-]+)$")
 
 
 def bad(message, reason="invalid"):
@@ -316,15 +346,83 @@ class Storage:
             if any(k.startswith(prefix) for k in self.objects) or any(k.startswith(prefix) for k in self.noncurrent):
                 raise ApiError(409, "The bucket you tried to delete is not empty.", reason="conflict")
             self.buckets.pop(row["name"])
+            self.sandbox.store.table("iam.policies").pop(self.policy_key(row["name"]), None)
         return Response(204, None)
+
+    # ---- bucket IAM ----------------------------------------------------------------------
+    @staticmethod
+    def policy_key(bucket):
+        return "projects/_/buckets/%s" % bucket
+
+    def policy(self, bucket):
+        """The bucket's stored policy, created with the legacy bindings GCS gives every new bucket."""
+        policies = self.sandbox.store.table("iam.policies")
+        key = self.policy_key(bucket)
+        if key not in policies:
+            project = self.app.project
+            policies[key] = {"version": 1, "etag": _etag(), "bindings": [
+                {"role": "roles/storage.legacyBucketOwner",
+                 "members": ["projectEditor:%s" % project, "projectOwner:%s" % project]},
+                {"role": "roles/storage.legacyBucketReader", "members": ["projectViewer:%s" % project]}]}
+        return policies[key]
+
+    def _render_policy(self, bucket, policy):
+        return dict(kind="storage#policy", resourceId=self.policy_key(bucket), version=policy["version"],
+                    etag=policy["etag"], bindings=[dict(b) for b in policy["bindings"]])
+
+    def bucket_get_iam(self, req, p):
+        with self.lock:
+            name = self.bucket(p["bucket"])["name"]
+            return self._render_policy(name, self.policy(name))
+
+    def bucket_set_iam(self, req, p):
+        body = req.json or {}
+        with self.lock:
+            name = self.bucket(p["bucket"])["name"]
+            current = self.policy(name)
+            if body.get("etag") and body["etag"] != current["etag"]:
+                raise ApiError(412, "Precondition Failed", reason="conditionNotMet")
+            for binding in body.get("bindings") or []:
+                role = str(binding.get("role") or "")
+                if not (role.startswith("roles/storage.") or re.match(r"^(projects|organizations)/[^/]+/roles/", role)):
+                    raise bad("Role %s is not supported for this resource." % role)
+                for member in binding.get("members") or []:
+                    if not BUCKET_MEMBER_RE.match(member):
+                        raise bad("Invalid argument: member %s (use type:value, for example "
+                                  "serviceAccount:x@p.iam.gserviceaccount.com)." % member)
+            new = {"version": body.get("version") or 1, "etag": _etag(),
+                   "bindings": [dict(b) for b in body.get("bindings") or [] if b.get("members")]}
+            self.sandbox.store.table("iam.policies")[self.policy_key(name)] = new
+            return self._render_policy(name, new)
+
+    def authorize(self, req, bucket, method):
+        """A workload's token needs the object permission from a bucket or project binding; others pass here."""
+        if not getattr(req, "origin", None):
+            return
+        permission = OBJECT_PERMISSION[method]
+        member = "serviceAccount:%s" % req.principal
+        policies = self.sandbox.store.table("iam.policies")
+        with self.lock:
+            bucket_bindings = self.policy(bucket)["bindings"] if bucket in self.buckets else []
+        project_bindings = (policies.get("projects/%s" % self.app.project) or {}).get("bindings") or []
+        for binding in list(bucket_bindings) + list(project_bindings):
+            if binding.get("condition") or member not in (binding.get("members") or []):
+                continue
+            if permission in OBJECT_ROLES.get(binding.get("role"), ()):
+                return
+        raise ApiError(403, "%s does not have %s access to the Google Cloud Storage %s. Permission '%s' denied on "
+                            "resource (or it may not exist)." % (req.principal, permission,
+                                                                 "bucket" if method == "objects.list" else "object",
+                                                                 permission), reason="forbidden")
 
     # ---- objects -----------------------------------------------------------------------
     def _path(self, bucket, name, generation):
         digest = hashlib.sha256(("%s/%s" % (bucket, name)).encode()).hexdigest()[:24]
         return os.path.join(self.root, bucket, "%s-%s" % (digest, generation))
 
-    def _object(self, req, p):
+    def _object(self, req, p, method="objects.get"):
         bucket = self.bucket(p["bucket"])["name"]
+        self.authorize(req, bucket, method)
         key = "%s/%s" % (bucket, p["object"])
         generation = req.query.get("generation")
         row = self.objects.get(key)
@@ -374,6 +472,7 @@ class Storage:
             raise bad("Invalid object name: %r" % name)
         with self.lock:
             bucket = self.bucket(p["bucket"])
+            self.authorize(req, bucket["name"], "objects.insert")
             key = "%s/%s" % (bucket["name"], name)
             current = self.objects.get(key)
             match = req.query.get("ifGenerationMatch")
@@ -436,6 +535,7 @@ class Storage:
 
     def object_list(self, req, p):
         bucket = self.bucket(p["bucket"])["name"]
+        self.authorize(req, bucket, "objects.list")
         prefix = req.query.get("prefix") or ""
         delimiter = req.query.get("delimiter") or ""
         versions = str(req.query.get("versions", "false")).lower() == "true"
@@ -459,7 +559,7 @@ class Storage:
 
     def object_delete(self, req, p):
         with self.lock:
-            key, row = self._object(req, p)
+            key, row = self._object(req, p, "objects.delete")
             bucket = self.bucket(p["bucket"])
             if self.objects.get(key) is row:
                 self.objects.pop(key)
@@ -476,6 +576,8 @@ def register(app):
     for method, fn in (("buckets.insert", storage.bucket_insert), ("buckets.get", storage.bucket_get),
                        ("buckets.list", storage.bucket_list), ("buckets.patch", storage.bucket_patch),
                        ("buckets.update", storage.bucket_update), ("buckets.delete", storage.bucket_delete),
+                       ("buckets.getIamPolicy", storage.bucket_get_iam),
+                       ("buckets.setIamPolicy", storage.bucket_set_iam),
                        ("objects.insert", storage.object_insert), ("objects.get", storage.object_get),
                        ("objects.list", storage.object_list), ("objects.delete", storage.object_delete)):
         app.handle("storage." + method, fn)

@@ -29,7 +29,8 @@ HTTP to a proxy on a closed loopback port, so it fails fast. Every pod also gets
 (`Sandbox.network_env` for its Kubernetes service account): the googleapis CA bundle and a metadata server that issues
 the annotated Google service account's tokens under Workload Identity. Container paths under a volume's
 mountPath (and the workingDir) live in the pod's directory under the sandbox state dir, with the container logs
-(`<container>.log`, kept for `kubectl logs`).
+(`<container>.log`, kept for `kubectl logs`); an env value that is such a path, or a URL whose query names one
+(`rediss://...?ssl_ca_certs=/etc/prefect-redis/ca.pem`), is given where the file is here.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "postgres": 5432,
 # userinfo may hold a '/' (Jinja's urlencode leaves it), so it runs to the first '@' (an '@' in a path is rare).
 AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<user>[^@\s?#]*@)?"
                        r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(?::(?P<port>\d+))?")
+# A query parameter whose value is an absolute path (up to the next parameter or fragment).
+URL_QUERY_PATH = re.compile(r"([?&][^=&#\s]+=)(/[^&#\s]*)")
 ENV_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
 MAX_BACKOFF = 300.0
 
@@ -238,7 +241,7 @@ class Container:
             hosts |= used
             if value in BIND_ALL:
                 value = self.pod.ip
-            out[key] = self.pod.host_path(value, only_mounted=True)
+            out[key] = self.pod.host_paths_in_url(self.pod.host_path(value, only_mounted=True))
         # GKE's pod network: Google APIs through the googleapis front (proxy + CA) and a metadata server that issues
         # the tokens of the pod's Kubernetes service account under Workload Identity, as GKE's does. What the
         # container sets itself wins, as an env entry would over the node's defaults.
@@ -560,6 +563,13 @@ class Pod:
         if only_mounted:
             return value
         return os.path.join(self.dir, "rootfs", value.lstrip("/"))
+
+    def host_paths_in_url(self, value):
+        """A URL's query values that are mounted container paths (`rediss://...?ssl_ca_certs=/etc/ca/ca.pem`), mapped
+        to where they live here; unmounted paths stay, so a file the pod was not given is still missing."""
+        if not isinstance(value, str) or "://" not in value or "?" not in value:
+            return value
+        return URL_QUERY_PATH.sub(lambda m: m.group(1) + self.host_path(m.group(2), only_mounted=True), value)
 
     def network_env(self):
         """The Google side of the pod network, for this pod's Kubernetes service account (`Sandbox.network_env`)."""

@@ -73,25 +73,41 @@ def test_bad_input_fails_before_any_api_call(aws_standin, tmp_path):
     assert "Find the worker's VPC" not in out
 
 
-def test_converge_twice_then_teardown_twice(aws_standin, tmp_path):
+def _allow_list(sandbox, name):
+    """The list's entries as (value, description), sorted."""
+    found = next(r for r in sandbox.store.table("cloudflare.gateway_lists").values() if r.get("name") == name)
+    return sorted((i["value"], i.get("description")) for i in found["items"])
+
+
+def test_converge_twice_then_teardown_twice(aws_standin, tmp_path, sandbox, cf_args, module_runner):
     ec2, ecs = aws_standin.client("ec2"), aws_standin.client("ecs")
+    # The platform's Access allow-list, as its cloudflare_zero_trust role leaves it: the worker adds only its own entry.
+    owner = {"value": "203.0.113.7/32", "description": "Cloud NAT egress"}
+    module_runner("cloudflare_zero_trust_list", dict(cf_args, name="ecs-allow", items=[owner]))
+    cloudflare = {"ecs_prefect_worker_access_list": "ecs-allow", "skyforge_cloudflare_auth": cf_args}
 
     # Check mode on an account without the worker: a predicted change, and nothing written.
-    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, check=True)
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, check=True, **cloudflare)
     assert changed >= 1 and "Would create VPC %s-vpc" % NAME in out
     assert not _vpcs(ec2)
     assert not [c for c in ecs.describe_clusters(clusters=[NAME])["clusters"] if c["status"] == "ACTIVE"]
 
-    (_ok, changed, _failed), out = _play(aws_standin, tmp_path)
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, **cloudflare)
     assert changed > 10
     assert "pw-not-shown" not in out and "cf-secret-not-shown" not in out
+    assert cf_args["api_token"] not in out
 
-    (_ok, changed, _failed), out = _play(aws_standin, tmp_path)
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, **cloudflare)
     assert changed == 0, "the second run must change nothing:\n%s" % changed_tasks(out)
 
     # A check run on the converged account predicts nothing either.
-    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, check=True)
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, check=True, **cloudflare)
     assert changed == 0, changed_tasks(out)
+
+    # The Elastic IP passes Access's IP rule beside the owner's entry.
+    egress = ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [NAME + "-nat"]}])["Addresses"][0]
+    assert _allow_list(sandbox, "ecs-allow") == sorted(
+        [(owner["value"], owner["description"]), (egress["PublicIp"] + "/32", "ECS worker %s egress" % NAME)])
 
     # A change the module alone would miss (cpu; a container's secrets) registers one new revision, once.
     (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_cpu="512",
@@ -147,10 +163,11 @@ def test_converge_twice_then_teardown_twice(aws_standin, tmp_path):
     assert env["PREFECT_API_AUTH_STRING"] == "admin:pw-not-shown"
     assert json.loads(env["PREFECT_CLIENT_CUSTOM_HEADERS"])["CF-Access-Client-Id"] == "cid.access"
 
-    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_state="absent")
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_state="absent", **cloudflare)
     assert changed > 5
-    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_state="absent")
+    (_ok, changed, _failed), out = _play(aws_standin, tmp_path, ecs_prefect_worker_state="absent", **cloudflare)
     assert changed == 0, "a second teardown must change nothing:\n%s" % changed_tasks(out)
+    assert _allow_list(sandbox, "ecs-allow") == [(owner["value"], owner["description"])], "it removes only its entry"
     assert not _vpcs(ec2)
     assert not ec2.describe_addresses(Filters=[{"Name": "tag:Name", "Values": [NAME + "-nat"]}])["Addresses"]
     assert not [c for c in ecs.describe_clusters(clusters=[NAME])["clusters"] if c["status"] == "ACTIVE"]

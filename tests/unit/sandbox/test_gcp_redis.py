@@ -106,14 +106,17 @@ def test_create_ready_tls_auth_real_redis_then_delete(sandbox, api, parent, tmp_
         redis.Redis(ssl_ca_data=ca["cert"], **tls).get("k")
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(password="not-the-auth-string", ssl_ca_data=ca["cert"], **tls).ping()
-    # The server certificate is for the instance's address, signed by the CA serverCaCerts returns, and only by it.
+    # The server certificate is for the instance's address (and the loopback address the sandbox serves it from,
+    # which a pod's rewritten URL dials), signed by the CA serverCaCerts returns, and only by it.
     pem = ssl.get_server_certificate((host, port))
     from cryptography import x509
 
     cert = x509.load_pem_x509_certificate(pem.encode())
     ips = [str(ip) for ip in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
            .get_values_for_type(x509.IPAddress)]
-    assert ips == [inst["host"]]
+    assert ips == [inst["host"], host]
+    # So a client that checks the hostname, as redis-py does by default, verifies the mapped endpoint.
+    assert redis.Redis(password=auth, ssl_ca_data=ca["cert"], **dict(tls, ssl_check_hostname=True)).ping()
     other_ca = os.path.join(sandbox.config.state_dir, "googleapis-ca.pem")
     with pytest.raises(redis.ConnectionError):
         redis.Redis(password=auth, ssl_ca_certs=other_ca, **tls).ping()

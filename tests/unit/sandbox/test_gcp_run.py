@@ -270,3 +270,33 @@ def test_the_prefect_worker_pool_job_body_is_accepted(sandbox, run, world, proje
                                           prefect_worker_auth_string_secret="prefect-auth-never-created")
     assert "prefect-auth-never-created" in refused(jobs.create(parent=parent(project), jobId="prefect-flow-run-3",
                                                                body=no_secret))
+
+
+def test_gcp_run_job_deletes_what_one_identity_created_and_nothing_else(
+        sandbox, run, world, project, gcp_args, module_runner):
+    jobs = run.projects().locations().jobs()
+    for job_id in ("left-a", "left-b", "someone-elses"):
+        wait_lro(run.projects().locations(), jobs.create(parent=parent(project), jobId=job_id,
+                                                         body=job_body(world)).execute())
+    deployer = jobs.get(name="%s/jobs/left-a" % parent(project)).execute()["creator"]
+    # Another identity's job (a team's own pipeline in the same project) must survive the clean-up.
+    sandbox.store.table("run.jobs")["%s/jobs/someone-elses" % parent(project)]["creator"] = "team@example.com"
+    args = dict(gcp_args, region=REGION, created_by=deployer)
+    mark = len(sandbox.log.entries)
+    check = module_runner("gcp_run_job", args, check=True)
+    assert check["changed"] and check["jobs"] == ["left-a", "left-b"]
+    assert not [e for e in sandbox.log.entries[mark:] if e["method"] != "GET" and e["path"] != "/token"], \
+        "check mode writes nothing"
+    real = module_runner("gcp_run_job", args)
+    assert real["changed"] and real["jobs"] == ["left-a", "left-b"]
+    assert real["diff"]["before"] == {"jobs": ["left-a", "left-b"]} and not real["diff"]["after"]
+    remaining = [j["name"].rsplit("/", 1)[-1] for j in jobs.list(parent=parent(project)).execute().get("jobs", [])]
+    assert "someone-elses" in remaining and not {"left-a", "left-b"} & set(remaining)
+    again = module_runner("gcp_run_job", args)
+    assert again["changed"] is False and again["jobs"] == []
+    # One job by name; then it is gone, and a job that never existed is nothing to do.
+    by_name = dict(gcp_args, region=REGION, name="someone-elses")
+    assert module_runner("gcp_run_job", by_name)["jobs"] == ["someone-elses"]
+    assert module_runner("gcp_run_job", by_name)["changed"] is False
+    both = module_runner("gcp_run_job", dict(by_name, created_by=deployer), expect_fail=True)
+    assert "mutually exclusive" in both["msg"]

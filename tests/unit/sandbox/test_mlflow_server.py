@@ -48,7 +48,8 @@ def test_the_plain_image_is_refused_for_what_it_lacks_and_other_versions_with_th
 
 @pytest.fixture(scope="module")
 def platform(sandbox, tmp_path_factory):
-    """A cluster, a Cloud SQL-like PostgreSQL with the role's database and user, a bucket and a GSA for the pods."""
+    """A cluster, a Cloud SQL-like PostgreSQL with the role's database and user, a bucket and a GSA for the pods with
+    object access on it."""
     from sandbox.postgres import Postgres
 
     project = sandbox.config.project
@@ -58,6 +59,11 @@ def platform(sandbox, tmp_path_factory):
     email = "mlflow-server@%s.iam.gserviceaccount.com" % project
     resource = "projects/%s/serviceAccounts/%s" % (project, email)
     sandbox.store.table("iam.serviceAccounts")[resource] = {"name": resource, "email": email, "projectId": project}
+    # As the role grants it: object access on this bucket only (the sandbox refuses the pod's writes without it).
+    st = storage_client(sandbox)
+    policy = st.buckets().getIamPolicy(bucket=BUCKET).execute()
+    policy["bindings"].append({"role": "roles/storage.objectAdmin", "members": ["serviceAccount:%s" % email]})
+    st.buckets().setIamPolicy(bucket=BUCKET, body=policy).execute()
     sandbox.store.table("iam.policies")[resource] = {"bindings": [{
         "role": "roles/iam.workloadIdentityUser",
         "members": ["serviceAccount:%s.svc.id.goog[%s/mlflow-server]" % (project, NS)]}]}
@@ -117,20 +123,13 @@ def pod_log(sandbox, api):
     return "(no log)"
 
 
-def test_a_real_mlflow_client_logs_a_run_with_an_artifact_through_the_server_into_the_bucket(
-        sandbox, platform, tmp_path, monkeypatch):
+def log_and_read_back(sandbox, bucket, tmp_path, monkeypatch):
+    """A real MlflowClient, as an in-cluster client, logs a run with a param, a metric and an artifact through the
+    Service, reads them back, and finds the artifact written into `bucket` under mlflow/. Returns the run ID."""
     import socket
 
     from mlflow.tracking import MlflowClient
 
-    api = platform["api"]
-    for resource, body in mlflow_objects(platform["email"]):
-        put(api, resource, body)
-    try:
-        wait_for(lambda: (api.get_object("deployments", NS, "mlflow-server").get("status") or {}).get(
-            "readyReplicas") == 1, timeout=150, what="mlflow-server ready")
-    except AssertionError:
-        raise AssertionError("mlflow-server never became ready:\n" + pod_log(sandbox, api)) from None
     # Cluster DNS for the client: the Service's name resolves to the loopback address standing for its clusterIP,
     # so the client sends the Host header an in-cluster client sends.
     fqdn = HOSTS[0]
@@ -144,7 +143,7 @@ def test_a_real_mlflow_client_logs_a_run_with_an_artifact_through_the_server_int
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     client = MlflowClient(tracking_uri="http://%s" % fqdn)
 
-    experiment = client.create_experiment("proof")
+    experiment = client.create_experiment("proof-%d" % int(time.time() * 1000))
     run = client.create_run(experiment)
     run_id = run.info.run_id
     client.log_param(run_id, "alpha", "0.5")
@@ -162,12 +161,27 @@ def test_a_real_mlflow_client_logs_a_run_with_an_artifact_through_the_server_int
     local = client.download_artifacts(run_id, "model/model.txt", str(tmp_path / "down"))
     assert open(local).read() == "weights v1\n"
 
-    # The server wrote the object into the bucket as its own GSA (Workload Identity), and the run into PostgreSQL.
-    objects = storage_client(sandbox).objects().list(bucket=BUCKET).execute().get("items", [])
+    # The server wrote the object into the bucket as its own GSA (Workload Identity).
+    objects = storage_client(sandbox).objects().list(bucket=bucket).execute().get("items", [])
     names = [o["name"] for o in objects]
-    assert any(n.startswith("mlflow/") and n.endswith("/%s/artifacts/model/model.txt" % run_id) for n in names), names
-    assert storage_client(sandbox).objects().get_media(bucket=BUCKET, object=[
-        n for n in names if n.endswith("model/model.txt")][0]).execute() == b"weights v1\n"
+    mine = [n for n in names if n.startswith("mlflow/") and n.endswith("/%s/artifacts/model/model.txt" % run_id)]
+    assert mine, names
+    assert storage_client(sandbox).objects().get_media(bucket=bucket, object=mine[0]).execute() == b"weights v1\n"
+    return run_id
+
+
+def test_a_real_mlflow_client_logs_a_run_with_an_artifact_through_the_server_into_the_bucket(
+        sandbox, platform, tmp_path, monkeypatch):
+    api = platform["api"]
+    for resource, body in mlflow_objects(platform["email"]):
+        put(api, resource, body)
+    try:
+        wait_for(lambda: (api.get_object("deployments", NS, "mlflow-server").get("status") or {}).get(
+            "readyReplicas") == 1, timeout=150, what="mlflow-server ready")
+    except AssertionError:
+        raise AssertionError("mlflow-server never became ready:\n" + pod_log(sandbox, api)) from None
+    run_id = log_and_read_back(sandbox, BUCKET, tmp_path, monkeypatch)
+    # ... and the run into PostgreSQL.
     rows = platform["pg"].sql("SELECT key, value FROM params WHERE run_uuid = '%s'" % run_id, dbname="mlflow")
     assert rows.strip() == "alpha|0.5"
 

@@ -375,3 +375,21 @@ def test_the_pod_network_rewrites_only_what_the_sandbox_maps_and_never_leaves_lo
     assert workloads.rewrite("http://ghost.ns.svc.cluster.local:4200/api", "ns")[0] == "http://127.0.0.1:9/api"
     assert workloads.rewrite("https://prefect.example/api", "ns")[0] == "https://prefect.example/api"
     assert workloads.rewrite("not a url", "ns") == ("not a url", set())
+
+
+def test_a_mounted_path_in_a_urls_query_is_where_the_pod_has_the_file(tmp_path):
+    """`rediss://...?ssl_ca_certs=/etc/prefect-redis/ca.pem`: the CA file of a Secret volume, as the role's Redis
+    URL names it. Paths that are not mounted stay as they are (the process finds no file there, as in the pod)."""
+    import types
+
+    from sandbox.kube.workloads import Pod
+
+    pod = types.SimpleNamespace(mounts={"/etc/prefect-redis": str(tmp_path / "volumes" / "redis-ca")},
+                                dir=str(tmp_path))
+    pod.host_path = lambda value, only_mounted=False: Pod.host_path(pod, value, only_mounted)
+    url = "rediss://:a%2Fb@127.0.0.1:6000/0?ssl_ca_certs=/etc/prefect-redis/ca.pem&ssl_certfile=/etc/other/c.pem"
+    assert Pod.host_paths_in_url(pod, url) == (
+        "rediss://:a%%2Fb@127.0.0.1:6000/0?ssl_ca_certs=%s/volumes/redis-ca/ca.pem&ssl_certfile=/etc/other/c.pem"
+        % tmp_path)
+    assert Pod.host_paths_in_url(pod, "/etc/prefect-redis/ca.pem") == "/etc/prefect-redis/ca.pem", "not a URL"
+    assert Pod.host_paths_in_url(pod, "http://h:1/etc/prefect-redis/ca.pem") == "http://h:1/etc/prefect-redis/ca.pem"

@@ -201,3 +201,41 @@ def test_reruns_read_only_their_own_resource(sandbox, cf_args, module_runner):
     missing = module_runner("cloudflare_access_application", dict(app_args, policies=["r-ips", "nope"]),
                             expect_fail=True)
     assert "policy nope was not found" in missing["msg"]
+
+
+def test_list_item_adds_and_removes_one_entry_and_leaves_the_rest(sandbox, cf_args, module_runner):
+    owned = [{"value": "203.0.113.7/32", "description": "nat"}]
+    lst = module_runner("cloudflare_zero_trust_list", dict(cf_args, name="i-allow", items=owned))["list"]
+    args = dict(cf_args, list="i-allow", value="198.51.100.23", description="ECS worker w egress")
+    check, real, _again = converge(module_runner, "cloudflare_zero_trust_list_item", args, sandbox, writes)
+    assert check["item"] == real["item"] == {"value": "198.51.100.23", "description": "ECS worker w egress"}
+    assert not real["diff"]["before"] and real["diff"]["after"] == real["item"]
+    stored = table(sandbox, "gateway_lists")[lst["id"]]["items"]
+    assert sorted(i["value"] for i in stored) == ["198.51.100.23", "203.0.113.7/32"], "the owner's entry stays"
+    # A new description: out and in again, like the list module; the address's /32 form is the same entry.
+    mark = len(sandbox.log.entries)
+    moved = module_runner("cloudflare_zero_trust_list_item", dict(args, description="renamed"))
+    assert moved["changed"] and [e["method"] for e in writes(sandbox, mark)] == ["PATCH", "PATCH"]
+    assert module_runner("cloudflare_zero_trust_list_item", dict(args, value="198.51.100.23/32",
+                                                                 description="renamed"))["changed"] is False
+    # Absent, twice; and absent from a list that is gone is nothing to do.
+    gone = dict(args, state="absent")
+    assert module_runner("cloudflare_zero_trust_list_item", gone, check=True)["changed"] is True
+    assert module_runner("cloudflare_zero_trust_list_item", gone)["changed"] is True
+    mark = len(sandbox.log.entries)
+    assert module_runner("cloudflare_zero_trust_list_item", gone)["changed"] is False
+    assert not writes(sandbox, mark)
+    assert [i["value"] for i in table(sandbox, "gateway_lists")[lst["id"]]["items"]] == ["203.0.113.7/32"]
+    assert module_runner("cloudflare_zero_trust_list_item", dict(gone, list="no-such"))["changed"] is False
+
+
+def test_list_item_refusals_name_the_fix(sandbox, cf_args, module_runner):
+    mark = len(sandbox.log.entries)
+    bad = module_runner("cloudflare_zero_trust_list_item", dict(cf_args, list="i-allow", value="10.0.0.1/8"),
+                        expect_fail=True)
+    assert "value: 10.0.0.1/8 is not a valid IP range" in bad["msg"] and "no host bits" in bad["msg"]
+    assert len(sandbox.log.entries) == mark, "refused before any API call"
+    missing = module_runner("cloudflare_zero_trust_list_item", dict(cf_args, list="no-such", value="192.0.2.1"),
+                            expect_fail=True)
+    assert "Zero Trust list no-such does not exist" in missing["msg"] and "Fix:" in missing["msg"]
+    assert not writes(sandbox, mark)
