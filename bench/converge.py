@@ -102,6 +102,8 @@ def baseline_tree(ref):
     os.makedirs(tree)
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True).stdout
+    print("baseline: %s at %s, unpacked in %s" % (ref, commit.strip(), tree))
     return tree
 
 
