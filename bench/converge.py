@@ -52,9 +52,9 @@ def get(url):
         return json.load(resp)
 
 
-def playbook(args, env, playbook="site.yml", log_name=None):
+def playbook(args, env, playbook="site.yml", log_name=None, cwd=ROOT):
     started = time.monotonic()
-    proc = subprocess.run(["ansible-playbook", playbook, "-i", args.inventory] + args.extra, cwd=ROOT, env=env,
+    proc = subprocess.run(["ansible-playbook", playbook, "-i", args.inventory] + args.extra, cwd=cwd, env=env,
                           capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
     if args.log_dir and log_name:
@@ -68,10 +68,10 @@ def playbook(args, env, playbook="site.yml", log_name=None):
     return wall, int(recap.group(2))
 
 
-def noop(args, env, ep, log_name):
+def noop(args, env, ep, log_name, cwd=ROOT):
     """A second run of the converged site: its wall time, changed count, API requests, writes, resources."""
     before = len(get(ep["gcp_url"] + "/_sandbox/requests"))
-    wall2, changed2 = playbook(args, env, args.playbook, log_name)
+    wall2, changed2 = playbook(args, env, args.playbook, log_name, cwd=cwd)
     requests = get(ep["gcp_url"] + "/_sandbox/requests")[before:]
     # The token exchange is auth, and CONNECT opens the bastion tunnel the kube requests then travel in.
     api = [r for r in requests
@@ -91,6 +91,38 @@ def noop(args, env, ep, log_name):
     if args.log_dir:
         print(task_breakdown(os.path.join(args.log_dir, log_name)))
     return wall2, changed2, api, writes, resources
+
+
+def baseline_tree(ref):
+    """`git archive REF` unpacked under .cache/ (git-ignored), with the collection link Ansible finds it by: the code
+    to compare against, run on the same sandbox as this tree. No worktree, so the main repo's metadata is untouched."""
+    tree = os.path.join(ROOT, ".cache", "baseline-" + re.sub(r"[^A-Za-z0-9_.-]", "_", ref))
+    if os.path.isdir(tree):
+        subprocess.run(["rm", "-rf", tree], check=True)
+    os.makedirs(tree)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True).stdout
+    print("baseline: %s at %s, unpacked in %s" % (ref, commit.strip(), tree))
+    return tree
+
+
+def tree_env(env, tree):
+    """`env` with Ansible finding the collection, its roles and its ansible.cfg in `tree` instead of this repo."""
+    link_dir = os.path.join(tree, ".cache", "collections", "ansible_collections", "skyforge")
+    os.makedirs(link_dir, exist_ok=True)
+    link = os.path.join(link_dir, "prefect_platform")
+    if not os.path.islink(link):
+        os.symlink(os.path.abspath(tree), link)
+    paths = env["ANSIBLE_COLLECTIONS_PATH"].split(":")
+    return dict(env, ANSIBLE_COLLECTIONS_PATH=":".join([os.path.join(tree, ".cache", "collections")] + paths[1:]),
+                ANSIBLE_ROLES_PATH=os.path.join(tree, "roles"), ANSIBLE_CONFIG=os.path.join(tree, "ansible.cfg"))
+
+
+def median(values):
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 def task_durations(text):
@@ -131,6 +163,11 @@ def main():
     parser.add_argument("--dump", help="write the no-op run's requests and the sandbox inventory to this JSON file")
     parser.add_argument("--baseline-config", help="first run the no-op with ANSIBLE_CONFIG set to this file (an empty "
                                                   "file: Ansible's defaults) and print both runs side by side")
+    parser.add_argument("--baseline-ref", help="also run the no-op with the code of this git ref (e.g. main), unpacked "
+                                               "with `git archive`, on the same converged sandbox, alternating with "
+                                               "this tree's (baseline first), and print both side by side")
+    parser.add_argument("--baseline-tree", help="like --baseline-ref, with a checkout already on disk")
+    parser.add_argument("--rounds", type=int, default=1, help="no-op runs per side (alternating); medians are printed")
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     env = ansible_env(SKYFORGE_SANDBOX_TIME_SCALE=args.scale)
@@ -164,16 +201,30 @@ def main():
         if args.baseline_config:
             # The same no-op with another ansible.cfg first (an empty file: Ansible's defaults), for a side by side.
             runs.append(("baseline (%s)" % args.baseline_config, dict(env, ANSIBLE_CONFIG=args.baseline_config),
-                         "noop-baseline.log"))
-        runs.append(("this repo (%s)" % (env.get("ANSIBLE_CONFIG") or "ansible.cfg"), env, "noop.log"))
+                         "noop-baseline", ROOT))
+        tree = args.baseline_tree or (baseline_tree(args.baseline_ref) if args.baseline_ref else None)
+        if tree:
+            runs.append(("baseline (%s)" % (args.baseline_ref or tree), tree_env(env, tree), "noop-baseline",
+                         os.path.abspath(tree)))
+        runs.append(("this repo (%s)" % (env.get("ANSIBLE_CONFIG") or "ansible.cfg"), env, "noop", ROOT))
         results = []
-        for label, run_env, log_name in runs:
-            results.append((label,) + noop(args, run_env, ep, log_name))
-        if len(results) > 1:
-            print("no-op side by side (same sandbox, same converged site, back to back):")
-            for label, wall2, changed2, api, writes, resources in results:
-                print("  %-40s wall %6.1fs, changed=%d, %d requests (%.2f per resource), %d writes" % (
-                    label, wall2, changed2, len(api), len(api) / max(1, resources), len(writes)))
+        for round_no in range(1, args.rounds + 1):
+            for label, run_env, log_stem, cwd in runs:
+                load = os.getloadavg()[0]
+                log_name = "%s%s.log" % (log_stem, "-%d" % round_no if args.rounds > 1 else "")
+                print("%s, round %d (load %.1f before):" % (label, round_no, load))
+                outcome = noop(args, run_env, ep, log_name, cwd=cwd)
+                results.append((label, load, os.getloadavg()[0]) + outcome)
+        if len(runs) > 1 or args.rounds > 1:
+            print("no-op side by side (same sandbox, same converged site, alternating, %d round(s)):" % args.rounds)
+            for label, load0, load1, wall2, changed2, api, writes, resources in results:
+                print("  %-40s wall %6.1fs, changed=%d, %d requests (%.2f per resource), %d writes, load %.1f-%.1f" % (
+                    label, wall2, changed2, len(api), len(api) / max(1, resources), len(writes), load0, load1))
+            for label, _env, _log, _cwd in runs:
+                mine = [r for r in results if r[0] == label]
+                print("  median %-33s wall %6.1fs over %d run(s), loads %s" % (
+                    label, median([r[3] for r in mine]), len(mine),
+                    ", ".join("%.1f-%.1f" % (r[1], r[2]) for r in mine)))
     finally:
         sandbox(["down"], env)
     return 0

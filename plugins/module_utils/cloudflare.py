@@ -209,6 +209,24 @@ class CloudflareClient:
                 return items
             page += 1
 
+    def read_list(self, path, per_page=None, action="list", resource="", area=None):
+        """The items of a list endpoint as the API sent them, through the same client; one page per request when
+        `per_page` is given (same stops as paginate()). The look-ups by name go this way: the SDK's `zero_trust`
+        attribute imports every Zero Trust resource and type (2.5-4 s per module process on a loaded machine) for the
+        same requests."""
+        items, page = [], 1
+        while True:
+            params = dict(page=page, per_page=per_page) if per_page else None
+            resp = self.raw("GET", path, params=params, action=action, resource=resource, area=area) or {}
+            batch = list(resp.get("result") or [])
+            if not per_page:
+                return batch
+            items.extend(batch)
+            total = (resp.get("result_info") or {}).get("total_count")
+            if not batch or len(batch) < per_page or (total is not None and len(items) >= total):
+                return items
+            page += 1
+
     def zone_id(self, name):
         """The id of the zone called `name` (looked up once per run)."""
         name = name.lower().rstrip(".")
@@ -250,10 +268,9 @@ class CloudflareModule(CloudflareClient, EnsureMixin, AnsibleModule):
 # ---- look-ups several modules share ----------------------------------------------------------
 def find_list(module, name_or_id, list_type=None):
     """A Zero Trust list by name or id, or None."""
-    lists = module.call(module.client.zero_trust.gateway.lists.list, account_id=module.account_id,
-                        action="list", resource="Zero Trust lists", area="gateway")
-    for lst in lists.result or []:
-        data = lst.to_dict(mode="json")
+    lists = module.read_list("/accounts/%s/gateway/lists" % module.account_id, action="list",
+                             resource="Zero Trust lists", area="gateway")
+    for data in lists:
         if name_or_id in (data.get("id"), data.get("name")) and (list_type is None or data.get("type") == list_type):
             return data
     return None
@@ -277,9 +294,9 @@ def list_items(module, list_id, name):
         page += 1
 
 
-def _find_paged(module, lister, name_or_id, resource, area):
-    for item in module.paginate(lister, per_page=50, account_id=module.account_id, action="list", resource=resource,
-                                area=area):
+def _find_paged(module, path, name_or_id, resource, area):
+    for item in module.read_list("/accounts/%s/%s" % (module.account_id, path), per_page=50, action="list",
+                                 resource=resource, area=area):
         if name_or_id in (item.get("id"), item.get("name")):
             return item
     return None
@@ -287,16 +304,14 @@ def _find_paged(module, lister, name_or_id, resource, area):
 
 def find_policy(module, name_or_id):
     """A reusable Access policy by name or id, or None."""
-    return _find_paged(module, module.client.zero_trust.access.policies.list, name_or_id, "Access policies", "access")
+    return _find_paged(module, "access/policies", name_or_id, "Access policies", "access")
 
 
 def find_identity_provider(module, name_or_id):
     """An Access identity provider by name or id (never with its client secret), or None."""
-    return _find_paged(module, module.client.zero_trust.identity_providers.list, name_or_id,
-                       "Access identity providers", "idp")
+    return _find_paged(module, "access/identity_providers", name_or_id, "Access identity providers", "idp")
 
 
 def find_service_token(module, name_or_id):
     """An Access service token by name or id (never with its secret), or None."""
-    return _find_paged(module, module.client.zero_trust.access.service_tokens.list, name_or_id,
-                       "Access service tokens", "service_token")
+    return _find_paged(module, "access/service_tokens", name_or_id, "Access service tokens", "service_token")

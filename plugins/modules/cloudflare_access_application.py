@@ -126,9 +126,8 @@ class Application(CloudflareResource):
         self.current = None
 
     def get(self):
-        apps = self.module.paginate(self.client.zero_trust.access.applications.list, per_page=50,
-                                    account_id=self.module.account_id, action="list", resource="Access applications",
-                                    area=self.area)
+        apps = self.module.read_list("/accounts/%s/access/apps" % self.module.account_id, per_page=50, action="list",
+                                     resource="Access applications", area=self.area)
         self.current = next((app for app in apps if app.get("name") == self.name), None)
         return self.current
 
@@ -142,9 +141,9 @@ class Application(CloudflareResource):
             found = next((pol for pol in known if ref in (pol.get("id"), pol.get("name"))), None)
             if found is None:
                 if listed is None:
-                    listed = self.module.paginate(self.client.zero_trust.access.policies.list, per_page=50,
-                                                  account_id=self.module.account_id, action="list",
-                                                  resource="Access policies", area=self.area)
+                    listed = self.module.read_list("/accounts/%s/access/policies" % self.module.account_id,
+                                                   per_page=50, action="list", resource="Access policies",
+                                                   area=self.area)
                 found = next((pol for pol in listed if ref in (pol.get("id"), pol.get("name"))), None)
             if found is None:
                 if not self.module.check_mode:

@@ -45,3 +45,22 @@ def test_breakdown_splits_module_tasks_from_controller_side_ones(tmp_path):
     out = converge.task_breakdown(str(log))
     assert "tasks: 3 in 63.0s; 2 of them >= 1.0s (a module process each) took 62.8s, 1 controller-side 0.2s" in out
     assert "gcp_foundation" in out and "2 tasks     2.7s" in out
+
+
+def test_median_of_odd_and_even_counts():
+    assert converge.median([3.0, 1.0, 2.0]) == 2.0
+    assert converge.median([4.0, 1.0, 3.0, 2.0]) == 2.5
+
+
+def test_a_baseline_tree_gets_its_own_collection_link_roles_and_config(tmp_path):
+    tree = tmp_path / "baseline"
+    tree.mkdir()
+    env = {"ANSIBLE_COLLECTIONS_PATH": "/repo/.cache/collections:/bundled", "ANSIBLE_ROLES_PATH": "/repo/roles"}
+    out = converge.tree_env(env, str(tree))
+    link = tree / ".cache" / "collections" / "ansible_collections" / "skyforge" / "prefect_platform"
+    assert os.path.realpath(str(link)) == os.path.realpath(str(tree))
+    assert out["ANSIBLE_COLLECTIONS_PATH"] == "%s:/bundled" % (tree / ".cache" / "collections")
+    assert out["ANSIBLE_ROLES_PATH"] == str(tree / "roles")
+    assert out["ANSIBLE_CONFIG"] == str(tree / "ansible.cfg")
+    assert env["ANSIBLE_ROLES_PATH"] == "/repo/roles"
+    assert converge.tree_env(env, str(tree)) == out
