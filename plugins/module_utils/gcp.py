@@ -31,6 +31,7 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common i
     RetryPolicy,
     Waiter,
     WaitTimeout,
+    diff_dict,
     poll_after,
 )
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import (
@@ -304,6 +305,68 @@ class GcpMember(Member):
 
     def is_conflict(self, exc):
         return isinstance(exc, ExpectedError) and exc.status in CONFLICT
+
+
+def unconditional(bindings, role):
+    """The binding of `role` without a condition (conditional bindings are left as they are)."""
+    return next((b for b in bindings if b["role"] == role and not b.get("condition")), None)
+
+
+def listed(members_by_role):
+    return [{"role": role, "members": members_by_role[role]} for role in sorted(members_by_role)]
+
+
+class PolicyBindings(GcpMember):
+    """The named roles' members (role -> sorted members) inside one IAM policy, written back with the etag read.
+
+    `wanted` maps each role to the members this module adds or removes; a subclass reads the policy (read(), None
+    when its resource is gone) and writes it whole (set_policy(policy)). Other members and roles stay as they are.
+    """
+
+    kind = "bindings"
+
+    def __init__(self, module, wanted):
+        super(PolicyBindings, self).__init__(module)
+        self.wanted = wanted
+
+    def set_policy(self, policy):
+        raise NotImplementedError
+
+    def find(self, parent):
+        bindings = (parent or {}).get("bindings", [])
+        return dict((role, sorted((unconditional(bindings, role) or {}).get("members", []))) for role in self.wanted)
+
+    def target(self, current, state):
+        if state == "present":
+            return dict((role, sorted(set(current[role]) | members)) for role, members in self.wanted.items())
+        return dict((role, [m for m in current[role] if m not in members]) for role, members in self.wanted.items())
+
+    def changes(self, current, target):
+        return [role for role in sorted(target) if target[role] != current[role]]
+
+    def write(self, parent, current, target):
+        bindings = parent.get("bindings", [])
+        for role in self.wanted:
+            binding = unconditional(bindings, role)
+            if binding is None:
+                bindings.append({"role": role, "members": target[role]})
+            else:
+                binding["members"] = target[role]
+        self.set_policy({"bindings": [b for b in bindings if b.get("members")], "etag": parent.get("etag"),
+                         "version": parent.get("version", 1)})
+        return None
+
+    def diff(self, before, after):
+        role = self.params["role"]
+        if role is not None:
+            return diff_dict({"role": role, "members": before[role]}, {"role": role, "members": after[role]})
+        return diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
+
+    def result(self, parent, before, after, changes):
+        result = dict(bindings=listed(after))
+        if self.params["role"] is not None:
+            result["members"] = after[self.params["role"]]
+        return result
 
 
 class GcpClient:

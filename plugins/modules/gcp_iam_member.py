@@ -115,9 +115,8 @@ bindings:
 
 import re
 
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import CONFLICT, GcpMember, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import CONFLICT, GcpModule, PolicyBindings
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp_names import (
     project_path,
     service_account_path,
@@ -149,22 +148,11 @@ def wanted_pairs(module):
     return wanted
 
 
-def unconditional(bindings, role):
-    return next((b for b in bindings if b["role"] == role and not b.get("condition")), None)
-
-
-def listed(members_by_role):
-    return [{"role": role, "members": members_by_role[role]} for role in sorted(members_by_role)]
-
-
-class Bindings(GcpMember):
-    """The named roles' members (role -> sorted members) inside one IAM policy, written back with the etag read."""
-
-    kind = "bindings"
+class Bindings(PolicyBindings):
+    """The named roles' members in a project's or a service account's IAM policy."""
 
     def __init__(self, module, wanted):
-        super(Bindings, self).__init__(module)
-        self.wanted = wanted
+        super(Bindings, self).__init__(module, wanted)
         p = self.params
         if p["resource_type"] == "project":
             self.api = self.module.client("cloudresourcemanager", "v3").projects()
@@ -182,43 +170,9 @@ class Bindings(GcpMember):
         return self.module.execute(self.api.getIamPolicy(resource=self.resource, **body), "getIamPolicy",
                                    self.parent_label())
 
-    def find(self, parent):
-        bindings = parent.get("bindings", [])
-        return dict((role, sorted((unconditional(bindings, role) or {}).get("members", []))) for role in self.wanted)
-
-    def target(self, current, state):
-        if state == "present":
-            return dict((role, sorted(set(current[role]) | members)) for role, members in self.wanted.items())
-        return dict((role, [m for m in current[role] if m not in members]) for role, members in self.wanted.items())
-
-    def changes(self, current, target):
-        return [role for role in sorted(target) if target[role] != current[role]]
-
-    def write(self, parent, current, target):
-        bindings = parent.get("bindings", [])
-        for role in self.wanted:
-            binding = unconditional(bindings, role)
-            if binding is None:
-                bindings.append({"role": role, "members": target[role]})
-            else:
-                binding["members"] = target[role]
-        body = {"policy": {"bindings": [b for b in bindings if b.get("members")], "etag": parent.get("etag"),
-                           "version": parent.get("version", 1)}}
-        self.module.execute(self.api.setIamPolicy(resource=self.resource, body=body), "setIamPolicy",
+    def set_policy(self, policy):
+        self.module.execute(self.api.setIamPolicy(resource=self.resource, body={"policy": policy}), "setIamPolicy",
                             self.parent_label(), allow=CONFLICT)
-        return None
-
-    def diff(self, before, after):
-        role = self.params["role"]
-        if role is not None:
-            return diff_dict({"role": role, "members": before[role]}, {"role": role, "members": after[role]})
-        return diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
-
-    def result(self, parent, before, after, changes):
-        result = dict(bindings=listed(after))
-        if self.params["role"] is not None:
-            result["members"] = after[self.params["role"]]
-        return result
 
 
 def main():

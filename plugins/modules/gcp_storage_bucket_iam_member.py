@@ -93,35 +93,25 @@ bindings:
 import re
 
 from ansible_collections.skyforge.prefect_platform.plugins.module_utils.errors import one_exit
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.common import diff_dict
-from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import CONFLICT, GcpMember, GcpModule
+from ansible_collections.skyforge.prefect_platform.plugins.module_utils.gcp import CONFLICT, GcpModule, PolicyBindings
 
 MEMBER_RE = re.compile(r"^((user|serviceAccount|group|domain|principal|principalSet):.+|allUsers|allAuthenticatedUsers"
                        r"|(projectOwner|projectEditor|projectViewer):.+)$")
 ROLE_RE = re.compile(r"^(roles/storage\.[A-Za-z.]+|(projects|organizations)/[^/]+/roles/.+)$")
 
 
-def unconditional(bindings, role):
-    return next((b for b in bindings if b["role"] == role and not b.get("condition")), None)
+class BucketBindings(PolicyBindings):
+    """The named roles' member in one bucket's IAM policy."""
 
-
-def listed(members_by_role):
-    return [{"role": role, "members": members_by_role[role]} for role in sorted(members_by_role)]
-
-
-class BucketBindings(GcpMember):
-    """The named roles' members (role -> sorted members) in one bucket's IAM policy, written back with its etag."""
-
-    kind = "bindings"
     api = "storage"
 
     def __init__(self, module):
-        super(BucketBindings, self).__init__(module)
-        p = self.params
-        self.roles = [p["role"]] if p["role"] is not None else list(p["roles"])
-        if not self.roles:
+        p = module.params
+        roles = [p["role"]] if p["role"] is not None else list(p["roles"])
+        super(BucketBindings, self).__init__(module, dict((role, {p["member"]}) for role in roles))
+        if not roles:
             module.fail_json(msg="roles is empty: name at least one role, for example roles/storage.objectAdmin")
-        for role in self.roles:
+        for role in roles:
             if not ROLE_RE.match(role):
                 module.fail_json(msg="role=%r is not a Cloud Storage role: bucket policies take roles/storage.<name> "
                                      "or a custom role path" % role)
@@ -140,44 +130,9 @@ class BucketBindings(GcpMember):
         # A bucket that is gone holds no binding; in check mode, an earlier task may be about to create it.
         return self.module.get(request, self.parent_label())
 
-    def find(self, parent):
-        bindings = (parent or {}).get("bindings", [])
-        return dict((role, sorted((unconditional(bindings, role) or {}).get("members", []))) for role in self.roles)
-
-    def target(self, current, state):
-        member = self.params["member"]
-        if state == "present":
-            return dict((role, sorted(set(current[role]) | {member})) for role in self.roles)
-        return dict((role, [m for m in current[role] if m != member]) for role in self.roles)
-
-    def changes(self, current, target):
-        return [role for role in sorted(target) if target[role] != current[role]]
-
-    def write(self, parent, current, target):
-        bindings = parent.get("bindings", [])
-        for role in self.roles:
-            binding = unconditional(bindings, role)
-            if binding is None:
-                bindings.append({"role": role, "members": target[role]})
-            else:
-                binding["members"] = target[role]
-        body = {"bindings": [b for b in bindings if b.get("members")], "etag": parent.get("etag"),
-                "version": parent.get("version", 1)}
-        self.module.execute(self.buckets.setIamPolicy(bucket=self.params["bucket"], body=body), "setIamPolicy",
+    def set_policy(self, policy):
+        self.module.execute(self.buckets.setIamPolicy(bucket=self.params["bucket"], body=policy), "setIamPolicy",
                             self.parent_label(), allow=CONFLICT)
-        return None
-
-    def diff(self, before, after):
-        role = self.params["role"]
-        if role is not None:
-            return diff_dict({"role": role, "members": before[role]}, {"role": role, "members": after[role]})
-        return diff_dict({"bindings": listed(before)}, {"bindings": listed(after)})
-
-    def result(self, parent, before, after, changes):
-        result = dict(bindings=listed(after))
-        if self.params["role"] is not None:
-            result["members"] = after[self.params["role"]]
-        return result
 
 
 def main():
