@@ -108,8 +108,8 @@ class ListItem(Member):
         found = find_list(self.module, self.params["list"])
         if found is None:
             if self.params["state"] == "present":
-                missing = "Zero Trust list %s does not exist in account %s" % (self.params["list"],
-                                                                                self.module.account_id)
+                missing = "Zero Trust list %s does not exist in account %s" % (
+                    self.params["list"], self.module.account_id)
                 raise InputError(missing, fix="create it first (the platform's site.yml, cloudflare_zero_trust "
                                               "role), or set list to its name or id")
             return None

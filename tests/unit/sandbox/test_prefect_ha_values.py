@@ -10,7 +10,6 @@ and nothing dials the Redis address. That Prefect really runs this way is tests/
 import json
 import os
 import subprocess
-import time
 
 import jinja2
 import pytest
