@@ -278,10 +278,15 @@ def test_gcp_run_job_deletes_what_one_identity_created_and_nothing_else(
     for job_id in ("left-a", "left-b", "someone-elses"):
         wait_lro(run.projects().locations(), jobs.create(parent=parent(project), jobId=job_id,
                                                          body=job_body(world)).execute())
-    deployer = jobs.get(name="%s/jobs/left-a" % parent(project)).execute()["creator"]
-    # Another identity's job (a team's own pipeline in the same project) must survive the clean-up.
-    sandbox.store.table("run.jobs")["%s/jobs/someone-elses" % parent(project)]["creator"] = "team@example.com"
-    args = dict(gcp_args, region=REGION, created_by=deployer)
+    # As if a worker's identity had created two of them; the third is a team's own pipeline in the same project,
+    # and the jobs other tests made (as the deployer) are not the worker's either: all of those must survive.
+    worker = "left-worker@%s.iam.gserviceaccount.com" % project
+    table = sandbox.store.table("run.jobs")
+    for job_id, creator in (("left-a", worker), ("left-b", worker), ("someone-elses", "team@example.com")):
+        table["%s/jobs/%s" % (parent(project), job_id)]["creator"] = creator
+    others = [j["name"] for j in jobs.list(parent=parent(project)).execute().get("jobs", [])
+              if j["name"].rsplit("/", 1)[-1] not in ("left-a", "left-b", "someone-elses")]
+    args = dict(gcp_args, region=REGION, created_by=worker)
     mark = len(sandbox.log.entries)
     check = module_runner("gcp_run_job", args, check=True)
     assert check["changed"] and check["jobs"] == ["left-a", "left-b"]
@@ -292,11 +297,12 @@ def test_gcp_run_job_deletes_what_one_identity_created_and_nothing_else(
     assert real["diff"]["before"] == {"jobs": ["left-a", "left-b"]} and not real["diff"]["after"]
     remaining = [j["name"].rsplit("/", 1)[-1] for j in jobs.list(parent=parent(project)).execute().get("jobs", [])]
     assert "someone-elses" in remaining and not {"left-a", "left-b"} & set(remaining)
+    assert all(name.rsplit("/", 1)[-1] in remaining for name in others)
     again = module_runner("gcp_run_job", args)
     assert again["changed"] is False and again["jobs"] == []
     # One job by name; then it is gone, and a job that never existed is nothing to do.
     by_name = dict(gcp_args, region=REGION, name="someone-elses")
     assert module_runner("gcp_run_job", by_name)["jobs"] == ["someone-elses"]
     assert module_runner("gcp_run_job", by_name)["changed"] is False
-    both = module_runner("gcp_run_job", dict(by_name, created_by=deployer), expect_fail=True)
+    both = module_runner("gcp_run_job", dict(by_name, created_by=worker), expect_fail=True)
     assert "mutually exclusive" in both["msg"]
