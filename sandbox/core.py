@@ -36,6 +36,9 @@ DURATIONS = {
     "redis.instance.update": 120,
     "redis.instance.delete": 90,
     "iam.serviceaccount": 2,
+    # A job's reconciliation after create/update is quick (a real Ready condition changed 74 ms after RECONCILING in
+    # the worker log quoted in PrefectHQ/prefect#21712); an execution's instances take seconds to provision.
+    "run.job.reconcile": 1,
     "run.job": 10,
     "tfc.plan": 30,
     "tfc.apply": 45,

@@ -315,7 +315,7 @@ class Run:
         return dict({"@type": TYPE % kind}, **self.job_view(row))
 
     def job_operation(self, location, key, row, on_done):
-        return self.operation(location, "run.job", key, on_done, lambda: (self.typed("Job", row), None))
+        return self.operation(location, "run.job.reconcile", key, on_done, lambda: (self.typed("Job", row), None))
 
     def create(self, req, p):
         if p["parent"].count("/") != 3:

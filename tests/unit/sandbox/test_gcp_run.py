@@ -5,6 +5,7 @@ import json
 
 import pytest
 from googleapiclient.errors import HttpError
+from sandbox.core import DURATIONS
 
 from .gcp_helpers import client, enable, wait_compute, wait_lro
 
@@ -51,8 +52,9 @@ def world(sandbox, run, project):
 
 
 @pytest.fixture
-def slow(sandbox):
+def slow(sandbox, monkeypatch):
     """Operations long enough (0.5 s) to watch a job reconcile and an execution run."""
+    monkeypatch.setitem(DURATIONS, "run.job.reconcile", DURATIONS["run.job"])
     before = sandbox.config.time_scale
     sandbox.config.time_scale = 0.05
     yield
