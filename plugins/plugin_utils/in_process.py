@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, Skyforge Platform Team
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The action of every module of this collection (meta/runtime.yml routes each one here).
+"""The action of every module of this collection: plugins/action/<module>.py is `action_for(<its family>)`.
 
 A module task runs exactly as ansible.builtin.normal runs it (the same arguments with Ansible's internal ones, check
 mode, diff, no_log, module_defaults, the same result parsing), with one difference where it is safe: on a local
@@ -11,7 +11,9 @@ environment, the module runs in a fork of this worker instead of in a new interp
 Why: every task of the site is a module on localhost, and a no-op re-run is mostly Ansible's fixed cost per module
 task: building the AnsiballZ zip (an AST scan of ~60 module_utils files per distinct module, ~0.16 s), a new
 interpreter, and ansible.module_utils.basic compiled from source inside the zip (~0.17 s), before our code runs
-(bench/README.md, 2e). A fork of the worker starts with Ansible's module_utils and the SDKs imported from their cached bytecode.
+(bench/README.md, 2e). A fork of the worker starts with Ansible's module_utils and its family's module_utils and SDK already imported:
+the strategy loads a module's action class in the controller's main process before it forks the worker, and that
+load imports the family's module_utils (`action_for`), once per run.
 
 The fork runs the module the way the AnsiballZ wrapper does (ansible.module_utils._internal._ansiballz._loader, with
 the arguments JSON-encoded by the module's serialization profile, target-side module_utils behaviour), writes its
@@ -42,13 +44,32 @@ except ImportError:  # another ansible-core: the usual path only
 
 display = Display()
 
+# What a module of each family imports first: its base module_utils, and through it the family's SDK.
+FAMILY_MODULE_UTILS = {
+    "gcp": ("gcp", "gcp_compute", "gcp_container"),
+    "cloudflare": ("cloudflare",),
+    "tfc": ("tfc", "tfc_runs", "tfc_workspaces"),
+    "prefect": ("prefect",),
+    "aws": ("aws",),
+}
+
 COLLECTION_PACKAGE = "ansible_collections.skyforge.prefect_platform."
 PROFILE = "legacy"
 # The payload _execute_module pipes to the interpreter; this plugin recognises it and runs the fork instead.
 IN_PROCESS_PAYLOAD = b"# skyforge.prefect_platform: run in a fork of the worker\n"
 
 
-class ActionModule(NormalActionModule):
+def action_for(family):
+    """The action class of a module of `family`, with that family's module_utils imported into this process."""
+    for name in FAMILY_MODULE_UTILS[family]:
+        try:
+            __import__(COLLECTION_PACKAGE + "plugins.module_utils." + name)
+        except Exception:  # noqa: BLE001 - a missing SDK fails in the module, with its own message
+            pass
+    return InProcessAction
+
+
+class InProcessAction(NormalActionModule):
     _in_process = None
 
     def _in_process_plan(self, module_name, task_vars):
