@@ -109,7 +109,8 @@ def main():
                        lambda run: (run.get("state") or {}).get("type") in FINAL, p["timeout"],
                        lambda run: "flow run %s (still %s)" % (run_id, (run.get("state") or {}).get("name")),
                        hint="check that a worker is online in work pool %s and its logs" % dep.get("work_pool_name"),
-                       maximum=5.0, initial=run)
+                       # A run's state is one small GET: notice its end within a second, not up to 5 s late.
+                       maximum=1.0, initial=run)
     except WaitTimeout as exc:
         module.fail_json(msg=exc.msg, flow_run=slim(exc.last))
     out = slim(run)
