@@ -144,8 +144,8 @@ class SecurityPolicies:
             raise not_found(path)
         return path, row
 
-    def _op(self, op_type, path, done):
-        return self.compute.operation("compute.securityPolicy", op_type, path, "global", done)
+    def _op(self, op_type, path, done, on_fail=None):
+        return self.compute.operation("compute.securityPolicy", op_type, path, "global", done, on_fail=on_fail)
 
     # ---- the collection ----------------------------------------------------------------
     def get(self, req, p):
@@ -214,7 +214,12 @@ class SecurityPolicies:
                 self.pending.discard(path)
                 self.table[path] = row
 
-        return self._op("insert", path, done)
+        def failed():
+            # The name is reserved here, not in compute's own pending set: a failed insert frees it.
+            with self.lock:
+                self.pending.discard(path)
+
+        return self._op("insert", path, done, on_fail=failed)
 
     def patch(self, req, p):
         path, current = self._current(p)

@@ -166,3 +166,19 @@ def test_evaluate_takes_the_first_matching_rule_by_priority():
     assert evaluate(policy, "173.245.48.7") == ("deny(404)", 10)
     assert evaluate(policy, "173.245.49.1") == ("allow", 1000)
     assert evaluate(policy, "203.0.113.9") == ("deny(403)", DEFAULT), "a previewed rule is not enforced"
+
+
+def test_a_failed_insert_frees_the_name(sandbox, compute, project):
+    sp = compute.securityPolicies()
+    rate = sandbox.ops.fail_rate
+    sandbox.ops.fail_rate = 1.0
+    try:
+        op = sp.insert(project=project, body={"name": "sp-failed"}).execute()
+    finally:
+        sandbox.ops.fail_rate = rate
+    assert "error" in wait_compute(compute, project, op)
+    with pytest.raises(HttpError) as exc:
+        sp.get(project=project, securityPolicy="sp-failed").execute()
+    assert exc.value.resp.status == 404, "GCP keeps nothing of an insert whose operation failed"
+    # The re-sent insert is not refused as a duplicate of what failed.
+    assert wait_compute(compute, project, sp.insert(project=project, body={"name": "sp-failed"}).execute())["status"] == "DONE"
