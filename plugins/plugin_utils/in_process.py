@@ -30,6 +30,7 @@ import sys
 import tempfile
 import traceback
 
+from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action.normal import ActionModule as NormalActionModule
 from ansible.utils.display import Display
@@ -37,7 +38,7 @@ from ansible.utils.display import Display
 try:
     from ansible.executor import module_common
     from ansible.module_utils.common.json import Direction, get_module_encoder
-    from ansible.module_utils._internal._ansiballz import _loader  # noqa: F401  # pylint: disable=unused-import
+    from ansible.module_utils._internal._ansiballz import _loader
     HAS_LOADER = hasattr(module_common, "_BuiltModule") and hasattr(_loader, "run_module")
 except ImportError:  # another ansible-core: the usual path only
     HAS_LOADER = False
@@ -146,14 +147,10 @@ def run_forked(fqn, params, encoding_errors="surrogate_then_replace"):
         rc = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        stdout = out.read().decode("utf-8", errors=_errors(encoding_errors))
-        stderr = err.read().decode("utf-8", errors=_errors(encoding_errors))
+        stdout = to_text(out.read(), errors=encoding_errors)
+        stderr = to_text(err.read(), errors=encoding_errors)
     return dict(rc=rc, stdout=stdout, stdout_lines=stdout.splitlines(), stderr=stderr,
                 stderr_lines=stderr.splitlines())
-
-
-def _errors(encoding_errors):
-    return "surrogateescape" if encoding_errors == "surrogate_then_replace" else encoding_errors
 
 
 def _kill(pid):

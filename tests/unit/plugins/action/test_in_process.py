@@ -1,4 +1,4 @@
-"""plugins/action/in_process.py: a module run in a fork of the worker returns what the module process returns
+"""plugins/plugin_utils/in_process.py: a module run in a fork of the worker returns what the module process returns
 (result, check mode, diff, failures, no_log), leaves no temporary directory, and falls back where it must."""
 
 import json
