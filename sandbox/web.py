@@ -32,6 +32,9 @@ class Request:
         self.client = client
         self.params = {}
         self._json = None
+        # A long answer (a watch) polls this to end when its client has gone, as the API server's request context
+        # is cancelled when the connection closes; the HTTP handler sets it.
+        self.client_gone = lambda: False
 
     def header(self, name, default=None):
         return self.headers.get(name, default)
@@ -191,13 +194,35 @@ class RequestLog:
     def by_deployer(self, start=0):
         """Entries from `start` on that the deployer's side made (Ansible, gcloud, a test): not the sandbox's own
         /_sandbox/ admin calls and not what the platform's workloads do on their own (a worker cleaning up its
-        Cloud Run jobs, a server's telemetry refused at the proxy), which run on in the background."""
+        Cloud Run jobs, a server's telemetry refused at the proxy), which run on in the background.
+
+        An entry is logged when its request ends, so a watch an earlier run opened can be logged after `start`:
+        a request that began before the last entry logged ahead of `start` had ended is not counted."""
         with self.lock:
             entries = self.entries[start:]
-        return [e for e in entries if not e.get("origin") and not str(e.get("path") or "").startswith("/_sandbox/")]
+            mark = self.entries[start - 1]["ts"] if 0 < start <= len(self.entries) else None
+        return [e for e in entries if not e.get("origin") and not str(e.get("path") or "").startswith("/_sandbox/")
+                and (mark is None or e["ts"] - (e.get("ms") or 0) / 1000.0 >= mark)]
 
 
 SECRET_QUERY = re.compile(r"(?i)([?&][^=&]*(?:token|secret|password|key|signature)[^=&]*=)[^&]*")
+
+
+def peer_closed(sock):
+    """True when the client has closed its end: the socket reads as ready and a peek at the raw bytes finds the end
+    of the stream or a TLS alert record (close_notify). Anything else waiting (a pipelined request) means it is still
+    there. The peek is on a duplicate of the descriptor, under any TLS layer, so it consumes nothing."""
+    try:
+        ready, _, _ = select.select([sock], [], [], 0)
+        if not ready:
+            return False
+        with socket.fromfd(sock.fileno(), sock.family, sock.type) as raw:
+            head = raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return head in (b"", b"\x15")
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 def scrub_query(path):
@@ -218,6 +243,7 @@ def make_handler(app, sandbox):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             req = Request(self.command, self.path, self.headers, body, self.client_address[0])
+            req.client_gone = lambda: peer_closed(self.connection)
             # Random faults go where our own modules' retries are under test; a family can opt out (the Kubernetes
             # API, whose clients are kubernetes.core's). A fault forced by header always applies.
             fault = sandbox.faults.pick(req) if getattr(app, "rate_faults", True) or req.header("X-Sandbox-Fault") \

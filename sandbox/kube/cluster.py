@@ -113,6 +113,7 @@ class ClusterApi(App):
         self.created_by_clients = set()  # keys of objects a client POSTed (not the workload runner's)
         self.rv = 1
         self.watchers = []  # callables(api, event, resource, obj) -- the workload runner wakes on them
+        self.open_watches = collections.Counter()  # (resource, namespace): watch streams being served now
         self.changed = threading.Condition(self.lock)
         self.history = collections.deque(maxlen=HISTORY)  # (rv, event, resource, namespace, object) for watches
         self.stopped = False
@@ -533,16 +534,25 @@ class ClusterApi(App):
         bookmarks = req.query.get("allowWatchBookmarks") == "true"
 
         def stream():
+            with self.lock:
+                self.open_watches[resource, namespace] += 1
+            try:
+                yield from events_until_done()
+            finally:
+                with self.lock:
+                    self.open_watches[resource, namespace] -= 1
+
+        def events_until_done():
             deadline = time.monotonic() + timeout
             last, next_bookmark = start, time.monotonic() + 30
             for event, obj in first:
                 yield (json.dumps({"type": event, "object": obj}) + "\n").encode()
             while True:
                 with self.changed:
-                    while not self.stopped and time.monotonic() < deadline and \
+                    while not self.stopped and time.monotonic() < deadline and not req.client_gone() and \
                             not (self.history and self.history[-1][0] > last) and time.monotonic() < next_bookmark:
                         self.changed.wait(min(1.0, max(0.01, deadline - time.monotonic())))
-                    if self.stopped or time.monotonic() >= deadline:
+                    if self.stopped or time.monotonic() >= deadline or req.client_gone():
                         return
                     events = [e for e in self.history if e[0] > last]
                     current = self.rv

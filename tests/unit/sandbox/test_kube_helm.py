@@ -483,3 +483,32 @@ def test_a_deployment_owns_a_replicaset_that_owns_its_pods_and_kubectl_reads_the
     while time.time() < deadline and (api.find("replicasets", "owned") or api.find("pods", "owned")):
         time.sleep(0.3)
     assert api.find("replicasets", "owned") == [] and api.find("pods", "owned") == []
+
+
+def test_a_watch_ends_when_its_client_goes_and_is_not_counted_after_a_later_mark(sandbox, cluster):
+    """A killed client's watch ends at once, as the API server cancels it with the connection, rather than holding a
+    thread until its timeout; and a request that began before a test's mark is not one the test's run made."""
+    import signal
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", (
+        "from kubernetes import client, config, watch\n"
+        "api = client.BatchV1Api(config.new_client_from_config(%r))\n"
+        "for _ in watch.Watch().stream(api.list_namespaced_job, 'watched', timeout_seconds=300):\n"
+        "    pass\n") % cluster["kubeconfig"]], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while not cluster["api"].open_watches["jobs", "watched"]:
+            assert child.poll() is None and time.monotonic() < deadline, "the watch never opened"
+            time.sleep(0.2)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    mark = len(sandbox.log.entries)
+    deadline = time.monotonic() + 10
+    ended = []
+    while not ended and time.monotonic() < deadline:
+        ended = [e for e in sandbox.log.entries[mark:] if e["path"] == "/apis/batch/v1/namespaces/watched/jobs"]
+        time.sleep(0.2)
+    assert ended and ended[0]["status"] == 200, "the watch should end within seconds of its client dying"
+    assert sandbox.log.by_deployer(mark) == [], "a request begun before the mark is not counted after it"
