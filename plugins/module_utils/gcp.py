@@ -369,6 +369,29 @@ class PolicyBindings(GcpMember):
         return result
 
 
+_DOCUMENTS = {}
+# The APIs the modules call: parsed once in the controller before it forks the in-process module runs
+# (plugin_utils/in_process.py), so a run of a compute module does not read and parse compute's 5 MB again.
+PRELOADED_APIS = (("compute", "v1"), ("container", "v1"), ("sqladmin", "v1"), ("secretmanager", "v1"),
+                  ("serviceusage", "v1"), ("servicenetworking", "v1"), ("iam", "v1"), ("cloudresourcemanager", "v3"),
+                  ("run", "v2"))
+
+
+def discovery_document(api, version):
+    """The bundled discovery document of an API as a dict, parsed once per process; None when it is not bundled.
+    build_from_document only adds the same derived keys to it each time, so one parse serves every client."""
+    key = (api, version)
+    if key not in _DOCUMENTS:
+        doc = discovery_cache.get_static_doc(api, version)
+        _DOCUMENTS[key] = json.loads(doc) if doc else None
+    return _DOCUMENTS[key]
+
+
+def preload():
+    for api, version in PRELOADED_APIS:
+        discovery_document(api, version)
+
+
 class GcpClient:
     """Auth, endpoints and retries: one googleapiclient service per API, and execute() that raises ApiError."""
 
@@ -429,9 +452,7 @@ class GcpClient:
         if key not in self._clients:
             options = None
             root = self.endpoint(api)
-            # Parse the bundled discovery document once (compute's is 5 MB): build() would read and parse it again.
-            doc = discovery_cache.get_static_doc(api, version)
-            service = json.loads(doc) if doc else None
+            service = discovery_document(api, version)
             if root:
                 options = {"api_endpoint": root.rstrip("/") + "/" + (service or {}).get("servicePath", "")}
             if service is None:

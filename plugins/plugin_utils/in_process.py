@@ -23,6 +23,7 @@ a module process's output. Anything else, or `skyforge_in_process: false`, takes
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -64,7 +65,9 @@ def action_for(family):
     """The action class of a module of `family`, with that family's module_utils imported into this process."""
     for name in FAMILY_MODULE_UTILS[family]:
         try:
-            __import__(COLLECTION_PACKAGE + "plugins.module_utils." + name)
+            utils = importlib.import_module(COLLECTION_PACKAGE + "plugins.module_utils." + name)
+            if hasattr(utils, "preload"):
+                utils.preload()
         except Exception:  # noqa: BLE001 - a missing SDK fails in the module, with its own message
             pass
     return InProcessAction

@@ -192,3 +192,17 @@ def test_an_auth_secret_the_runtime_account_may_not_read_fails_before_the_contai
     assert run["state"]["type"] != "COMPLETED"
     cond = completed_condition(execs[-1])
     assert cond["state"] == "CONDITION_FAILED" and cond.get("reason") == "SECRETS_ACCESS_CHECK_FAILED", cond
+
+
+def test_the_site_checks_each_role_s_inputs_early_and_on_entry_only(site):
+    """site.yml's early pass checks every input before the first API call, so the plays' pre_tasks do not check them
+    again; a role that gets values from earlier roles still checks them on entry."""
+    out = site["output"]
+    twice = {"cloudrun_nat": "Check the NAT inputs", "cloudflare_zero_trust": "Check the Zero Trust inputs",
+             "tfc_agent": "Check the HCP Terraform agent inputs", "prefect_server": "Check the Prefect server inputs",
+             "prefect_worker": "Check the Prefect worker inputs", "platform_verify": "Check the verify inputs"}
+    once = {"gcp_foundation": "Check names, region and ranges", "cloudsql": "Check the Cloud SQL inputs",
+            "gke_autopilot": "Check the cluster inputs"}
+    counts = {role: out.count("TASK [skyforge.prefect_platform.%s : %s]" % (role, task))
+              for role, task in list(twice.items()) + list(once.items())}
+    assert counts == dict({r: 2 for r in twice}, **{r: 1 for r in once}), counts
