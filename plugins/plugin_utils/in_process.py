@@ -13,7 +13,8 @@ task: building the AnsiballZ zip (an AST scan of ~60 module_utils files per dist
 interpreter, and ansible.module_utils.basic compiled from source inside the zip (~0.17 s), before our code runs
 (bench/README.md, 2e). A fork of the worker starts with Ansible's module_utils and its family's module_utils and SDK already imported:
 the strategy loads a module's action class in the controller's main process before it forks the worker, and that
-load imports the family's module_utils (`action_for`), once per run.
+load imports the family's module_utils (`action_for`), once per run, with what they preload (GCP's discovery
+documents) and the template plugins the roles call (`preload_template_plugins`).
 
 The fork runs the module the way the AnsiballZ wrapper does (ansible.module_utils._internal._ansiballz._loader, with
 the arguments JSON-encoded by the module's serialization profile, target-side module_utils behaviour), writes its
@@ -64,7 +65,8 @@ IN_PROCESS_PAYLOAD = b"# skyforge.prefect_platform: run in a fork of the worker\
 # Plugins the roles' templates call in nearly every task: one name per plugin file (a lookup of a name loads its whole
 # file). The collection's own filter and test files are found on disk.
 TEMPLATE_PLUGINS = (("filter", "ansible.builtin.to_json"), ("test", "ansible.builtin.match"),
-                    ("lookup", "ansible.builtin.env"), ("lookup", "ansible.builtin.file"))
+                    ("lookup", "ansible.builtin.env"), ("lookup", "ansible.builtin.file"),
+                    ("lookup", "ansible.builtin.url"))
 _preloaded = []
 
 

@@ -137,6 +137,22 @@ def test_job_lifecycle(run, world, project, slow):
     refused(jobs.delete(name=name), 404)
 
 
+def test_a_read_after_the_reconcile_time_sees_the_job_ready_without_waiting_for_the_ticker(
+        sandbox, run, world, project, slow):
+    """A job's Ready condition follows the time since its change: a read just after the reconcile time sees it ready
+    even when the operation ticker has not looked yet (prefect-gcp's worker sleeps 5 s after each not-ready read)."""
+    import time
+
+    jobs = run.projects().locations().jobs()
+    jobs.create(parent=parent(project), jobId="ticker", body=job_body(world)).execute()
+    name = "%s/jobs/ticker" % parent(project)
+    with sandbox.ops.lock:  # the ticker takes this lock to find pending operations: it is paused meanwhile
+        time.sleep(DURATIONS["run.job.reconcile"] * sandbox.config.time_scale + 0.2)
+        job = jobs.get(name=name).execute()
+    assert job["terminalCondition"]["state"] == "CONDITION_SUCCEEDED" and job["reconciling"] is False
+    wait_lro(run.projects().locations(), jobs.delete(name=name).execute())
+
+
 def test_duplicate_and_missing(run, world, project):
     jobs = run.projects().locations().jobs()
     wait_lro(run.projects().locations(), jobs.create(parent=parent(project), jobId="twice", body=job_body(world)).execute())
