@@ -134,12 +134,13 @@ def task_durations(text):
 
 
 def task_breakdown(log_path, module_floor=1.0):
-    """Where a run's time went: tasks that start a module process (at least `module_floor` s on this machine) versus
-    controller-side ones (assert, set_fact, skipped), and the roles that cost most."""
+    """Where a run's time went: the long tasks (at least `module_floor` s: waits, the smoke run, kubernetes.core's
+    module processes) versus the rest (our modules run in a fork of the worker, asserts, set_fact, skipped), and the
+    roles that cost most."""
     with open(log_path) as fh:
         rows = task_durations(fh.read())
     slow = [d for _n, d in rows if d >= module_floor]
-    lines = ["  tasks: %d in %.1fs; %d of them >= %.1fs (a module process each) took %.1fs, %d controller-side %.1fs" % (
+    lines = ["  tasks: %d in %.1fs; %d of them >= %.1fs took %.1fs, the %d shorter ones %.1fs" % (
         len(rows), sum(d for _n, d in rows), len(slow), module_floor, sum(slow), len(rows) - len(slow),
         sum(d for _n, d in rows) - sum(slow))]
     roles = {}

@@ -43,7 +43,7 @@ def test_breakdown_splits_module_tasks_from_controller_side_ones(tmp_path):
     log = tmp_path / "noop.log"
     log.write_text(LOG)
     out = converge.task_breakdown(str(log))
-    assert "tasks: 3 in 63.0s; 2 of them >= 1.0s (a module process each) took 62.8s, 1 controller-side 0.2s" in out
+    assert "tasks: 3 in 63.0s; 2 of them >= 1.0s took 62.8s, the 1 shorter ones 0.2s" in out
     assert "gcp_foundation" in out and "2 tasks     2.7s" in out
 
 
