@@ -14,9 +14,11 @@ version_added: 0.1.0
 description:
   - Creates a flow run of deployment O(deployment) of flow O(flow_name) and, with O(wait), follows it until it
     reaches a final state or O(timeout) passes.
+  - With O(flow_run_id) instead, follows a run started earlier (by this module with O(wait=false)), so other tasks
+    can run while the run is scheduled, submitted and run.
   - A run that ends in any state other than O(expected_state) fails the task with the state's message and the
     run's id, so a smoke test says why it failed.
-  - Every call starts a new run, so the task always reports a change; in check mode nothing is started.
+  - Every call that starts a run reports a change; following one reports none. In check mode nothing is started.
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
@@ -24,13 +26,16 @@ extends_documentation_fragment:
   - skyforge.prefect_platform.attributes
 options:
   flow_name:
-    description: The flow's name.
+    description: The flow's name. Required with O(deployment).
     type: str
-    required: true
   deployment:
-    description: The deployment's name.
+    description: The deployment's name. One of O(deployment) and O(flow_run_id) is required.
     type: str
-    required: true
+  flow_run_id:
+    description:
+      - The id of a run to follow instead of starting one (RV(flow_run.id) of a task with O(wait=false)).
+      - O(parameters) does not apply.
+    type: str
   parameters:
     description: Flow parameters for this run.
     type: dict
@@ -55,6 +60,20 @@ EXAMPLES = r"""
     api_url: https://prefect.example.com/api
     flow_name: platform-smoke
     deployment: smoke
+    timeout: 900
+
+- name: Start a smoke run, check other things while it runs, then follow it
+  skyforge.prefect_platform.prefect_flow_run:
+    api_url: https://prefect.example.com/api
+    flow_name: platform-smoke
+    deployment: smoke
+    wait: false
+  register: smoke
+
+- name: The smoke run reaches Completed
+  skyforge.prefect_platform.prefect_flow_run:
+    api_url: https://prefect.example.com/api
+    flow_run_id: "{{ smoke.flow_run.id }}"
     timeout: 900
 """
 
@@ -84,31 +103,46 @@ def slim(run):
 def main():
     module = PrefectModule(
         argument_spec=dict(
-            flow_name=dict(type="str", required=True),
-            deployment=dict(type="str", required=True),
+            flow_name=dict(type="str"),
+            deployment=dict(type="str"),
+            flow_run_id=dict(type="str"),
             parameters=dict(type="dict", default={}),
             wait=dict(type="bool", default=True),
             timeout=dict(type="int", default=600),
             expected_state=dict(type="str", default="COMPLETED"),
         ),
+        required_one_of=[("deployment", "flow_run_id")],
+        mutually_exclusive=[("deployment", "flow_run_id")],
+        required_together=[("flow_name", "deployment")],
     )
     p = module.params
-    path = "/deployments/name/%s/%s" % (quote(p["flow_name"], safe=""), quote(p["deployment"], safe=""))
-    status, dep = module.request("GET", path, allow=(404,))
-    if status == 404:
-        module.fail_json(msg="deployment %s/%s does not exist: create it with prefect_deployment first"
-                             % (p["flow_name"], p["deployment"]))
-    if module.check_mode:
-        module.exit_json(changed=True)
-    run = module.request("POST", "/deployments/%s/create_flow_run" % dep["id"], {"parameters": p["parameters"]})[1]
-    if not p["wait"]:
-        module.exit_json(changed=True, flow_run=slim(run))
+    started = not p["flow_run_id"]
+    if started:
+        path = "/deployments/name/%s/%s" % (quote(p["flow_name"], safe=""), quote(p["deployment"], safe=""))
+        status, dep = module.request("GET", path, allow=(404,))
+        if status == 404:
+            module.fail_json(msg="deployment %s/%s does not exist: create it with prefect_deployment first"
+                                 % (p["flow_name"], p["deployment"]))
+        if module.check_mode:
+            module.exit_json(changed=True)
+        run = module.request("POST", "/deployments/%s/create_flow_run" % dep["id"], {"parameters": p["parameters"]})[1]
+        if not p["wait"]:
+            module.exit_json(changed=True, flow_run=slim(run))
+        pool = dep.get("work_pool_name")
+    else:
+        status, run = module.request("GET", "/flow_runs/%s" % quote(p["flow_run_id"], safe=""), allow=(404,))
+        if status == 404:
+            module.fail_json(msg="flow run %s does not exist: pass flow_run.id of a prefect_flow_run task that ran "
+                                 "with wait=false" % p["flow_run_id"])
+        if module.check_mode or not p["wait"]:
+            module.exit_json(changed=False, flow_run=slim(run))
+        pool = run.get("work_pool_name")
     run_id = run["id"]
     try:
         run = wait_for(lambda: module.request("GET", "/flow_runs/%s" % run_id)[1],
                        lambda run: (run.get("state") or {}).get("type") in FINAL, p["timeout"],
                        lambda run: "flow run %s (still %s)" % (run_id, (run.get("state") or {}).get("name")),
-                       hint="check that a worker is online in work pool %s and its logs" % dep.get("work_pool_name"),
+                       hint="check that a worker is online in work pool %s and its logs" % pool,
                        # A run's state is one small GET: notice its end within a second, not up to 5 s late.
                        maximum=1.0, initial=run)
     except WaitTimeout as exc:
@@ -118,7 +152,7 @@ def main():
         module.fail_json(msg="flow run %s ended %s, not %s: %s" % (run["id"], out["state_name"], p["expected_state"],
                                                                    out["state_message"] or "no message"),
                          flow_run=out)
-    module.exit_json(changed=True, flow_run=out)
+    module.exit_json(changed=started, flow_run=out)
 
 
 if __name__ == "__main__":

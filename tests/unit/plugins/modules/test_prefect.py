@@ -95,7 +95,15 @@ def test_deployment_and_flow_run_on_a_real_worker(module_runner, args, prefect, 
         info = module_runner("prefect_work_pool_info", dict(args, name="proc", wait_for_online=1, timeout=90))
         assert info["online"] == 1 and info["workers"][0]["name"] == "unit-worker"
         run = module_runner("prefect_flow_run", dict(args, flow_name="unit-smoke", deployment="smoke", timeout=240))
-        assert run["flow_run"]["state_type"] == "COMPLETED"
+        assert run["flow_run"]["state_type"] == "COMPLETED" and run["changed"] is True
+        # Started without waiting, then followed by id (the verify role checks other things in between).
+        started = module_runner("prefect_flow_run", dict(args, flow_name="unit-smoke", deployment="smoke", wait=False))
+        assert started["changed"] is True and started["flow_run"]["state_type"] == "SCHEDULED", started
+        follow = dict(args, flow_run_id=started["flow_run"]["id"], timeout=240)
+        assert module_runner("prefect_flow_run", follow, check=True)["changed"] is False
+        followed = module_runner("prefect_flow_run", follow)
+        assert followed["changed"] is False and followed["flow_run"]["state_type"] == "COMPLETED"
+        assert followed["flow_run"]["id"] == started["flow_run"]["id"]
         bad = module_runner("prefect_flow_run", dict(args, flow_name="unit-smoke", deployment="smoke",
                                                      parameters={"x": "not-an-int"}, timeout=240), expect_fail=True)
         assert "ended" in bad["msg"] or "422" in bad["msg"]
@@ -104,3 +112,9 @@ def test_deployment_and_flow_run_on_a_real_worker(module_runner, args, prefect, 
         worker.wait(20)
     missing = module_runner("prefect_flow_run", dict(args, flow_name="unit-smoke", deployment="nope"), expect_fail=True)
     assert "prefect_deployment" in missing["msg"]
+    unknown = module_runner("prefect_flow_run", dict(args, flow_run_id="0b6e3c4e-0000-4000-8000-000000000000"),
+                            expect_fail=True)
+    assert "does not exist" in unknown["msg"] and "wait=false" in unknown["msg"], unknown["msg"]
+    both = module_runner("prefect_flow_run", dict(args, flow_name="unit-smoke", deployment="smoke", flow_run_id="x"),
+                         expect_fail=True)
+    assert "mutually exclusive" in both["msg"], both["msg"]
