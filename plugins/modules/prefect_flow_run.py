@@ -33,7 +33,7 @@ options:
     type: str
   flow_run_id:
     description:
-      - The id of a run to follow instead of starting one (RV(flow_run.id) of a task with O(wait=false)).
+      - The id of a run to follow instead of starting one (the C(id) in RV(flow_run) of a task with O(wait=false)).
       - O(parameters) does not apply.
     type: str
   parameters:
@@ -80,7 +80,7 @@ EXAMPLES = r"""
 RETURN = r"""
 flow_run:
   description: The flow run's C(id), C(name), C(state_type), C(state_name) and C(state_message).
-  returned: unless in check mode
+  returned: unless check mode skipped starting the run
   type: dict
 """
 
