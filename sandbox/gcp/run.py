@@ -46,6 +46,7 @@ class Run:
         self.app = app
         self.sandbox = app.sandbox
         self.jobs = app.sandbox.store.table("run.jobs")
+        self.job_operations = {}  # job key -> its latest reconcile operation
         self.executions = app.sandbox.store.table("run.executions")
         self.tasks = app.sandbox.store.table("run.tasks")
         self.runners = {}  # execution name -> ExecutionRunner
@@ -316,7 +317,8 @@ class Run:
 
     def job_operation(self, location, key, row, on_done):
         started = self.operation(location, "run.job.reconcile", key, on_done, lambda: (self.typed("Job", row), None))
-        row["_operation"] = self.ops[started["name"]][0]
+        # Beside the row, not in it: rows are the API's resources, and tests read them as JSON.
+        self.job_operations[key] = self.ops[started["name"]][0]
         return started
 
     def create(self, req, p):
@@ -351,7 +353,8 @@ class Run:
                               duration=0)
 
     def get(self, req, p):
-        operation = self.get_job(p).get("_operation")
+        self.get_job(p)
+        operation = self.job_operations.get(self.job_key(p))
         if operation is not None:
             # A read sees the job as the time since its change makes it, not as the operation ticker last left it
             # (up to a tick late). Outside self.lock: the operation's completion takes it.

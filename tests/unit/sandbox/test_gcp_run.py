@@ -150,6 +150,7 @@ def test_a_read_after_the_reconcile_time_sees_the_job_ready_without_waiting_for_
         time.sleep(DURATIONS["run.job.reconcile"] * sandbox.config.time_scale + 0.2)
         job = jobs.get(name=name).execute()
     assert job["terminalCondition"]["state"] == "CONDITION_SUCCEEDED" and job["reconciling"] is False
+    json.dumps(sandbox.store.table("run.jobs")[name])  # the stored row stays data (tests and the site read it so)
     wait_lro(run.projects().locations(), jobs.delete(name=name).execute())
 
 
