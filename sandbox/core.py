@@ -207,6 +207,9 @@ class Sandbox:
         # Addresses the fake cloud hands out (10.x, 172.16.x, public IPs) are never dialled: whoever
         # serves them registers the loopback endpoint here, and every consumer resolves through it.
         self.address_map = {}
+        # A cluster's Service names (`<svc>.<ns>.svc.cluster.local`, ...) resolve only inside that cluster, as
+        # kube-dns answers them: two clusters may each have a prefect-server in namespace prefect.
+        self.cluster_names = {}
         self.address_lock = threading.Lock()
         # Host names (a pattern each) served on loopback, e.g. every *.googleapis.com:443 by the GCP front end.
         self.host_routes = []
@@ -301,28 +304,44 @@ class Sandbox:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    def map_address(self, ip, port, host, host_port, what=""):
+    def map_address(self, ip, port, host, host_port, what="", cluster=None):
         with self.address_lock:
-            self.address_map[(ip, int(port))] = (host, int(host_port), what)
+            table = self.address_map if cluster is None else self.cluster_names.setdefault(cluster, {})
+            table[(ip, int(port))] = (host, int(host_port), what)
 
-    def unmap_address(self, ip, port):
+    def unmap_address(self, ip, port, cluster=None):
         with self.address_lock:
-            self.address_map.pop((ip, int(port)), None)
+            table = self.address_map if cluster is None else self.cluster_names.get(cluster, {})
+            table.pop((ip, int(port)), None)
 
     def map_hosts(self, pattern, port, host, host_port, what=""):
         """Serve every host name matching `pattern` (a regex, whole name, case-insensitive) on port from loopback."""
         with self.address_lock:
             self.host_routes.append((re.compile(pattern, re.IGNORECASE), int(port), (host, int(host_port), what)))
 
-    def resolve(self, ip, port):
-        """The loopback (host, port) that stands for a cloud address; raises if none is mapped."""
+    def resolve(self, ip, port, cluster=None):
+        """The loopback (host, port) that stands for a cloud address; raises if none is mapped.
+
+        `cluster` (a container cluster key) is where the caller runs: that cluster's Service names come first. From
+        outside any cluster a Service name resolves only while exactly one cluster serves it.
+        """
+        key = (ip, int(port))
         with self.address_lock:
-            entry = self.address_map.get((ip, int(port)))
+            entry = self.cluster_names.get(cluster, {}).get(key) if cluster is not None else None
+            if entry is None:
+                entry = self.address_map.get(key)
             if entry is None:
                 for rx, route_port, target in self.host_routes:
                     if route_port == int(port) and rx.fullmatch(ip):
                         entry = target
                         break
+            if entry is None and cluster is None:
+                served = [(c, names[key]) for c, names in self.cluster_names.items() if key in names]
+                if len(served) > 1:
+                    raise LookupError("sandbox: %s:%s is a Service name in %d clusters (%s): resolve it with "
+                                      "cluster=<the cluster's key>" % (ip, port, len(served),
+                                                                       ", ".join(sorted(c for c, _ in served))))
+                entry = served[0][1] if served else None
         if entry is None:
             raise LookupError("sandbox: nothing serves %s:%s (it is never dialled directly)" % (ip, port))
         return entry[0], entry[1]

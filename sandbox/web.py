@@ -171,6 +171,15 @@ class FaultInjector:
             self.injected[kind] = self.injected.get(kind, 0) + 1
 
 
+class Mark(int):
+    """A point in the request log: the index of the next entry, and the wall-clock time the mark was taken."""
+
+    def __new__(cls, index, ts):
+        mark = int.__new__(cls, index)
+        mark.ts = ts
+        return mark
+
+
 class RequestLog:
     """Every request, one JSON line: no headers and no bodies, so no secret can be logged here."""
 
@@ -191,18 +200,27 @@ class RequestLog:
                     fh.write(json.dumps(entry) + "\n")
 
 
+    def mark(self):
+        """Where a test's own requests start: pass it to `by_deployer`."""
+        with self.lock:
+            return Mark(len(self.entries), time.time())
+
     def by_deployer(self, start=0):
         """Entries from `start` on that the deployer's side made (Ansible, gcloud, a test): not the sandbox's own
         /_sandbox/ admin calls and not what the platform's workloads do on their own (a worker cleaning up its
         Cloud Run jobs, a server's telemetry refused at the proxy), which run on in the background.
 
-        An entry is logged when its request ends, so a watch an earlier run opened can be logged after `start`:
-        a request that began before the last entry logged ahead of `start` had ended is not counted."""
+        An entry is logged when its request ends, so a watch an earlier run opened can be logged after `start`. With
+        a `mark()` only requests that began after it count; with a bare index, those that began after the last entry
+        logged ahead of it had ended."""
         with self.lock:
             entries = self.entries[start:]
-            mark = self.entries[start - 1]["ts"] if 0 < start <= len(self.entries) else None
+            if isinstance(start, Mark):
+                since = start.ts
+            else:
+                since = self.entries[start - 1]["ts"] if 0 < start <= len(self.entries) else None
         return [e for e in entries if not e.get("origin") and not str(e.get("path") or "").startswith("/_sandbox/")
-                and (mark is None or e["ts"] - (e.get("ms") or 0) / 1000.0 >= mark)]
+                and (since is None or e.get("began", e["ts"] - (e.get("ms") or 0) / 1000.0) >= since)]
 
 
 SECRET_QUERY = re.compile(r"(?i)([?&][^=&]*(?:token|secret|password|key|signature)[^=&]*=)[^&]*")
@@ -239,7 +257,7 @@ def make_handler(app, sandbox):
             pass
 
         def _handle(self):
-            started = time.monotonic()
+            started, began = time.monotonic(), time.time()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             req = Request(self.command, self.path, self.headers, body, self.client_address[0])
@@ -312,6 +330,7 @@ def make_handler(app, sandbox):
             sandbox.log.add(
                 {
                     "ts": time.time(),
+                    "began": began,
                     "family": app.family,
                     "method": req.method,
                     "path": req.raw_path,
@@ -331,10 +350,11 @@ def make_handler(app, sandbox):
                 self.send_error(405)
                 return
             host, _, port = self.path.rpartition(":")
-            started = time.monotonic()
+            started, began = time.monotonic(), time.time()
             status = app.connect(self, host, int(port or 443))
             origin = app.origin() if hasattr(app, "origin") else None
-            sandbox.log.add({"ts": time.time(), "family": app.family, "method": "CONNECT", "path": self.path,
+            sandbox.log.add({"ts": time.time(), "began": began, "family": app.family, "method": "CONNECT",
+                             "path": self.path,
                              "status": status, "fault": None, "ms": round((time.monotonic() - started) * 1000, 2),
                              "origin": origin})
 

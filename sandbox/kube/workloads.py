@@ -237,7 +237,7 @@ class Container:
                "PYTHONUNBUFFERED": "1", "DO_NOT_TRACK": "1"}
         hosts = {"127.0.0.1", "localhost", self.pod.ip}
         for key, value in env.items():
-            value, used = self.pod.controller.rewrite(value, self.pod.namespace)
+            value, used = self.pod.controller.rewrite(value, self.pod.namespace, self.pod.api.key)
             hosts |= used
             if value in BIND_ALL:
                 value = self.pod.ip
@@ -1211,14 +1211,15 @@ class WorkloadController:
                 else:
                     state["proxies"][port].endpoints = lambda k=api.key, n=ns, s=selector, t=target: \
                         self.endpoints(k, n, s, t)
-            names = ["%s.%s.svc.cluster.local" % (name, ns), "%s.%s.svc" % (name, ns), "%s.%s" % (name, ns),
-                     cluster_ip]
-            wanted = [(host, port) for host in names for port in ports]
-            for host, port in state["mapped"]:
-                if (host, port) not in wanted:
-                    self.sandbox.unmap_address(host, port)
-            for host, port in wanted:
-                self.sandbox.map_address(host, port, state["ip"], port, "service %s/%s" % (ns, name))
+            # The names live in this cluster's DNS only; the clusterIP is unique across clusters.
+            names = [("%s.%s.svc.cluster.local" % (name, ns), api.key), ("%s.%s.svc" % (name, ns), api.key),
+                     ("%s.%s" % (name, ns), api.key), (cluster_ip, None)]
+            wanted = [(host, port, scope) for host, scope in names for port in ports]
+            for host, port, scope in state["mapped"]:
+                if (host, port, scope) not in wanted:
+                    self.sandbox.unmap_address(host, port, cluster=scope)
+            for host, port, scope in wanted:
+                self.sandbox.map_address(host, port, state["ip"], port, "service %s/%s" % (ns, name), cluster=scope)
             state["mapped"] = wanted
         with self.lock:
             gone = [k for k in self.services if k[0] == api.key and k not in seen]
@@ -1229,11 +1230,14 @@ class WorkloadController:
     def _close_service(self, state):
         for proxy in state["proxies"].values():
             proxy.close()
-        for host, port in state["mapped"]:
-            self.sandbox.unmap_address(host, port)
+        for host, port, scope in state["mapped"]:
+            self.sandbox.unmap_address(host, port, cluster=scope)
 
-    def rewrite(self, value, namespace):
-        """Rewrite URL authorities the sandbox maps to their loopback endpoints; returns (value, hosts used)."""
+    def rewrite(self, value, namespace, cluster=None):
+        """Rewrite URL authorities the sandbox maps to their loopback endpoints; returns (value, hosts used).
+
+        `cluster` is the key of the cluster the process runs in: its Service names resolve there only.
+        """
         used = set()
         if not isinstance(value, str) or "://" not in value:
             return value, used
@@ -1246,7 +1250,7 @@ class WorkloadController:
                 return m.group(0)
             for candidate in (host, "%s.%s.svc.cluster.local" % (host, namespace)):
                 try:
-                    lhost, lport = self.sandbox.resolve(candidate.strip("[]"), port)
+                    lhost, lport = self.sandbox.resolve(candidate.strip("[]"), port, cluster=cluster)
                 except LookupError:
                     continue
                 used.add(lhost)

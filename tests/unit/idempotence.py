@@ -14,7 +14,7 @@ def converge(module_runner, name, args, sandbox=None, writes=None):
     `writes` (a function of the sandbox and a request-log position, returning the writes made since), check mode
     must also have written nothing.
     """
-    mark = len(sandbox.log.entries) if sandbox is not None else None
+    mark = sandbox.log.mark() if sandbox is not None else None
     check = module_runner(name, args, check=True)
     assert check["changed"] is True, "check mode must predict the change: %r" % check.get("changes")
     if writes is not None:

@@ -101,7 +101,7 @@ def test_role_admits_idp_groups_beside_token_and_ip_list(sandbox, setup):
 
 
 def test_role_refuses_bad_sso_inputs_before_any_call(sandbox, setup):
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     bad = {
         "cloudflare_zero_trust_identity_providers": [
             {"name": "o", "type": "oidc", "client_id": "c", "config": {}},

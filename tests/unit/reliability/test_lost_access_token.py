@@ -57,7 +57,7 @@ def test_tags_verify_alone_passes_on_the_converged_site(sandbox, tmp_path):
 def test_check_mode_on_a_fresh_platform_prints_the_plan(sandbox, tmp_path):
     """README: `--check --diff` prints the plan. On a platform that does not exist yet it must not fail (for example
     on an allow-list that is empty because the NAT IPs are not reserved yet), and it writes nothing."""
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     argv, env = site_command(sandbox, "planonly", tmp_path, "--check", "--diff")
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
     output = proc.stdout + proc.stderr

@@ -31,7 +31,7 @@ def test_failed_create_operation_is_sent_again(sandbox, gcp_args, module_runner)
     key = "projects/%s/global/networks/opretry-net" % gcp_args["project"]
     sandbox.faults.rng.seed(first_fails_then_succeeds(0.5))
     sandbox.ops.fail_rate = 0.5
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     result = module_runner("gcp_network", dict(gcp_args, name="opretry-net"))
     sandbox.ops.fail_rate = 0.0
     assert result["changed"] is True and key in sandbox.store.table("compute.networks")
@@ -43,7 +43,7 @@ def test_failed_create_operation_is_sent_again(sandbox, gcp_args, module_runner)
 def test_operation_that_keeps_failing_gives_up_with_one_line(sandbox, gcp_args, module_runner):
     key = "projects/%s/global/networks/opfail-net" % gcp_args["project"]
     sandbox.ops.fail_rate = 1.0
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     result = module_runner("gcp_network", dict(gcp_args, name="opfail-net"), expect_fail=True)
     sandbox.ops.fail_rate = 0.0
     assert "injected operation failure" in result["msg"] and "(after 3 attempts)" in result["msg"]

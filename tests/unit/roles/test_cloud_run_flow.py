@@ -34,7 +34,8 @@ def site(sandbox, tmp_path_factory):
     [api] = [a for key, a in kube.clusters.items() if key.endswith("/clusters/%s" % NAME)]
     auth_secret = [s for s in api.find("secrets", PREFECT_NS) if "auth-string" in (s.get("data") or {})][0]
     auth = base64.b64decode(auth_secret["data"]["auth-string"]).decode()
-    host, port = sandbox.resolve("prefect-server.%s.svc.cluster.local" % PREFECT_NS, 4200)
+    # Other sites of this session's sandbox may still run a prefect-server in namespace prefect: ask this cluster's.
+    host, port = sandbox.resolve("prefect-server.%s.svc.cluster.local" % PREFECT_NS, 4200, cluster=api.key)
     nat = sorted(a["address"] for a in sandbox.store.table("compute.addresses").values()
                  if any("/routers/" in u for u in a.get("users", [])) and NAME in json.dumps(a))
     return {"output": output, "api": api, "auth": auth, "local": "http://%s:%d/api" % (host, port),

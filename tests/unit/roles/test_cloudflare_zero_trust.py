@@ -132,7 +132,7 @@ def test_role_converges_and_the_edge_enforces_it(sandbox, setup):
      "10.0.0.1/8 is not an IPv4 CIDR"),
 ])
 def test_bad_input_fails_before_any_api_call(sandbox, setup, extra, expected):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     rc, out = play(setup, extra)
     assert rc != 0 and expected in " ".join(out.split()), out[-3000:]
     assert len(sandbox.log.entries) == before

@@ -106,7 +106,7 @@ def test_role_locks_the_origin_idempotently_and_removes_the_policy(sandbox, setu
     assert [b["metadata"]["name"] for b in bc] == ["prefect-server-backend"]
     assert bc[0]["spec"] == {"securityPolicy": {"name": "rl-origin-cloudflare-only"}}
 
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     assert play(setup, "lock.yml", ranges)[0] == 0, "a second run changes nothing"
     kube = [e for e in sandbox.log.entries[mark:] if e["family"] == "kube" and e["method"] != "CONNECT"]
     assert [e["method"] for e in kube if e["method"] != "GET"] == [], "objects that match are not patched"
@@ -148,14 +148,14 @@ def test_cluster_secrets_are_read_once_and_written_only_when_they_differ(sandbox
         "postgresql+asyncpg://prefect:db%3APw%400002@10.9.0.3:5432/prefect?ssl=require"
     assert "last-applied-configuration" not in json.dumps(got["prefect-basic-auth"]["metadata"]), "no copy in annotations"
 
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     changed, out = play(setup, "secrets.yml", passwords, "-v")
     assert changed == 0
     reads = [e for e in kube_since(mark) if "/secrets" in e["path"]]
     assert [e["method"] for e in reads] == ["GET"], "one list reads both Secrets, and nothing is written"
 
     rotated = dict(passwords, prefect_server_auth_password={"secret_value": "auth-Pw-0003"})
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     changed, out = play(setup, "secrets.yml", rotated, "-v")
     writes = [e for e in kube_since(mark) if e["method"] != "GET"]
     assert changed == 1 and len(writes) == 1 and "/secrets/prefect-basic-auth" in writes[0]["path"]

@@ -36,7 +36,7 @@ def test_prefect_server_ha_converges_in_the_sandbox_site_and_tears_down(sandbox,
     key = "projects/%s/locations/europe-west1/instances/%s-redis" % (sandbox.config.project, NAME)
 
     # Check mode on the fresh platform: the plan names the instance and the HA release; nothing is written.
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     changed, output = play(sandbox, tmp_path, "--check", "--tags", "prefect_server")
     assert changed >= 1 and "Memorystore instance %s-redis" % NAME in output and "2 API replicas" in output, output
     assert not writes(sandbox, start), "check mode wrote"
@@ -77,6 +77,6 @@ def test_prefect_server_ha_converges_in_the_sandbox_site_and_tears_down(sandbox,
     play(sandbox, tmp_path, "-e", json.dumps(dict(teardown[1], prefect_server_ha=False)), playbook=teardown[0])
     assert key not in instances and key not in gcp.memorystore.servers
     assert server.proc is None and not os.path.exists(server.dir)
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     changed, _output = play(sandbox, tmp_path, "-e", json.dumps(teardown[1]), playbook=teardown[0])
     assert changed == 0 and not writes(sandbox, start), writes(sandbox, start)

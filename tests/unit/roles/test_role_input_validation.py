@@ -261,7 +261,7 @@ ISSUE18 = {c[0] for c in ISSUE18_CASES}
 @pytest.mark.parametrize("case,role,extra,expected", CASES + ISSUE18_CASES, ids=[c[0] for c in CASES + ISSUE18_CASES])
 def test_bad_input_fails_before_any_api_call(sandbox, tmp_path, case, role, extra, expected):
     argv, env = site_command(sandbox, "broken", tmp_path, **extra)
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
     out = proc.stdout + proc.stderr
     flat = " ".join(out.split())

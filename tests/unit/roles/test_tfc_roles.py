@@ -332,7 +332,7 @@ def writes(entries):
 
 
 def test_check_mode_on_a_fresh_project_predicts_everything_and_writes_nothing(sandbox, env, foundation):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     _rc, out = play(env, "site.yml", "--check", "--diff")
     assert writes(sandbox.log.by_deployer(before)) == []
     assert recap(out)["changed"] >= 10, out[-4000:]
@@ -425,7 +425,7 @@ def test_outputs_become_facts(applied, sandbox):
 def test_second_run_changes_nothing(sandbox, env, applied):
     tfc = sandbox.apps["tfc"]
     runs_before = len(tfc.runs)
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     _rc, out = play(env, "site.yml")
     assert recap(out)["changed"] == 0, out[-6000:]
     assert len(tfc.runs) == runs_before, "a second run must not queue HCP Terraform runs"
@@ -500,7 +500,7 @@ BAD = [
 
 @pytest.mark.parametrize("case,extra,expected", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_fails_before_any_api_call(sandbox, env, case, extra, expected):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     rc, out = play(env, "site.yml", "-e", json.dumps(extra), expect_ok=False)
     assert rc != 0, "%s: the playbook should have failed:\n%s" % (case, out[-2000:])
     assert expected in " ".join(out.split()), "%s: message should name %r:\n%s" % (case, expected, out[-3000:])
@@ -562,7 +562,7 @@ def test_graph_runs_independent_components_together_and_hands_outputs_on(
 
     # Converged: nothing changes, no run is queued, in check mode or not.
     runs_before = len(sandbox.apps["tfc"].runs)
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     for check in (True, False):
         again = module_runner("tfc_component_runs", args, check=check)
         assert again["changed"] is False, again["components"]
@@ -585,7 +585,7 @@ def test_graph_check_mode_predicts_a_change_in_the_variables_and_a_run(sandbox, 
     from tests.unit.plugins.modules.tfc_helpers import writes as tfc_writes
 
     comps = graph(module_runner, tfc_args, tmp_path, [("a", [], {}), ("b", ["a"], {"upstream": "a.id"})])
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     check = module_runner("tfc_component_runs", dict(tfc_args, components=comps, timeout=60), check=True)
     assert tfc_writes(sandbox, since) == []
     assert check["changed"] is True
@@ -628,7 +628,7 @@ def test_graph_problems_fail_before_any_api_call(sandbox, tfc_args, module_runne
     (folder / "main.tf").write_text(GRAPH_TF)
     comps = [{"name": n, "workspace": "never-" + n, "config_dir": str(folder), "depends_on": deps,
               "variables": [{"key": k, "value_from": r} for k, r in refs.items()]} for n, deps, refs in spec]
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     failed = module_runner("tfc_component_runs", dict(tfc_args, components=comps), expect_fail=True)
     assert expected in failed["msg"] and "nothing was run" in failed["msg"], failed["msg"]
     assert sandbox.log.by_deployer(since) == []

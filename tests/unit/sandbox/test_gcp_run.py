@@ -306,7 +306,7 @@ def test_gcp_run_job_deletes_what_one_identity_created_and_nothing_else(
     others = [j["name"] for j in jobs.list(parent=parent(project)).execute().get("jobs", [])
               if j["name"].rsplit("/", 1)[-1] not in ("left-a", "left-b", "someone-elses")]
     args = dict(gcp_args, region=REGION, created_by=worker)
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     check = module_runner("gcp_run_job", args, check=True)
     assert check["changed"] and check["jobs"] == ["left-a", "left-b"]
     assert not [e for e in sandbox.log.entries[mark:] if e["method"] != "GET" and e["path"] != "/token"], \

@@ -152,7 +152,7 @@ def test_workload_identity_needs_the_binding(sandbox, world, project):
     assert sandbox.apps["gcp"].auth.check(type("R", (), {"bearer": token.json()["access_token"]})()) == world["sa"]
 
     # google-auth's own metadata flow, in a process with nothing but the environment, calls an API as the GSA.
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     out = child(env, r'''
 import google.auth, google.auth.transport.requests as gtr
 creds, project = google.auth.default()

@@ -52,7 +52,7 @@ def test_mlflow_playbook_converges_proves_is_idempotent_and_tears_down(sandbox, 
     member = "serviceAccount:%s" % email
     policies = sandbox.store.table("iam.policies")
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     changed, out = play(sandbox, tmp_path, "mlflow.yml", "--check", "--diff")
     assert changed > 0 and "Would create, once the cluster and the Cloud SQL instance exist" in out, out[-3000:]
     assert not deployer_writes(sandbox, start), "check mode wrote: %r" % deployer_writes(sandbox, start)[:10]

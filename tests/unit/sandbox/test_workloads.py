@@ -377,6 +377,42 @@ def test_the_pod_network_rewrites_only_what_the_sandbox_maps_and_never_leaves_lo
     assert workloads.rewrite("not a url", "ns") == ("not a url", set())
 
 
+def _resolved(sandbox, host, port, cluster):
+    try:
+        return sandbox.resolve(host, port, cluster=cluster)
+    except LookupError:
+        return None
+
+
+def test_a_service_name_resolves_in_the_cluster_of_the_process_that_asks(sandbox, api):
+    # Two clusters of one sandbox may each run prefect-server in namespace prefect; a pod reaches its own, as
+    # kube-dns answers it, and a caller outside any cluster must say which it means.
+    kube, workloads = sandbox.apps["kube"], sandbox.apps["kube"].workloads
+    key2 = api.key + "-twin"
+    kube.register_cluster(key2, "172.16.9.8")
+    twin = kube.clusters[key2]
+    twin.put_object("namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    fqdn = "twin-svc.%s.svc.cluster.local" % NS
+    try:
+        for a in (api, twin):
+            service(a, "twin-svc", {"app": "twin"}, 4200, 4200)
+            a.watchers[-1](a, "ADDED", "services", {})
+        here, there = (wait_for(lambda k=k: _resolved(sandbox, fqdn, 4200, k), what="%s in %s" % (fqdn, k))
+                       for k in (api.key, key2))
+        assert here != there
+        assert workloads.rewrite("http://%s:4200/api" % fqdn, NS, api.key)[0] == "http://%s:%d/api" % here
+        assert workloads.rewrite("http://twin-svc:4200/api", NS, key2)[0] == "http://%s:%d/api" % there
+        with pytest.raises(LookupError, match=r"Service name in 2 clusters .*cluster=<the cluster's key>"):
+            sandbox.resolve(fqdn, 4200)
+    finally:
+        kube.unregister_cluster(key2)
+        remove(api, "services", "twin-svc")
+    wait_for(lambda: _resolved(sandbox, fqdn, 4200, api.key) is None, what="%s unmapped" % fqdn)
+    assert workloads.rewrite("http://%s:4200/api" % fqdn, NS, key2)[0] == "http://127.0.0.1:9/api"
+    with pytest.raises(LookupError, match="nothing serves"):
+        sandbox.resolve(fqdn, 4200)
+
+
 def test_a_mounted_path_in_a_urls_query_is_where_the_pod_has_the_file(tmp_path):
     """`rediss://...?ssl_ca_certs=/etc/prefect-redis/ca.pem`: the CA file of a Secret volume, as the role's Redis
     URL names it. Paths that are not mounted stay as they are (the process finds no file there, as in the pod)."""

@@ -31,7 +31,7 @@ def test_zero_trust_list_patches_items_in_place(sandbox, cf_args, module_runner)
     list_id = real["list"]["id"]
     new = dict(args, items=[{"value": "203.0.113.7/32", "description": "nat"},
                             {"value": "192.0.2.10/32", "description": "new operator"}])
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     upd = module_runner("cloudflare_zero_trust_list", new)
     assert upd["changes"] == ["items"]
     assert [e["method"] for e in writes(sandbox, mark)] == ["PATCH", "PATCH"], "items change by PATCH, never recreate"
@@ -46,7 +46,7 @@ def test_zero_trust_list_patches_items_in_place(sandbox, cf_args, module_runner)
 
 
 def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     module_runner("cloudflare_zero_trust_list", dict(cf_args, name="e-allow", items=[{"value": "203.0.113.0/24"}]))
     # Service token: the secret comes back once, at creation, then never again.
     tok_args = dict(cf_args, name="e-automation")
@@ -78,7 +78,7 @@ def test_policy_token_application_and_edge(sandbox, cf_args, module_runner):
     assert [p["precedence"] for p in real["app"]["policies"]] == [1, 2]
     reorder = module_runner("cloudflare_access_application", dict(app_args, policies=["e-ips", "e-svc"]))
     assert reorder["changed"] and "policies[0].id" in reorder["changes"]
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     module_runner("cloudflare_access_application", dict(app_args, session_duration="12h"))
     assert [e["method"] for e in writes(sandbox, mark)] == ["PUT"], "applications update with PUT"
 
@@ -174,13 +174,13 @@ def test_reruns_read_only_their_own_resource(sandbox, cf_args, module_runner):
     assert module_runner("cloudflare_access_policy", ip_pol)["changed"]
     assert module_runner("cloudflare_access_policy", svc_pol)["changed"]
     app_args = dict(cf_args, name="r-app", domain="r." + ZONE, policies=["r-svc", "r-ips"])
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     assert module_runner("cloudflare_access_application", app_args)["changed"]
     assert sum(1 for p in reads(sandbox, mark) if p.endswith("access/policies")) == 1, \
         "policies the app does not link yet are listed once for all of them"
 
     # Re-runs: an id the policy already holds and a policy the app already links need no look-up.
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     assert module_runner("cloudflare_access_policy", ip_pol)["changed"] is False
     assert module_runner("cloudflare_access_policy", svc_pol)["changed"] is False
     assert module_runner("cloudflare_access_application", app_args)["changed"] is False
@@ -188,7 +188,7 @@ def test_reruns_read_only_their_own_resource(sandbox, cf_args, module_runner):
     assert [p.rsplit("/", 2)[-2:] for p in got] == [["access", "policies"], ["access", "policies"], ["access", "apps"]], got
 
     # A name is still looked up, and an id the policy does not hold yet is checked before it is used.
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     by_name_args = dict(ip_pol, include=[{"ip_list": "r-allow"}])
     assert module_runner("cloudflare_access_policy", by_name_args)["changed"] is False
     assert any(p.endswith("gateway/lists") for p in reads(sandbox, mark))
@@ -213,7 +213,7 @@ def test_list_item_adds_and_removes_one_entry_and_leaves_the_rest(sandbox, cf_ar
     stored = table(sandbox, "gateway_lists")[lst["id"]]["items"]
     assert sorted(i["value"] for i in stored) == ["198.51.100.23", "203.0.113.7/32"], "the owner's entry stays"
     # A new description: out and in again, like the list module; the address's /32 form is the same entry.
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     moved = module_runner("cloudflare_zero_trust_list_item", dict(args, description="renamed"))
     assert moved["changed"] and [e["method"] for e in writes(sandbox, mark)] == ["PATCH", "PATCH"]
     assert module_runner("cloudflare_zero_trust_list_item", dict(args, value="198.51.100.23/32",
@@ -222,7 +222,7 @@ def test_list_item_adds_and_removes_one_entry_and_leaves_the_rest(sandbox, cf_ar
     gone = dict(args, state="absent")
     assert module_runner("cloudflare_zero_trust_list_item", gone, check=True)["changed"] is True
     assert module_runner("cloudflare_zero_trust_list_item", gone)["changed"] is True
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     assert module_runner("cloudflare_zero_trust_list_item", gone)["changed"] is False
     assert not writes(sandbox, mark)
     assert [i["value"] for i in table(sandbox, "gateway_lists")[lst["id"]]["items"]] == ["203.0.113.7/32"]
@@ -230,7 +230,7 @@ def test_list_item_adds_and_removes_one_entry_and_leaves_the_rest(sandbox, cf_ar
 
 
 def test_list_item_refusals_name_the_fix(sandbox, cf_args, module_runner):
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     bad = module_runner("cloudflare_zero_trust_list_item", dict(cf_args, list="i-allow", value="10.0.0.1/8"),
                         expect_fail=True)
     assert "value: 10.0.0.1/8 is not a valid IP range" in bad["msg"] and "no host bits" in bad["msg"]

@@ -13,7 +13,7 @@ def writes(sandbox, since):
 
 def test_create_update_delete(sandbox, cf_args, module_runner):
     args = dict(cf_args, zone=ZONE, name="dns-a", type="A", content="203.0.113.10", proxied=True, comment="first")
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     check = module_runner("cloudflare_dns_record", args, check=True)
     assert check["changed"] and check["record"]["name"] == "dns-a." + ZONE
     assert not writes(sandbox, mark) and not records(sandbox, "dns-a." + ZONE), "check mode wrote nothing"
@@ -24,7 +24,7 @@ def test_create_update_delete(sandbox, cf_args, module_runner):
     assert again["changed"] is False, again.get("changes")
 
     upd_args = dict(args, content="203.0.113.11")
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     upd_check = module_runner("cloudflare_dns_record", upd_args, check=True)
     assert upd_check["changed"] and upd_check["changes"] == ["content"] and not writes(sandbox, mark)
     assert upd_check["diff"]["before"]["content"] == "203.0.113.10"
@@ -62,7 +62,7 @@ def test_host_records_come_from_the_one_read(sandbox, cf_args, module_runner):
     args = dict(cf_args, zone=ZONE, name=name, type="A", content="203.0.113.20", proxied=True)
     created = module_runner("cloudflare_dns_record", args)
     assert sorted((r["type"], r["proxied"]) for r in created["host_records"]) == [("A", True), ("AAAA", False)]
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     again = module_runner("cloudflare_dns_record", args)
     assert again["changed"] is False
     dns_reads = [e for e in sandbox.log.entries[mark:] if e["family"] == "cloudflare" and "/dns_records" in e["path"]]
@@ -73,7 +73,7 @@ def test_host_records_come_from_the_one_read(sandbox, cf_args, module_runner):
 
 
 def test_bad_input_fails_before_any_call(sandbox, cf_args, module_runner):
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     cases = [
         (dict(type="A", content="not-an-ip"), "is not an IPv4 address"),
         (dict(type="AAAA", content="10.0.0.1"), "is not an IPv6 address"),

@@ -51,7 +51,7 @@ def test_identity_provider_converges_and_never_shows_its_secret(sandbox, cf_args
     assert cf(sandbox).idp_secrets[idp_id] == OKTA_SECRET
 
     # A config change is a PUT without the secret (on_create): the stored secret stays.
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     moved = dict(args, client_secret="not-sent", config=dict(args["config"], authorization_server_id="aus1"))
     upd = module_runner("cloudflare_access_identity_provider", moved)
     assert upd["changed"] and upd["changes"] == ["config.authorization_server_id"]

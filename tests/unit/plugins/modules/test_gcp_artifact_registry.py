@@ -45,7 +45,7 @@ def test_repository_lifecycle_cleanup_policies_and_cmek(sandbox, ar, module_runn
     # One policy dropped, dry run on, tags immutable, labels changed: patched in place, predicted by check mode.
     changed = dict(repo, cleanup_policies=POLICIES[1:], cleanup_policy_dry_run=True, immutable_tags=True,
                    labels={"team": "data"})
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     predicted = module_runner("gcp_artifact_registry_repository", changed, check=True)
     assert predicted["changed"] and not writes(sandbox, start)
     assert predicted["changes"] == ["cleanupPolicies", "cleanupPolicyDryRun", "dockerConfig.immutableTags", "labels"]
@@ -79,7 +79,7 @@ def test_argument_checks_come_before_any_call(sandbox, ar, module_runner):
                          "needs tag_prefixes"),
                         ({"format": "PYTHON", "immutable_tags": True}, "only for format DOCKER"),
                         ({"kms_key_name": "projects/p/locations/us/keyRings/r/cryptoKeys/k"}, "repository's location")):
-        start = len(sandbox.log.entries)
+        start = sandbox.log.mark()
         failed = module_runner("gcp_artifact_registry_repository", dict(repo, **extra), expect_fail=True)
         assert text in failed["msg"], failed["msg"]
         assert len(sandbox.log.entries) == start

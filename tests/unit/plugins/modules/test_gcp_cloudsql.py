@@ -103,12 +103,12 @@ def test_cloudsql_private_ip_tier_change_and_real_connection(sandbox, gcp_args, 
     gone = dict(gcp_args, name="prefect-db", force=True, state="absent")
     assert module_runner("gcp_sql_instance", gone, check=True)["changed"] is True
     assert "projects/%s/instances/prefect-db" % gcp_args["project"] in sandbox.store.table("sqladmin.instances")
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     assert module_runner("gcp_sql_instance", gone)["changed"] is True
     patches = [e for e in sandbox.log.entries[start:] if e["method"] == "PATCH"]
     assert len(patches) == 1
     assert "projects/%s/instances/prefect-db" % gcp_args["project"] not in sandbox.store.table("sqladmin.instances")
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     assert module_runner("gcp_sql_instance", gone)["changed"] is False
     assert not [e for e in sandbox.log.entries[start:] if e["method"] not in ("GET", "HEAD")
                 and not e["path"].endswith("/token")], "a missing instance is neither created nor patched"
@@ -128,7 +128,7 @@ def test_wait_only_lists_operations_then_reads_once(sandbox, gcp_args, module_ru
     started = module_runner("gcp_sql_instance", dict(inst, wait=False))
     assert started["changed"] and started["instance"]["state"] == "PENDING_CREATE"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     settled = module_runner("gcp_sql_instance", dict(inst, wait_only=True))
     assert settled["changed"] is False and settled["instance"]["state"] == "RUNNABLE"
     assert settled["private_ip"].startswith("10.120.")
@@ -138,11 +138,11 @@ def test_wait_only_lists_operations_then_reads_once(sandbox, gcp_args, module_ru
                    if e["path"].split("?")[0].endswith("/instances/settle-db"))
     assert list_at < read_at, "the read comes after the wait, so it shows what the operations did"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     assert module_runner("gcp_sql_instance", dict(inst, wait_only=True))["instance"]["state"] == "RUNNABLE"
     assert sql_calls(sandbox, start, "settle-db") == (1, 1), "nothing running: one list, one read"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     check = module_runner("gcp_sql_instance", dict(inst, wait_only=True), check=True)
     assert check["instance"]["state"] == "RUNNABLE" and sql_calls(sandbox, start, "settle-db") == (1, 0)
 
@@ -161,11 +161,11 @@ def test_user_password_from_a_secret_read_only_to_create(sandbox, gcp_args, modu
     def secret_reads(start):
         return [e for e in sandbox.log.entries[start:] if "/secrets/pwsecret-password" in e["path"]]
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     check = module_runner("gcp_sql_user", args, check=True)
     assert check["changed"] and secret_reads(start) == [], "check mode predicts without the password"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     created = module_runner("gcp_sql_user", args)
     assert created["changed"] and len(secret_reads(start)) == 1
     assert value not in created["_stdout"] + created["_stderr"]
@@ -176,7 +176,7 @@ def test_user_password_from_a_secret_read_only_to_create(sandbox, gcp_args, modu
     subprocess.run(["psql", "-h", pg_host, "-p", str(pg_port), "-U", "app", "-d", "postgres", "-qAt", "-c", "SELECT 1"],
                    capture_output=True, text=True, env=env, check=True)
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     again = module_runner("gcp_sql_user", args)
     assert again["changed"] is False and secret_reads(start) == [], "an existing user needs no password"
 
@@ -191,7 +191,7 @@ def test_user_password_from_a_secret_read_only_to_create(sandbox, gcp_args, modu
 
 
 def test_a_secret_read_never_creates_the_secret(sandbox, gcp_args, module_runner, psa):
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     read = module_runner("gcp_secret", dict(gcp_args, name="never-stored", return_value=True))
     assert read["changed"] is False and read["exists"] is False and "secret_value" not in read
     writes = [e for e in sandbox.log.entries[start:] if e["method"] in ("POST", "PATCH", "PUT", "DELETE")

@@ -80,7 +80,7 @@ def test_gke_application_layer_secrets_encryption(sandbox, gcp_args, module_runn
     enc = dict(args, database_encryption_key=key)
     check = module_runner("gcp_autopilot_cluster", enc, check=True)
     assert check["changed"] and check["cluster"]["databaseEncryption"]["keyName"] == key
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     upd = module_runner("gcp_autopilot_cluster", enc)
     assert upd["changed"] and [c.split(".")[0] for c in upd["changes"]] == ["databaseEncryption", "databaseEncryption"]
     assert upd["cluster"]["databaseEncryption"] == {"state": "ENCRYPTED", "keyName": key,

@@ -85,7 +85,7 @@ def test_kubeconfig_from_the_cluster_a_task_returned_reads_nothing(sandbox, gcp_
     args = dict(gcp_args, cluster="kc2", location=REGION, path=path)
     read = module_runner("gcp_gke_kubeconfig", dict(args, path=str(tmp_path / "read.json")))
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     given = module_runner("gcp_gke_kubeconfig", dict(args, cluster_resource=created["cluster"]))
     assert cluster_reads(sandbox, start, "kc2") == [], "the endpoint and CA come from the result passed in"
     assert given["changed"] and given["server"] == read["server"]
@@ -98,7 +98,7 @@ def test_kubeconfig_from_the_cluster_a_task_returned_reads_nothing(sandbox, gcp_
     assert check["changed"] is False and cluster_reads(sandbox, start, "kc2") == []
 
     # A cluster that is not known to be running (here: a check-mode prediction) is read.
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     predicted = {k: v for k, v in created["cluster"].items() if k not in ("status", "endpoint", "masterAuth")}
     again = module_runner("gcp_gke_kubeconfig", dict(args, cluster_resource=predicted))
     assert len(cluster_reads(sandbox, start, "kc2")) == 1 and again["changed"] is False

@@ -72,13 +72,13 @@ def test_several_roles_one_read_and_at_most_one_write(sandbox, gcp_args, module_
     roles = ["roles/secretmanager.secretAccessor", "roles/storage.admin", "roles/artifactregistry.admin"]
     args = dict(gcp_args, roles=roles, member=member)
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     check = module_runner("gcp_iam_member", args, check=True)
     assert check["changed"] and policy_calls(sandbox, start, project) == (1, 0)
     assert check["bindings"] == [{"role": r, "members": [member]} for r in sorted(roles)]
     assert "members" not in check, "members is the one-role answer"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     real = module_runner("gcp_iam_member", args)
     assert real["changed"] and policy_calls(sandbox, start, project) == (1, 1), "one read, one write for three roles"
     assert real["bindings"] == check["bindings"] and real["diff"] == check["diff"]
@@ -87,14 +87,14 @@ def test_several_roles_one_read_and_at_most_one_write(sandbox, gcp_args, module_
     assert all(member in next(b for b in policy["bindings"] if b["role"] == r)["members"] for r in roles)
     assert [b for b in policy["bindings"] if b["role"] == "roles/owner"], "other bindings are left alone"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     again = module_runner("gcp_iam_member", args)
     assert again["changed"] is False and policy_calls(sandbox, start, project) == (1, 0), "a no-op only reads"
 
     # One role missing: only it is added, still in one write.
     sandbox.store.table("iam.policies")[project]["bindings"] = [
         b for b in policy["bindings"] if b["role"] != "roles/storage.admin"]
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     healed = module_runner("gcp_iam_member", args)
     assert healed["changed"] and policy_calls(sandbox, start, project) == (1, 1)
     assert healed["diff"]["before"]["bindings"][2] == {"role": "roles/storage.admin", "members": []}
@@ -142,7 +142,7 @@ def test_concurrent_change_is_read_again_and_kept(sandbox, gcp_args, module_runn
 
     app.handlers["cloudresourcemanager.projects.setIamPolicy"] = racing
     try:
-        start = len(sandbox.log.entries)
+        start = sandbox.log.mark()
         out = module_runner("gcp_iam_member", dict(gcp_args, roles=["roles/logging.viewer", "roles/monitoring.viewer"],
                                                    member=member))
     finally:

@@ -54,7 +54,7 @@ def test_crypto_key_rotation_update_immutable_and_retire(sandbox, kms, module_ru
 
     # Rotation period and labels change in place; check mode predicts without writing.
     changed = dict(key, rotation_period="30d", labels={"profile": "ml", "team": "data"})
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     predicted = module_runner("gcp_kms_crypto_key", changed, check=True)
     assert predicted["changed"] and predicted["changes"] == ["labels", "rotationPeriod"]
     assert predicted["diff"]["after"]["rotationPeriod"] == "2592000s" and not writes(sandbox, start)
@@ -73,7 +73,7 @@ def test_crypto_key_rotation_update_immutable_and_retire(sandbox, kms, module_ru
 
     # Absent: versions are scheduled for destruction and rotation stops; the key stays (GCP keeps it).
     absent = dict(changed, state="absent")
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     check = module_runner("gcp_kms_crypto_key", absent, check=True)
     assert check["changed"] and check["destroyed_versions"] == [ck["primary"]["name"]] and not writes(sandbox, start)
     assert check["diff"]["after"]["versions"] == {"1": "DESTROY_SCHEDULED"}

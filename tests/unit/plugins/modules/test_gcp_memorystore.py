@@ -50,7 +50,7 @@ def test_memorystore_lifecycle_auth_in_secret_manager(sandbox, gcp_args, module_
                 auth_string_secret="prefect-redis-auth")
     key = "projects/%s/locations/%s/instances/prefect-redis" % (gcp_args["project"], REGION)
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     check = module_runner("gcp_memorystore_instance", inst, check=True)
     assert check["changed"] and check["state"] == "READY" and check["port"] == 6378
     assert check["auth_string_version"] == "pending"
@@ -75,7 +75,7 @@ def test_memorystore_lifecycle_auth_in_secret_manager(sandbox, gcp_args, module_
     assert client.ping() and client.set("flow", "42")
     assert client.get("flow") == b"42"
 
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     again = module_runner("gcp_memorystore_instance", inst)
     assert again["changed"] is False and again["auth_string_version"] == real["auth_string_version"]
     assert again["diff"]["before"] == again["diff"]["after"]
@@ -109,7 +109,7 @@ def test_memorystore_lifecycle_auth_in_secret_manager(sandbox, gcp_args, module_
     assert key not in sandbox.store.table("redis.instances")
     with pytest.raises(LookupError):
         sandbox.resolve(real["host"], real["port"])
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     assert module_runner("gcp_memorystore_instance", gone)["changed"] is False
     assert not writes(sandbox, start), "deleting a missing instance writes nothing"
     assert latest_payload(sandbox, gcp_args["project"], "prefect-redis-auth") is not None, "the secret is left alone"

@@ -52,7 +52,7 @@ def test_subnetwork_ranges_and_fingerprinted_update(sandbox, gcp_args, module_ru
 
 
 def test_subnetwork_bad_input_fails_before_any_call(sandbox, gcp_args, module_runner):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     out = module_runner("gcp_subnetwork", dict(gcp_args, name="x", region=REGION, network="n", ip_cidr_range="10.0.0.0/33"),
                         expect_fail=True)
     assert "ip_cidr_range" in out["msg"] and "CIDR" in out["msg"]

@@ -45,7 +45,7 @@ def test_disable_and_diff(sandbox, gcp_args, module_runner):
 
 
 def test_bad_service_name_fails_before_any_call(sandbox, gcp_args, module_runner):
-    count = len(sandbox.log.entries)
+    count = sandbox.log.mark()
     out = module_runner("gcp_project_services", dict(gcp_args, services=["compute"]), expect_fail=True)
     assert "compute.googleapis.com" in out["msg"]
     assert len(sandbox.log.entries) == count

@@ -37,7 +37,7 @@ def test_allow_only_create_idempotent_range_change_and_absent(sandbox, gcp_args,
     project = gcp_args["project"]
     args = dict(gcp_args, name="origin-cf-only", description="Cloudflare only", allow_only=CF)
 
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     check = module_runner("gcp_security_policy", args, check=True)
     assert check["changed"] is True and writes_since(sandbox, mark) == [], "check mode writes nothing"
     assert policy(sandbox, project, "origin-cf-only") is None
@@ -55,7 +55,7 @@ def test_allow_only_create_idempotent_range_change_and_absent(sandbox, gcp_args,
     assert summary(predicted) == rules, "check mode predicted the rules the real run made"
     assert real["security_policy"]["fingerprint"] == stored["fingerprint"]
 
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     shuffled = list(CF)
     random.Random(7).shuffle(shuffled)
     again = module_runner("gcp_security_policy", dict(args, allow_only=shuffled))
@@ -64,7 +64,7 @@ def test_allow_only_create_idempotent_range_change_and_absent(sandbox, gcp_args,
 
     # One IPv6 range replaced: only the last rule (the IPv6 tail after sorting) is patched.
     swapped = [c for c in CF if c != "2c0f:f248::/32"] + ["2c0f:f249::/32"]
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     check = module_runner("gcp_security_policy", dict(args, allow_only=swapped), check=True)
     assert check["changed"] and check["changes"] == ["rules[1002]"]
     assert check["rule_operations"] == [{"method": "patchRule", "priority": 1002}]
@@ -82,7 +82,7 @@ def test_allow_only_create_idempotent_range_change_and_absent(sandbox, gcp_args,
 
     # Two fewer ranges: the tail rule goes, the other two stay untouched.
     shorter = [c for c in swapped if c not in ("2a06:98c0::/29", "2c0f:f249::/32")]
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     out = module_runner("gcp_security_policy", dict(args, allow_only=shorter))
     assert out["rule_operations"] == [{"method": "removeRule", "priority": 1002}]
     assert writes_since(sandbox, mark) == [("POST", "removeRule")]
@@ -95,7 +95,7 @@ def test_allow_only_create_idempotent_range_change_and_absent(sandbox, gcp_args,
     assert [r[0] for r in summary(policy(sandbox, project, "origin-cf-only"))] == [1000, 1001, 1002, DEFAULT]
 
     # The description is patched with the policy's fingerprint; the rules stay.
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     desc = module_runner("gcp_security_policy", dict(args, allow_only=longer, description="edge only"))
     assert desc["changes"] == ["description"] and writes_since(sandbox, mark) == [("PATCH", "origin-cf-only")]
     assert desc["diff"]["before"]["description"] == "Cloudflare only" and desc["diff"]["after"]["description"] == "edge only"
@@ -127,7 +127,7 @@ def test_explicit_rules_and_default_action(sandbox, gcp_args, module_runner):
 
 
 def test_bad_input_fails_before_any_call_with_the_fix(sandbox, gcp_args, module_runner):
-    mark = len(sandbox.log.entries)
+    mark = sandbox.log.mark()
     cases = [
         (dict(allow_only=[]), "allow_only is empty"),
         (dict(allow_only=["10.0.0.1/8"]), "not an IP address or CIDR range"),

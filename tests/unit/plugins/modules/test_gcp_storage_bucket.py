@@ -36,7 +36,7 @@ def test_bucket_lifecycle_update_immutable_location_and_delete(sandbox, gcs, mod
     # Versioning, a second rule, a label dropped and one added: one patch, predicted by check mode.
     changed = dict(bucket, versioning=True, labels={"team": "data"}, lifecycle_rules=[
         {"action": "Delete", "age": 90}, {"action": "Delete", "is_live": False, "num_newer_versions": 3}])
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     predicted = module_runner("gcp_storage_bucket", changed, check=True)
     assert predicted["changed"] and not writes(sandbox, start)
     assert set(predicted["changes"]) >= {"versioning.enabled", "labels"}
@@ -82,7 +82,7 @@ def test_bucket_with_cmek_and_argument_checks(sandbox, gcs, module_runner):
                        (dict(bucket, lifecycle_rules=[{"action": "Delete"}]), "at least one condition"),
                        (dict(bucket, lifecycle_rules=[{"action": "SetStorageClass", "age": 30}]), "storage_class"),
                        (dict(bucket, lifecycle_rules=[{"action": "Delete", "age": -1}]), "negative")):
-        start = len(sandbox.log.entries)
+        start = sandbox.log.mark()
         failed = module_runner("gcp_storage_bucket", args, expect_fail=True)
         assert text in failed["msg"], failed["msg"]
         assert len(sandbox.log.entries) == start, "argument errors are caught before any API call"

@@ -46,7 +46,7 @@ def test_member_on_one_bucket_check_diff_idempotence_and_absent(sandbox, gcp_arg
     assert "members" not in both
 
     gone = dict(args, state="absent")
-    start = len(sandbox.log.entries)
+    start = sandbox.log.mark()
     predicted = module_runner("gcp_storage_bucket_iam_member", gone, check=True)
     assert predicted["changed"] and predicted["members"] == [] and not writes(sandbox, start)
     assert module_runner("gcp_storage_bucket_iam_member", gone)["members"] == []

@@ -11,7 +11,7 @@ def test_token_created_once_and_rotated(sandbox, tfc_args, module_runner):
     pool = unique("tokpool")
     module_runner("tfc_agent_pool", dict(tfc_args, name=pool))
     args = dict(tfc_args, agent_pool=pool, description="mig")
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     check = module_runner("tfc_agent_token", args, check=True)
     assert check["changed"] and check["token"] is None and not writes(sandbox, before)
     first = module_runner("tfc_agent_token", args)

@@ -68,7 +68,7 @@ def test_workspace_settings_create_each_workspace_as_its_component_starts(sandbo
     args = dict(tfc_args, components=comps, parallelism=2, timeout=60)
     org = "/api/v2/organizations/%s" % tfc_args["organization"]
 
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     check = module_runner("tfc_component_runs", args, check=True)
     assert writes(sandbox, since) == []
     assert check["changed"] is True
@@ -78,7 +78,7 @@ def test_workspace_settings_create_each_workspace_as_its_component_starts(sandbo
     assert check["diff"]["after"]["a"]["workspace"]["tags"] == ["skyforge"]
     assert all(workspace_row(sandbox, c["workspace"]) is None for c in comps)
 
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     done = module_runner("tfc_component_runs", args)
     assert {n: (c["status"], c["workspace_status"]) for n, c in done["components"].items()} == dict.fromkeys(
         "abc", ("applied", "created"))
@@ -97,7 +97,7 @@ def test_workspace_settings_create_each_workspace_as_its_component_starts(sandbo
 
     # Converged: nothing changes, each workspace is read by name once, nothing is written.
     for check_mode in (True, False):
-        since = len(sandbox.log.entries)
+        since = sandbox.log.mark()
         again = module_runner("tfc_component_runs", args, check=check_mode)
         assert again["changed"] is False, again["components"]
         assert {n: (c["status"], c["workspace_status"]) for n, c in again["components"].items()} == dict.fromkeys(
@@ -111,7 +111,7 @@ def test_workspace_settings_create_each_workspace_as_its_component_starts(sandbo
     runs_before = len(sandbox.apps["tfc"].runs)
     changed = dict(args, components=[dict(c, workspace_settings=dict(c["workspace_settings"], tags=["skyforge", "g"]))
                                      for c in comps])
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     predicted = module_runner("tfc_component_runs", changed, check=True)
     assert writes(sandbox, since) == [] and rows["a"]["tags"] == {"skyforge"}
     assert predicted["changed"] is True
@@ -137,7 +137,7 @@ def test_bad_workspace_settings_fail_before_any_api_call(sandbox, tfc_args, modu
     [comp] = settings_components(tmp_path, [("a", [], {})])
     comp["workspace_settings"] = settings
     comp["workspace_id"] = workspace_id
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     failed = module_runner("tfc_component_runs", dict(tfc_args, components=[comp]), expect_fail=True)
     assert expected in failed["msg"] and "nothing was run" in failed["msg"], failed["msg"]
     assert sandbox.log.by_deployer(since) == []
@@ -147,7 +147,7 @@ def test_a_missing_agent_pool_fails_before_any_write(sandbox, tfc_args, module_r
     comps = settings_components(tmp_path, [("a", [], {}), ("b", [], {})], execution_mode="agent")
     comps[1]["workspace_settings"] = dict(comps[1]["workspace_settings"], agent_pool=unique("nopool"))
     comps[0]["workspace_settings"] = dict(comps[0]["workspace_settings"], agent_pool="apool-given")
-    since = len(sandbox.log.entries)
+    since = sandbox.log.mark()
     failed = module_runner("tfc_component_runs", dict(tfc_args, components=comps), expect_fail=True)
     assert "does not exist" in failed["msg"] and "tfc_agent_pool" in failed["msg"], failed["msg"]
     assert writes(sandbox, since) == []

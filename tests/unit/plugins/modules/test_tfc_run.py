@@ -48,7 +48,7 @@ def test_run_applies_then_skips_same_config(sandbox, tfc_args, module_runner, tm
     ws = workspace_with_vars(module_runner, tfc_args)
     cfg = write(tmp_path, MAIN_TF)
     args = dict(tfc_args, workspace=ws, config_dir=cfg, timeout=60)
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     check = module_runner("tfc_run", args, check=True)
     assert check["changed"] and check["run"] is None and not writes(sandbox, before)
     first = module_runner("tfc_run", args)
@@ -144,18 +144,18 @@ def test_by_id_and_digest_an_applied_run_is_recognised_without_reading_the_works
     assert first["changed"] and first["run"]["status"] == "applied"
     assert vset["variables_digest"] in first["run"]["message"]
     assert first["run"]["url"].endswith("/workspaces/%s/runs/%s" % (ws, first["run"]["id"]))
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     again = module_runner("tfc_run", args)
     assert again["changed"] is False and again["run"]["id"] == first["run"]["id"]
     assert tfc_reads(sandbox, before) == ["/api/v2/workspaces/%s/runs" % ws_id], "only the runs are read"
     # The digest is the one the module computes itself, so a run by name alone agrees that nothing is due.
     assert module_runner("tfc_run", dict(tfc_args, workspace=ws, config_dir=cfg))["changed"] is False
     # A digest masked by no_log is not one: the variables are listed instead.
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     masked = module_runner("tfc_run", dict(args, variables_digest="********"))
     assert masked["changed"] is False and "/api/v2/workspaces/%s/vars" % ws_id in tfc_reads(sandbox, before)
     # The ID alone: the workspace is read by ID for its name (run URLs), never by name.
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     alone = module_runner("tfc_run", dict(tfc_args, workspace_id=ws_id, config_dir=cfg))
     assert alone["changed"] is False and alone["run"]["url"].endswith("/workspaces/%s/runs/%s" % (ws, first["run"]["id"]))
     assert "/api/v2/workspaces/%s" % ws_id in tfc_reads(sandbox, before)

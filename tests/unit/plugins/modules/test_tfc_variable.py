@@ -60,7 +60,7 @@ def test_making_a_variable_sensitive_rewrites_it(sandbox, tfc_args, module_runne
 
 
 def test_variable_bad_input(sandbox, tfc_args, module_runner):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     out = module_runner("tfc_variable", dict(tfc_args, workspace="w", key="1bad", value="x"), expect_fail=True)
     assert "not a valid Terraform variable name" in out["msg"]
     out = module_runner("tfc_variable", dict(tfc_args, workspace="w", key="A", value="x", category="env", hcl=True),
@@ -82,11 +82,11 @@ def test_one_variable_list_per_call_and_none_by_id(sandbox, tfc_args, module_run
         return sorted(e["path"] for e in sandbox.log.entries[since:] if e["family"] == "tfc" and e["method"] == "GET"
                       and not e["path"].startswith("/_sandbox"))
 
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     assert module_runner("tfc_variable", args)["changed"] is False
     assert reads(before) == ["/api/v2/organizations/%s/workspaces/%s" % (tfc_args["organization"], ws),
                              "/api/v2/workspaces/%s/vars" % ws_id]
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     by_id = dict(tfc_args, workspace_id=ws_id, key="region", value="europe-west4")
     out = module_runner("tfc_variable", by_id)
     assert out["changes"] == ["value"] and var_row(sandbox, ws, "region")["value"] == "europe-west4"

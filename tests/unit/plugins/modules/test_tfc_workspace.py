@@ -12,7 +12,7 @@ def test_workspace_create_update_delete(sandbox, tfc_args, module_runner):
     name = unique("ws")
     args = dict(tfc_args, name=name, description="infra", terraform_version="1.9.8", auto_apply=False,
                 tags=["prefect", "gcp"], working_directory="infra")
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     check = module_runner("tfc_workspace", args, check=True)
     assert check["changed"] and check["workspace"]["tags"] == ["gcp", "prefect"]
     assert not writes(sandbox, before), "check mode makes no request that writes"
@@ -72,7 +72,7 @@ def test_pool_not_allowed_is_refused_by_the_api(sandbox, tfc_args, module_runner
 
 
 def test_bad_input_fails_before_any_call(sandbox, tfc_args, module_runner):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     out = module_runner("tfc_workspace", dict(tfc_args, name="bad name!"), expect_fail=True)
     assert "not a valid workspace name" in out["msg"]
     out = module_runner("tfc_workspace", dict(tfc_args, name="x", execution_mode="agent"), expect_fail=True)

@@ -46,13 +46,13 @@ def test_set_converges_with_one_read_and_check_mode_predicts(sandbox, tfc_args, 
     assert again["workspace_id"] == ws_id
 
     # By ID: no workspace read at all, one variable list, and no write on a no-op.
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     by_id = module_runner("tfc_workspace_variables", dict(tfc_args, workspace_id=ws_id, variables=PLAIN))
     assert by_id["changed"] is False and by_id["variables_digest"] == real["variables_digest"]
     assert reads(sandbox, before) == [("GET", "/api/v2/workspaces/%s/vars" % ws_id)]
     assert writes(sandbox, before) == []
     # By name: one workspace read and one list, whatever the number of variables.
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     module_runner("tfc_workspace_variables", args)
     assert sorted(p for _m, p in reads(sandbox, before)) == sorted([
         "/api/v2/organizations/%s/workspaces/%s" % (tfc_args["organization"], name),
@@ -64,7 +64,7 @@ def test_only_what_differs_is_written_and_the_diff_is_keyed(sandbox, tfc_args, m
     module_runner("tfc_workspace_variables", dict(tfc_args, workspace=name, variables=PLAIN))
     changed = [dict(PLAIN[0], value="europe-west4")] + PLAIN[1:]
     args = dict(tfc_args, workspace_id=ws_id, variables=changed)
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     check = module_runner("tfc_workspace_variables", args, check=True)
     assert check["changed"] and check["updated"] == {"terraform/region": ["value"]} and not writes(sandbox, before)
     assert check["diff"]["before"]["terraform/region"]["value"] == "europe-west1"
@@ -72,7 +72,7 @@ def test_only_what_differs_is_written_and_the_diff_is_keyed(sandbox, tfc_args, m
     assert check["variables_digest"] != module_runner("tfc_workspace_variables", dict(
         tfc_args, workspace_id=ws_id, variables=PLAIN), check=True)["variables_digest"], \
         "a predicted change must not produce the current digest"
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     real = module_runner("tfc_workspace_variables", args)
     assert real["updated"] == {"terraform/region": ["value"]}
     region_id = rows(sandbox, name)["terraform/region"]["id"]
@@ -125,7 +125,7 @@ def test_sensitive_values_are_never_compared_diffed_or_printed(sandbox, tfc_args
     made = module_runner("tfc_workspace_variables", dict(args, variables=[dict(PLAIN[0], value="hidden", sensitive=True)]))
     assert made["updated"] == {"terraform/region": ["sensitive"]}
     assert rows(sandbox, name)["terraform/region"]["value"] == "hidden" and rows(sandbox, name)["terraform/region"]["sensitive"]
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     refused = module_runner("tfc_workspace_variables", dict(args, variables=PLAIN[:1]), expect_fail=True)
     assert "cannot make it non-sensitive" in refused["msg"] and "purge" in refused["msg"]
     assert writes(sandbox, before) == []
@@ -144,7 +144,7 @@ def test_a_workspace_that_does_not_exist_yet(sandbox, tfc_args, module_runner):
 
 
 def test_bad_input_fails_before_any_api_call(sandbox, tfc_args, module_runner):
-    before = len(sandbox.log.entries)
+    before = sandbox.log.mark()
     cases = [
         ([{"key": "1bad", "value": "x"}], "not a valid Terraform variable name"),
         ([{"key": "A", "value": "x", "category": "env", "hcl": True}], "category=terraform"),

@@ -47,7 +47,7 @@ def test_bad_ml_inputs_fail_before_any_api_call(sandbox, tmp_path):
     for extra, text in (({"ml_artifacts_bucket_name": "Solo_Models"}, "ml_artifacts_bucket_name='Solo_Models'"),
                         ({"ml_artifacts_bucket_delete_after_days": 0}, "ml_artifacts_bucket_delete_after_days=0"),
                         ({"ml_artifacts_repository_keep_recent": 0}, "ml_artifacts_repository_keep_recent=0")):
-        before = len(sandbox.log.entries)
+        before = sandbox.log.mark()
         code, out = solo(sandbox, tmp_path, "ml_artifacts.yml", **extra)
         assert code != 0 and text in " ".join(out.split()), out[-3000:]
         assert not sandbox.log.by_deployer(before), "validation must fail before the first API call"
