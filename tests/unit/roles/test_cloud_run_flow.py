@@ -12,12 +12,13 @@ import base64
 import copy
 import json
 import os
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from tests.unit.reliability.site_runner import run_site
+from tests.unit.reliability.site_runner import REPO, run_site, site_command
 
 NAME = "crf"
 PREFECT_NS = "prefect"
@@ -207,3 +208,20 @@ def test_the_site_checks_each_role_s_inputs_early_and_on_entry_only(site):
     counts = {role: out.count("TASK [skyforge.prefect_platform.%s : %s]" % (role, task))
               for role, task in list(twice.items()) + list(once.items())}
     assert counts == dict({r: 2 for r in twice}, **{r: 1 for r in once}), counts
+
+
+def test_a_refused_access_token_fails_verify_on_the_health_check_and_starts_no_run(sandbox, site, tmp_path):
+    """The smoke run is started before the health check, to overlap the checks with it; its error waits for the
+    health check, so a refused service token fails with the message that says what to fix, and no run is started."""
+    runs = len(call(site, "POST", "/flow_runs/filter", {}))
+    argv, env = site_command(sandbox, NAME, tmp_path, "--tags", "verify",
+                             platform_verify_access_client_id="refused.access",
+                             platform_verify_access_client_secret="refused-Secret-0001")
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "answered 403" in out and "Fix: 403 means Cloudflare Access refused the service token" in out, out[-3000:]
+    assert out.index("TASK [skyforge.prefect_platform.platform_verify : The smoke deployment]") < \
+        out.index("TASK [skyforge.prefect_platform.platform_verify : The API answers healthy on the public URL]")
+    assert "refused-Secret-0001" not in out
+    assert len(call(site, "POST", "/flow_runs/filter", {})) == runs
