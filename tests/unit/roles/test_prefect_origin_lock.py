@@ -16,10 +16,10 @@ from tests.unit.idempotence import recap
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ROLE = os.path.join(REPO, "roles", "prefect_server")
-LOCK_TASKS = ("Lock the origin", "Say why the origin is not locked", "Read the BackendConfig", "Read the Secrets",
+LOCK_TASKS = ("Lock the origin", "Say why the origin is not locked", "Read the BackendConfig",
               "BackendConfig that attaches")
 UNLOCK_TASKS = ("Remove the origin's Cloud Armor policy",)
-SECRET_TASKS = ("Read the Secrets this role keeps", "Database connection")
+SECRET_TASKS = ("Read the BackendConfig that attaches the policy and the Secrets", "Database connection")
 DEFAULT = 2147483647
 
 PLAYBOOK = """
