@@ -427,6 +427,7 @@ class Run:
         def done():
             with self.lock:
                 self.jobs.pop(key, None)
+                self.job_operations.pop(key, None)
                 for name in [n for n in self.executions if n.startswith(key + "/executions/")]:
                     self.executions.pop(name)
                     self.runners.pop(name, None)

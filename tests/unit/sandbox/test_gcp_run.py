@@ -95,7 +95,7 @@ def assert_schema(kind, obj):
     doc._check_object(doc.schemas[kind], {k: v for k, v in obj.items() if k != "@type"}, "", "response")
 
 
-def test_job_lifecycle(run, world, project, slow):
+def test_job_lifecycle(sandbox, run, world, project, slow):
     jobs = run.projects().locations().jobs()
     op = jobs.create(parent=parent(project), jobId="life", body=job_body(world)).execute()
     name = "%s/jobs/life" % parent(project)
@@ -135,6 +135,7 @@ def test_job_lifecycle(run, world, project, slow):
     assert gone["done"] is True and gone["response"]["deleteTime"]
     assert "does not exist" in refused(jobs.get(name=name), 404)
     refused(jobs.delete(name=name), 404)
+    assert name not in sandbox.apps["gcp"].run.job_operations, "a deleted job's operation is not kept"
 
 
 def test_a_read_after_the_reconcile_time_sees_the_job_ready_without_waiting_for_the_ticker(
