@@ -55,16 +55,29 @@ def estimate(v, prices):
     lines.append(("Cloud SQL SSD %d GiB" % disk, ha * disk * g["cloudsql_ssd_gib_month"]))
     lines.append(("Cloud SQL backups (about the disk size)", disk * g["cloudsql_backup_gib_month"]))
     lines.append(("GKE Autopilot cluster fee (one free per billing account)", h * g["autopilot_cluster_hour"]))
+    ha_server = bool(v.get("prefect_server_ha", role_default("prefect_server", "prefect_server_ha")))
     for role, label in (("prefect_server", "prefect-server pod"), ("prefect_worker", "prefect-worker pod")):
         req = (v.get("%s_resources" % role) or role_default(role, "%s_resources" % role))["requests"]
-        lines.append(("%s %s vCPU / %s" % (label, req["cpu"], req["memory"]),
-                      h * (cpu(req["cpu"]) * g["autopilot_vcpu_hour"] + gib(req["memory"]) * g["autopilot_gib_hour"])))
+        pods, what = 1, ""
+        if role == "prefect_server" and ha_server:
+            # HA: the API replicas and the background services' own pods, each with the server's requests.
+            api = int(v.get("prefect_server_replicas", role_default(role, "prefect_server_replicas")))
+            services = int(v.get("prefect_server_services_replicas", role_default(role, "prefect_server_services_replicas")))
+            pods, what = api + services, "s x%d (%d API, %d background services)," % (api + services, api, services)
+        lines.append(("%s%s %s vCPU / %s" % (label, what, req["cpu"], req["memory"]),
+                      pods * h * (cpu(req["cpu"]) * g["autopilot_vcpu_hour"] + gib(req["memory"]) * g["autopilot_gib_hour"])))
+    if ha_server:
+        tier = v.get("prefect_server_redis_tier", role_default("prefect_server", "prefect_server_redis_tier"))
+        size = int(v.get("prefect_server_redis_memory_gb", role_default("prefect_server", "prefect_server_redis_memory_gb")))
+        lines.append(("Memorystore for Redis %s %d GB (HA server's messaging)" % (tier, size),
+                      size * h * g["memorystore_%s_gb_hour" % tier.lower()]))
     nat_ips = v.get("cloudrun_nat_ip_names") or role_default("cloudrun_nat", "cloudrun_nat_ip_names") or [1]
     lines.append(("Cloud NAT egress IPs x%d" % len(nat_ips), len(nat_ips) * h * g["static_ip_hour"]))
     lines.append(("Cloud NAT gateway (tfc-agent VM)", h * g["nat_gateway_vm_hour"]))
     lines.append(("Ingress global IP + forwarding rule", h * (g["static_ip_hour"] + g["lb_forwarding_rule_hour"])))
     lines.append(("tfc-agent VM e2-micro + 10 GiB disk", h * g["e2_micro_hour"] + 10 * g["pd_balanced_gib_month"]))
-    lines.append(("Secret Manager (5 secrets)", 5 * g["secret_version_month"]))
+    secrets = 6 if ha_server else 5  # HA keeps the Redis AUTH string too
+    lines.append(("Secret Manager (%d secrets)" % secrets, secrets * g["secret_version_month"]))
     lines.append(("Cloudflare Zero Trust (free plan)", 0.0))
     lines.append(("Cloud Run flow runs, NAT data (usage-based)", 0.0))
     return lines
