@@ -199,28 +199,22 @@ class RequestLog:
                 with os.fdopen(fd, "a") as fh:
                     fh.write(json.dumps(entry) + "\n")
 
-
     def mark(self):
         """Where a test's own requests start: pass it to `by_deployer`."""
         with self.lock:
             return Mark(len(self.entries), time.time())
 
-    def by_deployer(self, start=0):
-        """Entries from `start` on that the deployer's side made (Ansible, gcloud, a test): not the sandbox's own
-        /_sandbox/ admin calls and not what the platform's workloads do on their own (a worker cleaning up its
-        Cloud Run jobs, a server's telemetry refused at the proxy), which run on in the background.
+    def by_deployer(self, mark):
+        """Entries from `mark` (a `mark()`) on that the deployer's side made (Ansible, gcloud, a test): not the
+        sandbox's own /_sandbox/ admin calls and not what the platform's workloads do on their own (a worker cleaning
+        up its Cloud Run jobs, a server's telemetry refused at the proxy), which run on in the background.
 
-        An entry is logged when its request ends, so a watch an earlier run opened can be logged after `start`. With
-        a `mark()` only requests that began after it count; with a bare index, those that began after the last entry
-        logged ahead of it had ended."""
+        An entry is logged when its request ends, so a watch an earlier run opened can be logged after the mark: only
+        requests that began after it count."""
         with self.lock:
-            entries = self.entries[start:]
-            if isinstance(start, Mark):
-                since = start.ts
-            else:
-                since = self.entries[start - 1]["ts"] if 0 < start <= len(self.entries) else None
+            entries = self.entries[mark:]
         return [e for e in entries if not e.get("origin") and not str(e.get("path") or "").startswith("/_sandbox/")
-                and (since is None or e.get("began", e["ts"] - (e.get("ms") or 0) / 1000.0) >= since)]
+                and e["began"] >= mark.ts]
 
 
 SECRET_QUERY = re.compile(r"(?i)([?&][^=&]*(?:token|secret|password|key|signature)[^=&]*=)[^&]*")

@@ -8,6 +8,7 @@ inventory's group_vars/all/*.yml, falling back to the roles' defaults, and print
 Usage-based items (Cloud Run flow runs, NAT data, Cloud SQL backups beyond the disk size) are listed at zero volume.
 """
 
+import functools
 import glob
 import os
 import re
@@ -27,9 +28,14 @@ def load_vars(inventory):
     return out
 
 
-def role_default(role, name):
+@functools.lru_cache(maxsize=None)
+def _role_defaults(role):
     with open(os.path.join(ROOT, "roles", role, "defaults", "main.yml")) as fh:
-        return (yaml.safe_load(fh) or {}).get(name)
+        return yaml.safe_load(fh) or {}
+
+
+def role_default(role, name):
+    return _role_defaults(role).get(name)
 
 
 def cpu(value):
