@@ -24,7 +24,7 @@ POINTS = [
     # The components' runs are queued by then: the crash lands while the graph module follows them.
     ("intr-tfc", signal.SIGKILL, "TASK [skyforge.prefect_platform.tfc_workspace_runs : Apply the components in "
      "dependency order", 0.3),
-    ("intr-helm", signal.SIGKILL, "TASK [skyforge.prefect_platform.prefect_server : The prefect-server release]", 1.0),
+    ("intr-helm", signal.SIGKILL, "TASK [skyforge.prefect_platform.prefect_server : The prefect-server release, when it is missing or differs]", 1.0),
 ]
 CLEAN = "intr-clean"
 RESULTS = {}

@@ -10,6 +10,7 @@ and look for the reason where an operator would: the execution's Completed condi
 
 import base64
 import copy
+import gzip
 import json
 import os
 import subprocess
@@ -40,6 +41,7 @@ def site(sandbox, tmp_path_factory):
     nat = sorted(a["address"] for a in sandbox.store.table("compute.addresses").values()
                  if any("/routers/" in u for u in a.get("users", [])) and NAME in json.dumps(a))
     return {"output": output, "api": api, "auth": auth, "local": "http://%s:%d/api" % (host, port),
+            "kubeconfig": str(tmp / ("kubeconfig-%s.json" % NAME)),
             "nat_ip": nat[0], "public": "https://%s.%s/api" % (NAME, sandbox.endpoints()["cloudflare_zone"])}
 
 
@@ -197,14 +199,16 @@ def test_an_auth_secret_the_runtime_account_may_not_read_fails_before_the_contai
 
 
 def test_the_site_checks_each_role_s_inputs_early_and_on_entry_only(site):
-    """site.yml's early pass checks every input before the first API call, so the plays' pre_tasks do not check them
-    again; a role that gets values from earlier roles still checks them on entry."""
+    """site.yml's early pass checks every input before the first API call, so the plays' pre_tasks and the roles'
+    entry do not check them again; a role whose inputs come from earlier roles (the NAT IPs, the ingress IP, the
+    server's URLs) checks them again on entry, with the values those roles produced."""
     out = site["output"]
-    twice = {"cloudrun_nat": "Check the NAT inputs", "cloudflare_zero_trust": "Check the Zero Trust inputs",
-             "tfc_agent": "Check the HCP Terraform agent inputs", "prefect_server": "Check the Prefect server inputs",
+    twice = {"cloudflare_zero_trust": "Check the Zero Trust inputs",
              "prefect_worker": "Check the Prefect worker inputs", "platform_verify": "Check the verify inputs"}
     once = {"gcp_foundation": "Check names, region and ranges", "cloudsql": "Check the Cloud SQL inputs",
-            "gke_autopilot": "Check the cluster inputs"}
+            "gke_autopilot": "Check the cluster inputs", "cloudrun_nat": "Check the NAT inputs",
+            "tfc_agent": "Check the HCP Terraform agent inputs", "prefect_server": "Check the Prefect server inputs",
+            "tfc_workspace_runs": "Check the components and their dependency graph"}
     counts = {role: out.count("TASK [skyforge.prefect_platform.%s : %s]" % (role, task))
               for role, task in list(twice.items()) + list(once.items())}
     assert counts == dict({r: 2 for r in twice}, **{r: 1 for r in once}), counts
@@ -225,3 +229,61 @@ def test_a_refused_access_token_fails_verify_on_the_health_check_and_starts_no_r
         out.index("TASK [skyforge.prefect_platform.platform_verify : The API answers healthy on the public URL]")
     assert "refused-Secret-0001" not in out
     assert len(call(site, "POST", "/flow_runs/filter", {})) == runs
+
+
+def worker_releases(api):
+    """{revision: status} of the prefect-worker release, from Helm's own labels on its release Secrets."""
+    return {int(s["metadata"]["labels"]["version"]): s["metadata"]["labels"]["status"]
+            for s in api.find("secrets", PREFECT_NS)
+            if (s["metadata"].get("labels") or {}).get("owner") == "helm"
+            and s["metadata"]["labels"].get("name") == "prefect-worker"}
+
+
+def run_worker_role(sandbox, site, tmp_path, **extra_vars):
+    argv, env = site_command(sandbox, NAME, tmp_path, "--tags", "prefect_worker",
+                             gke_autopilot_kubeconfig=site["kubeconfig"], **extra_vars)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    task = "TASK [skyforge.prefect_platform.prefect_worker : The prefect-worker release, when it is missing or differs]"
+    assert out.count(task) == 1, out[-4000:]
+    return out[out.index(task):].split("\n\n")[1].split(":")[0].strip()
+
+
+def test_helm_runs_only_when_the_release_differs_from_its_values_chart_or_status(sandbox, site, tmp_path):
+    """The worker role reads its release's record once and skips kubernetes.core.helm (four helm invocations) when
+    one deployed revision of the pinned chart carries exactly the role's values; a values change, or a failed
+    revision beside the deployed one, runs Helm as before."""
+    api = site["api"]
+    before = worker_releases(api)
+    deployed = max(before)
+    assert before[deployed] == "deployed", before
+    assert run_worker_role(sandbox, site, tmp_path) == "skipping"
+    assert worker_releases(api) == before
+
+    more = {"worker": {"config": {"limit": 7}}}
+    assert run_worker_role(sandbox, site, tmp_path, prefect_worker_extra_values=more) == "changed"
+    upgraded = worker_releases(api)
+    assert upgraded[deployed + 1] == "deployed" and upgraded[deployed] == "superseded", upgraded
+    assert run_worker_role(sandbox, site, tmp_path, prefect_worker_extra_values=more) == "skipping"
+
+    # An upgrade that failed: Helm keeps the deployed revision and labels the new one failed. The module decides then.
+    record = next(s for s in api.find("secrets", PREFECT_NS)
+                  if s["metadata"]["name"] == "sh.helm.release.v1.prefect-worker.v%d" % (deployed + 1))
+    release = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(record["data"]["release"]))))
+    release["version"] = deployed + 2
+    release["info"]["status"] = "failed"
+    name = "sh.helm.release.v1.prefect-worker.v%d" % (deployed + 2)
+    failed = {"apiVersion": "v1", "kind": "Secret", "type": record["type"],
+              "metadata": {"name": name, "namespace": PREFECT_NS,
+                           "labels": dict(record["metadata"]["labels"], status="failed", version=str(deployed + 2))},
+              "data": {"release": base64.b64encode(base64.b64encode(gzip.compress(json.dumps(release).encode())))
+                       .decode()}}
+    api.put_object("secrets", PREFECT_NS, failed)
+    try:
+        assert run_worker_role(sandbox, site, tmp_path, prefect_worker_extra_values=more) in ("ok", "changed")
+    finally:
+        api.remove_object("secrets", PREFECT_NS, name)
+    # Back to the site's values: an upgrade, then nothing again.
+    assert run_worker_role(sandbox, site, tmp_path) == "changed"
+    assert run_worker_role(sandbox, site, tmp_path) == "skipping"
