@@ -13,6 +13,7 @@ import copy
 import gzip
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -226,7 +227,8 @@ def test_a_refused_access_token_fails_verify_on_the_health_check_and_starts_no_r
     assert proc.returncode != 0, out[-3000:]
     assert "answered 403" in out and "Fix: 403 means Cloudflare Access refused the service token" in out, out[-3000:]
     assert out.index("TASK [skyforge.prefect_platform.platform_verify : The smoke deployment]") < \
-        out.index("TASK [skyforge.prefect_platform.platform_verify : The API answers healthy on the public URL]")
+        out.index("TASK [skyforge.prefect_platform.platform_verify : The API answers healthy on the public URL, "
+                  "and refuses a caller without credentials]")
     assert "refused-Secret-0001" not in out
     assert len(call(site, "POST", "/flow_runs/filter", {})) == runs
 
@@ -247,7 +249,7 @@ def run_worker_role(sandbox, site, tmp_path, **extra_vars):
     assert proc.returncode == 0, out[-4000:]
     task = "TASK [skyforge.prefect_platform.prefect_worker : The prefect-worker release, when it is missing or differs]"
     assert out.count(task) == 1, out[-4000:]
-    return out[out.index(task):].split("\n\n")[1].split(":")[0].strip()
+    return re.search(r"^(ok|changed|skipping|fatal): ", out[out.index(task):], re.M).group(1)
 
 
 def test_helm_runs_only_when_the_release_differs_from_its_values_chart_or_status(sandbox, site, tmp_path):

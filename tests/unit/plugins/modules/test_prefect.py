@@ -118,3 +118,23 @@ def test_deployment_and_flow_run_on_a_real_worker(module_runner, args, prefect, 
     both = module_runner("prefect_flow_run", dict(args, flow_name="unit-smoke", deployment="smoke", flow_run_id="x"),
                          expect_fail=True)
     assert "mutually exclusive" in both["msg"], both["msg"]
+
+
+def test_api_info_reports_health_and_what_an_anonymous_caller_gets(module_runner, args, prefect):
+    res = module_runner("prefect_api_info", dict(args, check_anonymous=True))
+    assert res["changed"] is False and res["healthy"] is True and res["health_status"] == 200
+    assert res["health_body"] == "true" and "health_error" not in res
+    assert res["anonymous_status"] == 401, "the server's basic auth refuses a caller without credentials"
+    assert module_runner("prefect_api_info", args, check=True)["healthy"] is True
+    assert "anonymous_status" not in module_runner("prefect_api_info", args)
+
+
+def test_api_info_does_not_fail_on_what_the_api_answers_and_never_returns_the_credentials(module_runner, args):
+    # A wrong path answers 404 (not healthy), a closed port no answer at all: the caller asserts and says what to fix.
+    res = module_runner("prefect_api_info", dict(args, api_url=args["api_url"] + "/nothing", wait_healthy=2))
+    assert res["healthy"] is False and res["health_status"] == 404 and "404" in res["health_error"]
+    closed = module_runner("prefect_api_info", dict(args, api_url="http://127.0.0.1:9/api", request_timeout=2,
+                                                    check_anonymous=True))
+    assert closed["healthy"] is False and "health_status" not in closed and "anonymous_status" not in closed
+    assert closed["health_error"]
+    assert "s3cret-pw" not in json.dumps(res) + json.dumps(closed)
