@@ -17,8 +17,8 @@ description:
     seconds have passed (a release still starting answers 502 or 503 for a while).
   - With O(check_anonymous), also sends C(GET /admin/version) with no credentials at all and reports its status,
     retrying while it is neither C(200), C(401) nor C(403) (throttling, 5xx, no connection).
-  - It never fails on what the API answers: the caller asserts on the result and says what to fix (the statuses
-    have different fixes: Access, basic auth, the release, the DNS record).
+  - It never fails on what the API answers. The caller asserts on the result and says what to fix, since each status
+    has its own fix (Access, basic auth, the release, the DNS record).
 author:
   - Skyforge platform team (@skyforge)
 extends_documentation_fragment:
@@ -88,6 +88,10 @@ from ansible_collections.skyforge.prefect_platform.plugins.module_utils.prefect 
 ANONYMOUS_ANSWERS = (200, 401, 403)
 
 
+def healthy(answer):
+    return answer[0] == 200 and answer[1].strip() == "true"
+
+
 def ask(module, path, headers):
     """(status or None, body text, error text) of one GET; never raises for what the server answers."""
     try:
@@ -120,7 +124,6 @@ def main():
         ),
     )
     p = module.params
-    healthy = lambda answer: answer[0] == 200 and answer[1].strip() == "true"  # noqa: E731
     status, body, error = until(lambda: ask(module, "/health", module.headers()), healthy, max(p["wait_healthy"], 0))
     result = dict(changed=False, healthy=healthy((status, body, error)), health_body=body)
     if status is not None:
