@@ -176,8 +176,10 @@ def test_a_crashing_container_backs_off_with_a_growing_restart_count(api):
                       until=lambda s: s and s[0]["restartCount"] >= 2)[0]
     assert status["lastState"]["terminated"]["exitCode"] == 3
     assert status["ready"] is False
-    dep = api.get_object("deployments", NS, "crash")
-    assert {c["type"]: c["status"] for c in dep["status"]["conditions"]}["Available"] == "False"
+    # Without a readiness probe the container is Ready for the moment it runs before each crash, as on a real
+    # cluster; under load that moment is long enough to be read, so wait for the Deployment's state between crashes.
+    dep = wait_for(lambda: api.get_object("deployments", NS, "crash"), what="the crash loop's unavailability",
+                   until=lambda d: {c["type"]: c["status"] for c in d["status"]["conditions"]}["Available"] == "False")
     assert "readyReplicas" not in dep["status"]
     assert any(e["reason"] == "BackOff" for e in events_of(api, pods_of(api, "crash")[0]["metadata"]["name"]))
     remove(api, "deployments", "crash")
