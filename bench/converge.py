@@ -11,6 +11,7 @@ Starts a fresh sandbox with the given time scale, runs site.yml, and reports:
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import re
@@ -52,7 +53,18 @@ def get(url):
         return json.load(resp)
 
 
+def with_profile_tasks(env, cwd):
+    """`env` adding profile_tasks to the callbacks the run's own ansible.cfg enables (its change_ledger among them):
+    the environment variable replaces that list, it does not extend it."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(env.get("ANSIBLE_CONFIG") or os.path.join(cwd, "ansible.cfg"))
+    enabled = [c.strip() for c in config.get("defaults", "callbacks_enabled", fallback="").split(",") if c.strip()]
+    return dict(env, ANSIBLE_CALLBACKS_ENABLED=",".join(enabled + ["ansible.posix.profile_tasks"]))
+
+
 def playbook(args, env, playbook="site.yml", log_name=None, cwd=ROOT):
+    if args.log_dir:
+        env = with_profile_tasks(env, cwd)
     started = time.monotonic()
     proc = subprocess.run(["ansible-playbook", playbook, "-i", args.inventory] + args.extra, cwd=cwd, env=env,
                           capture_output=True, text=True, check=False)
@@ -172,8 +184,6 @@ def main():
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     env = ansible_env(SKYFORGE_SANDBOX_TIME_SCALE=args.scale)
-    if args.log_dir:
-        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
     sandbox(["down"], env)
     sandbox(["up", "--fresh"], env)
     try:

@@ -289,3 +289,68 @@ def test_helm_runs_only_when_the_release_differs_from_its_values_chart_or_status
     # Back to the site's values: an upgrade, then nothing again.
     assert run_worker_role(sandbox, site, tmp_path) == "changed"
     assert run_worker_role(sandbox, site, tmp_path) == "skipping"
+
+
+def run_tags(sandbox, site, tmp_path, tags, env_extra=None, **extra_vars):
+    """`site.yml --tags <tags>` against the module's site: its output, and the flow runs it created."""
+    before = call(site, "POST", "/flow_runs/count", {})
+    argv, env = site_command(sandbox, NAME, tmp_path, "--tags", tags, **extra_vars)
+    env.update(env_extra or {})
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    new = call(site, "POST", "/flow_runs/filter", {"sort": "EXPECTED_START_TIME_DESC",
+                                                   "limit": call(site, "POST", "/flow_runs/count", {}) - before})
+    return out, new
+
+
+def task_status(out, role, name):
+    task = "TASK [skyforge.prefect_platform.%s : %s]" % (role, name)
+    assert out.count(task) == 1, (task, out[-3000:])
+    return re.search(r"^(ok|changed|skipping|fatal|included)", out[out.index(task) + len(task):], re.M).group(1)
+
+
+EARLY_NOTE = "(started at the start of this run; no task changed anything after it started)"
+EARLY_READ = ("platform_verify", "Read the basic-auth password and the Access service token once, for this run")
+TOKEN_READ = ("cloudflare_zero_trust",
+              "Read the stored service token (a read never creates the secret; site.yml's first play may have read it)")
+
+
+def test_a_run_that_changes_nothing_follows_the_smoke_run_it_started_first(sandbox, site, tmp_path):
+    """site.yml starts the smoke run before its other plays and, when the change_ledger callback counted no change
+    after that, follows it instead of starting another: one run, and the secrets it read are not read again."""
+    out, new = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare")
+    assert re.search(r"changed=0\b", out), out[-2000:]
+    assert len(new) == 1 and new[0]["state"]["type"] == "COMPLETED", [(r["name"], r["state"]["type"]) for r in new]
+    assert ("smoke flow run %s ended Completed" % new[0]["name"]) in out and EARLY_NOTE in out, out[-2000:]
+    assert task_status(out, *EARLY_READ) == "ok"
+    assert task_status(out, *TOKEN_READ) == "skipping", "the token read at the start is handed on"
+    assert task_status(out, "platform_verify", "Start a smoke flow run first, followed to its end after the other "
+                       "checks") == "skipping"
+    assert site["auth"].split(":", 1)[1] not in out
+
+
+def test_a_change_after_the_early_start_gets_a_smoke_run_of_its_own(sandbox, site, tmp_path):
+    """A task that changes anything after the early start makes that run stale: verify starts one against the end
+    state and follows that one."""
+    try:
+        out, new = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare", cloudflare_zero_trust_session_duration="12h")
+    finally:
+        undo, _ = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare")
+    assert not re.search(r"changed=0\b", out), out[-2000:]
+    assert len(new) == 2, [(r["name"], r["state"]["type"]) for r in new]
+    latest, early = new
+    assert ("smoke flow run %s ended Completed" % latest["name"]) in out and EARLY_NOTE not in out, out[-2000:]
+    assert early["name"] not in out.split("What was verified", 1)[1]
+    assert EARLY_NOTE not in undo  # the undo changed the policy back, so it ran its own smoke run too
+
+
+def test_without_the_change_ledger_the_smoke_run_is_started_at_the_end(sandbox, site, tmp_path):
+    """Without the callback nobody can tell whether an early run still holds: nothing is started early, nothing read
+    early, and verify starts and follows its own run, as it did before the early start existed."""
+    out, new = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare",
+                        env_extra={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    assert re.search(r"changed=0\b", out), out[-2000:]
+    assert len(new) == 1 and EARLY_NOTE not in out and ("smoke flow run %s ended Completed" % new[0]["name"]) in out
+    assert task_status(out, *EARLY_READ) == "skipping"
+    assert task_status(out, *TOKEN_READ) == "ok"
