@@ -66,7 +66,7 @@ IN_PROCESS_PAYLOAD = b"# skyforge.prefect_platform: run in a fork of the worker\
 # file). The collection's own filter and test files are found on disk.
 TEMPLATE_PLUGINS = (("filter", "ansible.builtin.to_json"), ("test", "ansible.builtin.match"),
                     ("lookup", "ansible.builtin.env"), ("lookup", "ansible.builtin.file"),
-                    ("lookup", "ansible.builtin.url"))
+                    ("lookup", "ansible.builtin.url"), ("lookup", "skyforge.prefect_platform.change_ledger"))
 _preloaded = []
 
 
