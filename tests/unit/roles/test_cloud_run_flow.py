@@ -336,7 +336,7 @@ def test_a_change_after_the_early_start_gets_a_smoke_run_of_its_own(sandbox, sit
     try:
         out, new = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare", cloudflare_zero_trust_session_duration="12h")
     finally:
-        undo, _ = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare")
+        undo, _undone = run_tags(sandbox, site, tmp_path, "verify,nat,cloudflare")
     assert not re.search(r"changed=0\b", out), out[-2000:]
     assert len(new) == 2, [(r["name"], r["state"]["type"]) for r in new]
     latest, early = new

@@ -75,6 +75,7 @@ def test_without_the_callback_the_lookup_says_nobody_counted(tmp_path):
 def test_the_callback_prints_nothing(tmp_path):
     _seen, counted = run(tmp_path, LEDGER)
     _seen, plain = run(tmp_path, "")
+
     def lines(out):  # the lookups' values and the failed command's timings differ, nothing else may
         return [ln for ln in out.splitlines() if "SEEN" not in ln and '"delta"' not in ln]
     assert lines(counted) == lines(plain) and len(lines(plain)) > 30
